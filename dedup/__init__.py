@@ -1,0 +1,1 @@
+"""Deduplication keys and transforms shared by the slices."""

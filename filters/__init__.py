@@ -1,0 +1,1 @@
+"""Pure-Python steps (annotate, transform, filter) with no Beam import."""

@@ -1,0 +1,109 @@
+"""Records, outcomes and the step contracts every slice's recipe is made of.
+
+A record is exactly an output line: ``{"text": str, "meta": {...}}``. Steps are pure:
+no Beam, no I/O beyond loading their models in :meth:`Step.setup`, no global state.
+The pipeline wraps them, counts every outcome and routes failures to the dead letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Union
+
+Record = dict[str, Any]
+
+
+def make_record(text: str, **meta: Any) -> Record:
+    """A record with ``text`` and the given ``meta`` keys, in the order given."""
+    return {"text": text, "meta": dict(meta)}
+
+
+def utf8_len(text: str) -> int:
+    """Number of bytes ``text`` takes in UTF-8."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A step's verdict that a record leaves the slice, with the reason it is counted under."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A unit of input that could not be read or processed: it is counted and dead-lettered.
+
+    ``source`` names the input (a path or URL), ``location`` where in it the unit sits
+    (a byte offset, a page id, a line number), ``reason`` a short stable code and
+    ``detail`` the human-readable message. ``units`` is how many input documents the
+    failure stands for in the accounting (one page, one row, or one whole file).
+    """
+
+    source: str
+    location: str
+    reason: str
+    detail: str = ""
+    step: str = "read"
+    units: int = 1
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+StepResult = Union[Record, Drop]
+
+
+class Step:
+    """One recipe step applied to a record: annotate (add meta), transform or filter.
+
+    ``apply`` returns the (possibly rewritten) record to keep it, or a :class:`Drop`.
+    An exception raised by ``apply`` marks the record as failed, not the whole job.
+    """
+
+    name: str = "step"
+
+    def setup(self) -> None:
+        """Load models or compile tables; called once per worker before ``apply``."""
+
+    def apply(self, record: Record) -> StepResult:
+        raise NotImplementedError
+
+
+class FunctionStep(Step):
+    """A step made from a plain function, for the many steps that need no state."""
+
+    def __init__(self, name: str, function):
+        self.name = name
+        self._function = function
+
+    def apply(self, record: Record) -> StepResult:
+        return self._function(record)
+
+
+@dataclass
+class JoinStep:
+    """Join child records to their parent by key (for example answers to their question).
+
+    ``parent_key`` and ``child_key`` return the join key of a record, or None when the
+    record plays no part in the join (it then passes through unchanged). ``join`` receives
+    every parent and child under one key and returns what leaves the step: records to keep
+    and one :class:`Drop` for each input record that does not leave as (part of) a record.
+    The pipeline checks that what leaves accounts for every record that came in.
+    """
+
+    name: str
+    parent_key: Any
+    child_key: Any
+    join: Any
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def accounted(outcomes: Iterable[StepResult]) -> tuple[list[Record], list[Drop]]:
+    """Split a join's outcomes into kept records and drops."""
+    kept: list[Record] = []
+    drops: list[Drop] = []
+    for outcome in outcomes:
+        (drops if isinstance(outcome, Drop) else kept).append(outcome)
+    return kept, drops

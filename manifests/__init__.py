@@ -1,0 +1,10 @@
+"""Data, not code: default sources per slice, read with :func:`load`."""
+
+import json
+from importlib import resources
+from typing import Any
+
+
+def load(name: str) -> dict[str, Any]:
+    """Return the JSON manifest ``name`` (without extension) shipped with the package."""
+    return json.loads(resources.files(__name__).joinpath(f"{name}.json").read_text("utf-8"))

@@ -1,0 +1,328 @@
+"""The generic DAG: inputs -> plan -> read -> recipe steps -> sorted shards, and dead letters.
+
+Nothing here knows a slice's rules: the slice supplies ``plan``, ``read`` and ``steps``.
+Every outcome increments a Beam counter ``"{slice}/{step}/{outcome}"`` in the
+``redpajama`` namespace; ``redpajama.pipelines.stats`` turns them into ``stats.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from redpajama.filters.base import Drop, Failure, JoinStep, Step, utf8_len
+from redpajama.pipelines import io, sources
+from redpajama.slices.base import Slice, WorkUnit
+
+NAMESPACE = "redpajama"
+FAILURES = "failures"
+PARENTS = "parents"
+CHILDREN = "children"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one run of one slice writes."""
+
+    slice_dir: str
+    shard_bytes: int = 256 << 20
+    num_shards: int | None = None
+
+    @property
+    def temporary(self) -> str:
+        return io.join(self.slice_dir, io.TEMPORARY)
+
+
+class StepCounters:
+    """Counters of one step, created once per DoFn instance."""
+
+    def __init__(self, slice_name: str, step: str):
+        self._prefix = f"{slice_name}/{step}/"
+        self.docs_in = Metrics.counter(NAMESPACE, self._prefix + "in")
+        self.docs_out = Metrics.counter(NAMESPACE, self._prefix + "out")
+        self.bytes_in = Metrics.counter(NAMESPACE, self._prefix + "bytes_in")
+        self.bytes_out = Metrics.counter(NAMESPACE, self._prefix + "bytes_out")
+        self.failed = Metrics.counter(NAMESPACE, self._prefix + "failed")
+        self._dropped: dict[str, object] = {}
+
+    def dropped(self, reason: str, count: int = 1) -> None:
+        if reason not in self._dropped:
+            self._dropped[reason] = Metrics.counter(NAMESPACE, f"{self._prefix}dropped:{reason}")
+        self._dropped[reason].inc(count)
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+class ExpandInputs(beam.DoFn):
+    """A path, glob or URL -> the files it names (a missing one is a counted failure)."""
+
+    def __init__(self, slice_name: str):
+        self.slice_name = slice_name
+
+    def setup(self):
+        self.counters = StepCounters(self.slice_name, "plan")
+
+    def process(self, pattern: str):
+        try:
+            paths = sources.expand(pattern)
+        except Exception as error:  # a filesystem refusing the pattern
+            paths, detail = [], str(error)
+        else:
+            detail = "no file matches"
+        if not paths:
+            self.counters.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, Failure(pattern, "input", "missing_input", detail, "plan"))
+        yield from paths
+
+
+class PlanUnits(beam.DoFn):
+    """One input file -> the units of work the slice splits it into."""
+
+    def __init__(self, slc: Slice):
+        self.slice = slc
+
+    def setup(self):
+        self.counters = StepCounters(self.slice.name, "plan")
+
+    def process(self, path: str):
+        for unit in self.slice.plan(path):
+            if isinstance(unit, Failure):
+                self.counters.failed.inc(unit.units)
+                yield beam.pvalue.TaggedOutput(FAILURES, unit)
+            else:
+                self.counters.docs_out.inc()
+                yield unit
+
+
+class ReadUnits(beam.DoFn):
+    """One unit -> keyed records, counted as documents read; failures go to the dead letter."""
+
+    def __init__(self, slc: Slice):
+        self.slice = slc
+
+    def setup(self):
+        self.counters = StepCounters(self.slice.name, "read")
+
+    def process(self, unit: WorkUnit):
+        started = time.monotonic()
+        documents = failed = 0
+        self.counters.docs_in.inc()
+        for item in self.slice.read(unit):
+            if isinstance(item, Failure):
+                failed += item.units
+                self.counters.failed.inc(item.units)
+                yield beam.pvalue.TaggedOutput(FAILURES, item)
+                continue
+            documents += 1
+            self.counters.docs_out.inc()
+            self.counters.bytes_out.inc(utf8_len(item[1]["text"]))
+            yield item
+        _progress(
+            f"{self.slice.name}: read {unit.source} ({unit.location}): {documents} documents, "
+            f"{failed} failed, {time.monotonic() - started:.1f}s"
+        )
+
+
+class ApplySteps(beam.DoFn):
+    """Consecutive per-record steps, fused; each outcome counted under its step's name."""
+
+    def __init__(self, slice_name: str, steps: list[Step]):
+        self.slice_name = slice_name
+        self.steps = steps
+
+    def setup(self):
+        for step in self.steps:
+            step.setup()
+        self.counters = [StepCounters(self.slice_name, step.name) for step in self.steps]
+
+    def process(self, item):
+        key, record = item
+        for step, counters in zip(self.steps, self.counters):
+            counters.docs_in.inc()
+            counters.bytes_in.inc(utf8_len(record["text"]))
+            try:
+                result = step.apply(record)
+            except Exception as error:
+                counters.failed.inc()
+                meta = record.get("meta", {})
+                yield beam.pvalue.TaggedOutput(
+                    FAILURES,
+                    Failure(
+                        source=str(meta.get("url") or meta.get("id") or "?"),
+                        location=key,
+                        reason=f"{step.name}_failed",
+                        detail=f"{type(error).__name__}: {error}",
+                        step=step.name,
+                    ),
+                )
+                return
+            if isinstance(result, Drop):
+                counters.dropped(result.reason)
+                return
+            record = result
+            counters.docs_out.inc()
+            counters.bytes_out.inc(utf8_len(record["text"]))
+        yield key, record
+
+
+class Join(beam.PTransform):
+    """A :class:`JoinStep` as a shuffle: parents and children meet in ``CoGroupByKey``."""
+
+    def __init__(self, slice_name: str, step: JoinStep):
+        super().__init__()
+        self.slice_name = slice_name
+        self.step = step
+
+    def expand(self, keyed):
+        step = self.step
+        routed = keyed | "Route" >> beam.ParDo(_RouteForJoin(self.slice_name, step)).with_outputs(
+            PARENTS, CHILDREN, main="passthrough"
+        )
+        joined = {PARENTS: routed[PARENTS], CHILDREN: routed[CHILDREN]} | "CoGroup" >> beam.CoGroupByKey()
+        merged = joined | "Merge" >> beam.ParDo(_MergeJoined(self.slice_name, step))
+        return (routed.passthrough, merged) | "Rejoin" >> beam.Flatten()
+
+
+class _RouteForJoin(beam.DoFn):
+    def __init__(self, slice_name: str, step: JoinStep):
+        self.slice_name = slice_name
+        self.step = step
+
+    def setup(self):
+        self.counters = StepCounters(self.slice_name, self.step.name)
+
+    def process(self, item):
+        _, record = item
+        self.counters.docs_in.inc()
+        self.counters.bytes_in.inc(utf8_len(record["text"]))
+        parent = self.step.parent_key(record)
+        if parent is not None:
+            yield beam.pvalue.TaggedOutput(PARENTS, (parent, item))
+            return
+        child = self.step.child_key(record)
+        if child is not None:
+            yield beam.pvalue.TaggedOutput(CHILDREN, (child, item))
+            return
+        self.counters.docs_out.inc()
+        self.counters.bytes_out.inc(utf8_len(record["text"]))
+        yield item
+
+
+class _MergeJoined(beam.DoFn):
+    def __init__(self, slice_name: str, step: JoinStep):
+        self.slice_name = slice_name
+        self.step = step
+
+    def setup(self):
+        self.counters = StepCounters(self.slice_name, self.step.name)
+
+    def process(self, grouped):
+        _, members = grouped
+        # Shuffles deliver values in no fixed order: sort so the join sees a stable one.
+        parents = sorted(members[PARENTS], key=lambda item: item[0])
+        children = sorted(members[CHILDREN], key=lambda item: item[0])
+        outcomes = list(self.step.join([r for _, r in parents], [r for _, r in children]))
+        kept = [o for o in outcomes if not isinstance(o, Drop)]
+        drops = [o for o in outcomes if isinstance(o, Drop)]
+        if len(kept) + len(drops) != len(parents) + len(children):
+            raise AssertionError(
+                f"join step {self.step.name} accounted for {len(kept) + len(drops)} of "
+                f"{len(parents) + len(children)} records"
+            )
+        for drop in drops:
+            self.counters.dropped(drop.reason)
+        order_key = (parents or children)[0][0]
+        for index, record in enumerate(kept):
+            self.counters.docs_out.inc()
+            self.counters.bytes_out.inc(utf8_len(record["text"]))
+            yield (order_key if index == 0 else f"{order_key}/{index}"), record
+
+
+def _to_line(item) -> tuple[str, str, bytes]:
+    key, record = item
+    return record["meta"]["id"], key, io.encode_record(record)
+
+
+def _failure_line(failure: Failure) -> tuple[str, str, bytes]:
+    key = f"{failure.source}\t{failure.location}\t{failure.reason}"
+    return key, key, json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8")
+
+
+def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: Layout):
+    """Add the slice's whole DAG to ``pipeline``; returns the PCollection of written paths."""
+    name = slc.name
+    expanded = (
+        pipeline
+        | "Inputs" >> beam.Create(sorted(inputs))
+        | "Expand" >> beam.ParDo(ExpandInputs(name)).with_outputs(FAILURES, main="files")
+    )
+    planned = (
+        expanded.files
+        | "DistinctFiles" >> beam.Distinct()
+        | "Plan" >> beam.ParDo(PlanUnits(slc)).with_outputs(FAILURES, main="units")
+    )
+    read = (
+        planned.units
+        | "SpreadUnits" >> beam.Reshuffle()
+        | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
+    )
+    failures = [expanded[FAILURES], planned[FAILURES], read[FAILURES]]
+    records = read.records
+    for index, group in enumerate(_group_steps(slc.steps())):
+        if isinstance(group, JoinStep):
+            records = records | f"Join{index}_{group.name}" >> Join(name, group)
+            continue
+        applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group)).with_outputs(
+            FAILURES, main="kept"
+        )
+        failures.append(applied[FAILURES])
+        records = applied.kept
+
+    written = (
+        records
+        | "Count" >> beam.ParDo(_CountWritten(name))
+        | "Encode" >> beam.Map(_to_line)
+        | "Write" >> io.WriteSortedShards(layout.temporary, slc.output_name, layout.shard_bytes, layout.num_shards)
+    )
+    errors_written = (
+        failures
+        | "AllFailures" >> beam.Flatten()
+        | "EncodeFailures" >> beam.Map(_failure_line)
+        | "WriteErrors"
+        >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), "errors", layout.shard_bytes, compressed=False)
+    )
+    return (written, errors_written) | "Written" >> beam.Flatten()
+
+
+class _CountWritten(beam.DoFn):
+    def __init__(self, slice_name: str):
+        self.slice_name = slice_name
+
+    def setup(self):
+        self.counters = StepCounters(self.slice_name, "write")
+
+    def process(self, item):
+        self.counters.docs_out.inc()
+        self.counters.bytes_out.inc(utf8_len(item[1]["text"]))
+        yield item
+
+
+def _group_steps(steps: list[Step | JoinStep]) -> list[list[Step] | JoinStep]:
+    """Runs of per-record steps are fused into one DoFn; a join stands alone."""
+    groups: list[list[Step] | JoinStep] = []
+    for step in steps:
+        if isinstance(step, JoinStep):
+            groups.append(step)
+        elif groups and isinstance(groups[-1], list):
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    return groups

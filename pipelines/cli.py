@@ -1,0 +1,200 @@
+"""The ``redpajama`` command: ``slices`` and ``run``. User errors are one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import logging
+import os
+import sys
+from typing import NoReturn
+
+from redpajama.pipelines.options import RUNNERS, RunnerConfig
+from redpajama.slices.base import UsageError, registry
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports mistakes in a single line (with a suggestion for typos)."""
+
+    def error(self, message: str) -> NoReturn:
+        if "invalid choice" in message:
+            message = _with_suggestion(message)
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _with_suggestion(message: str) -> str:
+    try:
+        given = message.split("invalid choice: ")[1].split("'")[1]
+        choices = message.split("(choose from ")[1].rstrip(")").replace("'", "").split(", ")
+    except IndexError:
+        return message
+    close = difflib.get_close_matches(given, choices, n=1)
+    return message + (f"; did you mean '{close[0]}'?" if close else "")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="redpajama", description="RedPajama-Data-1T as Apache Beam pipelines.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and Beam's logs")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    commands.add_parser("slices", help="list slices, their sources and recipe steps")
+    run = commands.add_parser("run", help="run one slice", description="Run one slice.")
+    slices = run.add_subparsers(dest="slice", required=True, metavar="SLICE", parser_class=OneLineParser)
+    for name, cls in registry().items():
+        sub = slices.add_parser(name, help=cls.summary, description=cls.describe_sources())
+        _add_run_arguments(sub)
+        cls.add_arguments(sub.add_argument_group(f"{name} options"))
+    return parser
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", nargs="+", metavar="PATH", help="files, globs or URLs (default: the manifest)")
+    parser.add_argument("--limit", type=_positive, help="read only the first N input files (sorted)")
+    parser.add_argument("--output", required=True, help="output directory (local or gs://)")
+    parser.add_argument("--runner", choices=RUNNERS, default="local")
+    parser.add_argument("--workers", type=int, default=0, help="local processes (default: cores) or Dataflow max workers")
+    parser.add_argument("--shard-mb", type=float, default=256.0, help="uncompressed MB of JSONL per output shard")
+    parser.add_argument("--shards", type=_positive, help="fixed number of output shards")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run with other settings")
+    dataflow = parser.add_argument_group("Dataflow")
+    dataflow.add_argument("--project")
+    dataflow.add_argument("--region")
+    dataflow.add_argument("--temp-location")
+    dataflow.add_argument("--staging-location")
+    dataflow.add_argument("--setup-file", help="this package's setup.py (default: found beside the package)")
+    dataflow.add_argument("--sdk-container-image")
+    dataflow.add_argument("--job-name")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def cmd_slices() -> int:
+    for name, cls in registry().items():
+        print(f"{name}: {cls.summary}")
+        print(f"  sources: {cls.describe_sources()}")
+        print("  steps:")
+        for number, line in enumerate(cls().step_descriptions(), 1):
+            print(f"    {number}. {line}")
+        print()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from redpajama.pipelines.run import resolve_inputs, run_slice
+
+    cls = registry()[args.slice]
+    slice_options = {
+        action.dest: getattr(args, action.dest)
+        for action in _slice_actions(args.slice)
+    }
+    slc = cls(**slice_options)
+    inputs = resolve_inputs(args.input, args.limit) if args.input else slc.default_inputs()[: args.limit]
+    config = RunnerConfig(
+        runner=args.runner,
+        workers=args.workers,
+        project=args.project,
+        region=args.region,
+        temp_location=args.temp_location,
+        staging_location=args.staging_location,
+        setup_file=args.setup_file,
+        sdk_container_image=args.sdk_container_image,
+        job_name=args.job_name,
+        extra=beam_args,
+    )
+    if config.runner == "dataflow":
+        _check_dataflow(config)
+    outcome = run_slice(
+        slc,
+        inputs,
+        args.output,
+        config,
+        shard_bytes=int(args.shard_mb * (1 << 20)),
+        num_shards=args.shards,
+        overwrite=args.overwrite,
+    )
+    print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
+    return 0
+
+
+def _slice_actions(slice_name: str):
+    parser = argparse.ArgumentParser(add_help=False)
+    registry()[slice_name].add_arguments(parser)
+    return parser._actions
+
+
+def _check_dataflow(config: RunnerConfig) -> None:
+    missing = [flag for flag, value in (("--project", config.project), ("--region", config.region),
+                                        ("--temp-location", config.temp_location)) if not value]
+    if missing:
+        raise UsageError(f"--runner dataflow needs {', '.join(missing)}")
+    if not config.setup_file and not config.sdk_container_image:
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        candidate = os.path.join(here, "setup.py")
+        if not os.path.exists(candidate):
+            raise UsageError("--runner dataflow needs --setup-file (this package's setup.py) or --sdk-container-image")
+        config.setup_file = candidate
+
+
+def summary(stats: dict, slice_dir: str, reused: bool = False) -> str:
+    """The closing summary of a run, a few aligned lines."""
+    drops = ", ".join(f"{reason} {count:,}" for reason, count in sorted(stats["dropped"].items(), key=lambda kv: -kv[1]))
+    head = "already complete (nothing to do)" if reused else f"done in {stats['wall_seconds']:.1f}s"
+    lines = [
+        f"{stats['slice']}: {head} -> {slice_dir}",
+        f"  read     {stats['read']:>10,}",
+        f"  kept     {stats['kept']:>10,}",
+        f"  dropped  {sum(stats['dropped'].values()):>10,}" + (f"  ({drops})" if drops else ""),
+        f"  failed   {stats['failed']:>10,}" + ("  (see _errors/)" if stats["failed"] else ""),
+        f"  bytes    {_mb(stats['bytes_in'])} of text in, {_mb(stats['bytes_out'])} out",
+    ]
+    return "\n".join(lines)
+
+
+def _mb(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, beam_args = argv[:cut], argv[cut + 1 :]
+    args = make_parser().parse_args(argv)
+    _quiet_logs(args.debug)
+    try:
+        if args.command == "slices":
+            return cmd_slices()
+        return cmd_run(args, beam_args)
+    except UsageError as error:
+        print(f"redpajama: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("redpajama: interrupted; rerun the same command to finish", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"redpajama: run failed: {type(error).__name__}: {error} (--debug for details)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _quiet_logs(debug: bool) -> None:
+    logging.basicConfig(level=logging.INFO if debug else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        logging.getLogger().setLevel(logging.ERROR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Sinks and the commit protocol: sorted, stably sharded JSONL(.zst) and a completion marker.
+
+Shards are written under ``<slice>/_temporary/`` with their final names; a run that dies
+leaves only that folder behind. After the pipeline succeeds the launcher moves the shards
+into place, writes ``stats.json`` and then the ``_SUCCESS`` marker, which records the
+settings of the run so that a rerun with the same settings does no work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import posixpath
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+import zstandard
+from apache_beam.io.filesystems import FileSystems
+
+TEMPORARY = "_temporary"
+ERRORS = "_errors"
+MARKER = "_SUCCESS"
+STATS = "stats.json"
+ZSTD_LEVEL = 3  # the zstd command line's default, which RedPajama's release used
+
+
+def join(*parts: str) -> str:
+    """Join path parts for local paths and URIs (gs://...) alike."""
+    return FileSystems.join(*parts) if parts[0].startswith(("gs://", "s3://")) else posixpath.join(*parts)
+
+
+def shard_name(name: str, index: int, count: int, compressed: bool) -> str:
+    suffix = ".jsonl.zst" if compressed else ".jsonl"
+    return f"{name}-{index:05d}-of-{count:05d}{suffix}"
+
+
+def stable_shard(record_id: str, count: int) -> int:
+    """Shard of a record: a stable hash of its id, independent of workers and runs."""
+    digest = hashlib.blake2b(record_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One output line; meta keys starting with ``_`` are working state and are not written."""
+    meta = {k: v for k, v in record["meta"].items() if not k.startswith("_")}
+    return json.dumps({"text": record["text"], "meta": meta}, ensure_ascii=False).encode("utf-8")
+
+
+def write_lines(path: str, lines: Iterable[bytes], compressed: bool) -> None:
+    """Write newline-terminated lines to ``path`` (zstd when ``compressed``), replacing it."""
+    with FileSystems.create(path, mime_type="application/octet-stream") as raw:
+        if compressed:
+            with zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw, closefd=False) as out:
+                for line in lines:
+                    out.write(line + b"\n")
+        else:
+            for line in lines:
+                raw.write(line + b"\n")
+
+
+class WriteSortedShards(beam.PTransform):
+    """``(shard_key, order_key, line)`` -> files ``<directory>/<name>-SSSSS-of-NNNNN``.
+
+    The number of shards comes from the total size (``shard_bytes`` per shard) unless
+    ``num_shards`` is given; either way it depends only on the data. Lines are sorted by
+    order key within a shard, so output is byte-identical whatever the runner did.
+    Returns the written paths.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        name: str,
+        shard_bytes: int,
+        num_shards: int | None = None,
+        compressed: bool = True,
+    ):
+        super().__init__()
+        self.directory = directory
+        self.name = name
+        self.shard_bytes = shard_bytes
+        self.num_shards = num_shards
+        self.compressed = compressed
+
+    def expand(self, items):
+        if self.num_shards:
+            count = items.pipeline | "ShardCount" >> beam.Create([self.num_shards])
+        else:
+            shard_bytes = self.shard_bytes
+            count = (
+                items
+                | "LineBytes" >> beam.Map(lambda item: len(item[2]) + 1)
+                | "TotalBytes" >> beam.CombineGlobally(sum)
+                | "ShardCount" >> beam.Map(lambda total: max(1, math.ceil(total / shard_bytes)))
+            )
+        count_view = beam.pvalue.AsSingleton(count)
+        grouped = (
+            items
+            | "AssignShard"
+            >> beam.Map(lambda item, n: (stable_shard(item[0], n), (item[1], item[2])), n=count_view)
+            | "GroupByShard" >> beam.GroupByKey()
+        )
+        written = grouped | "WriteShard" >> beam.Map(
+            _write_shard,
+            directory=self.directory,
+            name=self.name,
+            count=count_view,
+            compressed=self.compressed,
+        )
+        # Shards that no record hashed into still exist, empty, so the set is complete.
+        empty = count | "EmptyShards" >> beam.FlatMap(
+            _write_missing_shards,
+            written=beam.pvalue.AsList(written),
+            directory=self.directory,
+            name=self.name,
+            compressed=self.compressed,
+        )
+        return (written, empty) | "AllShards" >> beam.Flatten()
+
+
+def _write_shard(group, directory: str, name: str, count: int, compressed: bool) -> str:
+    index, entries = group
+    ordered = sorted(entries)
+    path = join(directory, shard_name(name, index, count, compressed))
+    write_lines(path, (line for _, line in ordered), compressed)
+    return path
+
+
+def _write_missing_shards(count: int, written: list[str], directory: str, name: str, compressed: bool):
+    present = {posixpath.basename(path) for path in written}
+    for index in range(count):
+        filename = shard_name(name, index, count, compressed)
+        if filename not in present:
+            path = join(directory, filename)
+            write_lines(path, (), compressed)
+            yield path
+
+
+# --- commit and markers (run by the launcher, outside the pipeline) ---------------------
+
+
+def read_marker(slice_dir: str) -> dict[str, Any] | None:
+    path = join(slice_dir, MARKER)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as handle:
+        return json.loads(handle.read().decode("utf-8"))
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    with FileSystems.create(path) as handle:
+        handle.write((json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def clear(directory: str) -> None:
+    """Remove a directory tree if it exists."""
+    if FileSystems.exists(directory):
+        FileSystems.delete([directory])
+
+
+def list_files(directory: str) -> list[str]:
+    if not FileSystems.exists(directory):
+        return []
+    pattern = join(directory, "**")
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def commit(slice_dir: str, stats: dict[str, Any], marker: dict[str, Any]) -> list[str]:
+    """Move the run's files out of ``_temporary``, then write stats and the marker."""
+    temporary = join(slice_dir, TEMPORARY)
+    staged = list_files(temporary)
+    for stale in list_files(slice_dir):
+        relative = stale[len(slice_dir) :].lstrip("/")
+        if not relative.startswith(TEMPORARY):
+            FileSystems.delete([stale])
+    finals = []
+    for path in staged:
+        final = join(slice_dir, path[len(temporary) :].lstrip("/"))
+        parent = posixpath.dirname(final)
+        if not final.startswith(("gs://", "s3://")):
+            FileSystems.mkdirs(parent) if not FileSystems.exists(parent) else None
+        FileSystems.rename([path], [final])
+        finals.append(final)
+    clear(temporary)
+    write_json(join(slice_dir, STATS), stats)
+    write_json(join(slice_dir, MARKER), marker)
+    return finals

@@ -1,0 +1,112 @@
+"""Run one slice end to end: resume logic, the Beam pipeline, accounting, commit.
+
+A finished run leaves ``_SUCCESS`` holding the run's fingerprint (slice, inputs,
+settings). Rerunning with the same fingerprint does no work; an interrupted run left
+only ``_temporary/``, which the rerun discards before producing the same result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+
+from redpajama.pipelines import io, sources
+from redpajama.pipelines.build import Layout, build
+from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
+from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result
+from redpajama.slices.base import Slice, UsageError
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class RunOutcome:
+    slice_dir: str
+    stats: dict[str, Any]
+    files: list[str]
+    reused: bool
+
+
+def resolve_inputs(patterns: list[str], limit: int | None) -> list[str]:
+    """Expand local and cloud globs now (a typo is one clear error); URLs pass through."""
+    files: list[str] = []
+    for pattern in patterns:
+        if sources.is_url(pattern):
+            files.append(pattern)
+            continue
+        try:
+            matched = sources.expand(pattern)
+        except Exception as error:
+            raise UsageError(f"cannot read input {pattern!r}: {error}") from error
+        if not matched:
+            raise UsageError(f"no input matches {pattern!r}")
+        files.extend(matched)
+    files = sorted(dict.fromkeys(files))
+    return files[:limit] if limit else files
+
+
+def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "slice": slc.name,
+        "inputs": inputs,
+        "options": slc.fingerprint(),
+        "shard_bytes": layout.shard_bytes,
+        "num_shards": layout.num_shards,
+    }
+
+
+def run_slice(
+    slc: Slice,
+    inputs: list[str],
+    output: str,
+    config: RunnerConfig,
+    *,
+    shard_bytes: int = 256 << 20,
+    num_shards: int | None = None,
+    overwrite: bool = False,
+    commit: bool = True,
+) -> RunOutcome:
+    """Run ``slc`` over ``inputs`` into ``output/<slice>``; see the module docstring."""
+    slice_dir = io.join(output, slc.name)
+    layout = Layout(slice_dir, shard_bytes, num_shards)
+    wanted = fingerprint(slc, inputs, layout)
+    marker = io.read_marker(slice_dir)
+    if marker is not None and not overwrite:
+        if marker.get("fingerprint") == wanted:
+            with beam.io.filesystems.FileSystems.open(io.join(slice_dir, io.STATS)) as handle:
+                stats = json.loads(handle.read())
+            return RunOutcome(slice_dir, stats, marker.get("files", []), reused=True)
+        raise UsageError(
+            f"{slice_dir} holds a finished run with other settings; "
+            "pass --overwrite to replace it or choose another --output"
+        )
+    io.clear(layout.temporary)
+    slc.validate()
+
+    workers = local_workers(config.workers) if config.runner == "local" else config.workers
+    _say(f"{slc.name}: {len(inputs)} input(s), {config.runner} runner" + (f", {workers} worker(s)" if workers else ""))
+    started = time.monotonic()
+    pipeline = beam.Pipeline(runner=make_runner(config), options=pipeline_options(config))
+    build(pipeline, slc, inputs, layout)
+    result = pipeline.run()
+    result.wait_until_finish()
+    wall = time.monotonic() - started
+
+    stats = build_stats(slc.name, [step.name for step in slc.steps()], counters_from_result(result), wall)
+    check_identity(stats)
+    files: list[str] = []
+    if commit:
+        staged = io.list_files(layout.temporary)
+        names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
+        files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names})
+    return RunOutcome(slice_dir, stats, files, reused=False)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

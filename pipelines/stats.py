@@ -1,0 +1,92 @@
+"""Beam counters -> ``stats.json``, and the accounting identity every run must satisfy.
+
+Counters are named ``"{slice}/{step}/{outcome}"`` (see ``redpajama.pipelines.build``).
+``read`` counts every input document plus every unit that failed before it could become
+one (a failure counts the units it stands for), so that
+``read == kept + sum(dropped.values()) + failed`` holds for every run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from apache_beam.metrics.metric import MetricsFilter
+
+from redpajama.pipelines.build import NAMESPACE
+
+SOURCE_STEPS = ("plan", "read")
+
+
+class AccountingError(AssertionError):
+    """The counts of a run do not add up: some documents are unaccounted for."""
+
+
+def counters_from_result(result) -> dict[str, int]:
+    """All ``redpajama`` counters of a finished pipeline, by name."""
+    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    totals: dict[str, int] = defaultdict(int)
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] += int(value or 0)
+    return dict(totals)
+
+
+def build_stats(slice_name: str, step_names: list[str], counters: dict[str, int], wall_seconds: float) -> dict[str, Any]:
+    """The ``stats.json`` document of one run of ``slice_name``."""
+    prefix = f"{slice_name}/"
+
+    def get(step: str, outcome: str) -> int:
+        return counters.get(f"{prefix}{step}/{outcome}", 0)
+
+    def drops_of(step: str) -> dict[str, int]:
+        marker = f"{prefix}{step}/dropped:"
+        return {
+            name[len(marker) :]: value
+            for name, value in sorted(counters.items())
+            if name.startswith(marker) and value
+        }
+
+    steps = []
+    dropped: dict[str, int] = defaultdict(int)
+    failed = sum(get(step, "failed") for step in SOURCE_STEPS)
+    for step in step_names:
+        step_drops = drops_of(step)
+        for reason, count in step_drops.items():
+            dropped[reason] += count
+        failed += get(step, "failed")
+        steps.append(
+            {
+                "name": step,
+                "in": get(step, "in"),
+                "out": get(step, "out"),
+                "dropped": step_drops,
+                "failed": get(step, "failed"),
+                "bytes_in": get(step, "bytes_in"),
+                "bytes_out": get(step, "bytes_out"),
+            }
+        )
+    documents = get("read", "out")
+    stats = {
+        "slice": slice_name,
+        "read": documents + sum(get(step, "failed") for step in SOURCE_STEPS),
+        "kept": get("write", "out"),
+        "dropped": dict(sorted(dropped.items())),
+        "failed": failed,
+        "bytes_in": get("read", "bytes_out"),
+        "bytes_out": get("write", "bytes_out"),
+        "units": {"planned": get("plan", "out"), "read": get("read", "in")},
+        "steps": steps,
+        "wall_seconds": round(wall_seconds, 3),
+    }
+    return stats
+
+
+def check_identity(stats: dict[str, Any]) -> None:
+    """Raise :class:`AccountingError` unless ``read == kept + dropped + failed``."""
+    accounted = stats["kept"] + sum(stats["dropped"].values()) + stats["failed"]
+    if stats["read"] != accounted:
+        raise AccountingError(
+            f"{stats['slice']}: read {stats['read']} != kept {stats['kept']} + dropped "
+            f"{sum(stats['dropped'].values())} + failed {stats['failed']}"
+        )

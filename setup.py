@@ -1,0 +1,33 @@
+"""Packaging for redpajama: the card's top-level folders live under one namespace."""
+
+from setuptools import setup
+
+FOLDERS = ("pipelines", "slices", "filters", "dedup", "manifests")
+
+setup(
+    name="redpajama",
+    version="0.1.0",
+    description="RedPajama-Data-1T reproduced as tested, resumable Apache Beam pipelines",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=[f"redpajama.{name}" for name in FOLDERS],
+    package_dir={f"redpajama.{name}": name for name in FOLDERS},
+    package_data={"redpajama.manifests": ["*.json", "*.csv"]},
+    install_requires=[
+        "apache-beam>=2.60,<3",
+        "numpy<2.5",  # Beam's pin; fastText is called with lists so NumPy 2 works
+        "fasttext-wheel>=0.9.2",
+        "mwparserfromhell>=0.7",
+        "lxml>=5",
+        "py7zr>=0.22",
+        "zstandard>=0.22",
+        "requests>=2.31",
+    ],
+    extras_require={
+        "dataflow": ["apache-beam[gcp]>=2.60,<3"],
+        "dev": ["pytest>=8", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["redpajama = redpajama.pipelines.cli:main"]},
+)

@@ -1,0 +1,107 @@
+"""The Slice contract and the registry of slices.
+
+A slice says where its data comes from and what its recipe is; the generic DAG in
+``redpajama.pipelines.build`` does the rest. Everything here runs on workers too, so a
+configured slice must pickle and must not hold open files or loaded models.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+from redpajama.filters.base import Failure, JoinStep, Record, Step
+
+Keyed = tuple[str, Record]
+"""A record with its deterministic order key: output is sorted by it, dedup keeps its first."""
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """A piece of one input that one worker reads: a whole file or a byte range of it."""
+
+    source: str
+    start: int = 0
+    end: int | None = None
+    context: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def location(self) -> str:
+        if self.start == 0 and self.end is None:
+            return "whole file"
+        end = "end" if self.end is None else self.end
+        return f"bytes {self.start}-{end}"
+
+
+class UsageError(Exception):
+    """A user's mistake (bad option, missing input or model): reported as one line."""
+
+
+class Slice:
+    """One slice of the corpus: sources, a reader and an ordered recipe.
+
+    Subclasses set ``name``, ``summary``, ``output_name`` and implement the methods
+    below. ``options`` holds the slice's parsed command-line options.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    output_name: ClassVar[str]
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    # --- configuration ---------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add the slice's own options to ``redpajama run <slice>``."""
+
+    @classmethod
+    def describe_sources(cls) -> str:
+        """One paragraph: where the slice reads from by default."""
+        raise NotImplementedError
+
+    def validate(self) -> None:
+        """Check models and options before launching; raise :class:`UsageError`."""
+
+    def default_inputs(self) -> list[str]:
+        """Inputs (paths or URLs) to read when the user gives no ``--input``."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Settings that change the output: a finished run is reused only if they match."""
+        return {key: value for key, value in sorted(self.options.items()) if value is not None}
+
+    # --- the recipe ----------------------------------------------------------------
+    def plan(self, source: str) -> Iterable[Union[WorkUnit, Failure]]:
+        """Split one input into units of work (runs on a worker)."""
+        yield WorkUnit(source)
+
+    def read(self, unit: WorkUnit) -> Iterator[Union[Keyed, Failure]]:
+        """Parse one unit into keyed records, or failures for what could not be parsed."""
+        raise NotImplementedError
+
+    def steps(self) -> list[Union[Step, JoinStep]]:
+        """The ordered recipe applied to every record after reading."""
+        raise NotImplementedError
+
+    def step_descriptions(self) -> list[str]:
+        """Human-readable recipe, one line per step, for ``redpajama slices``."""
+        return [getattr(step, "description", step.name) for step in self.steps()]
+
+
+_REGISTRY: dict[str, type[Slice]] = {}
+
+
+def register(cls: type[Slice]) -> type[Slice]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Slice]]:
+    """All slices by name, importing their modules on first use."""
+    if not _REGISTRY:
+        from redpajama.slices import stackexchange, wikipedia  # noqa: F401  (registers)
+    return dict(sorted(_REGISTRY.items()))

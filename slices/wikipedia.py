@@ -1,0 +1,257 @@
+"""Wikipedia: MediaWiki ``pages-articles`` dumps to clean article text (recipe §6).
+
+Reads plain, bz2 and multistream bz2 dumps; a multistream dump is split into byte
+ranges at stream boundaries (from its index file when present, else by scanning for
+stream headers) so that one huge dump spreads over many workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import lzma
+import re
+import zlib
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import zstandard
+
+from redpajama import manifests
+from redpajama.filters.base import Drop, Failure, Record, Step, StepResult, make_record
+from redpajama.filters.wikitext import WikitextCleaner
+from redpajama.pipelines import sources
+from redpajama.slices import mediawiki
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+
+DUMP_DATE_IN_NAME = re.compile(r"(?:^|/)([a-z_\-]+)wiki-(\d{8})-")
+WIKI_IN_NAME = re.compile(r"(?:^|/)([a-z_\-]+?)wiki-")
+DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
+ARTICLE_NAMESPACE = 0
+
+
+class SelectArticles(Step):
+    """Keep pages of the article namespace that are not redirects (as the HF builder)."""
+
+    name = "select_articles"
+    description = "select_articles: keep namespace 0, drop redirects and pages without text"
+
+    def apply(self, record: Record) -> StepResult:
+        meta = record["meta"]
+        if meta.pop("_namespace") != ARTICLE_NAMESPACE:
+            return Drop("not_article_namespace")
+        if meta.pop("_redirect"):
+            return Drop("redirect")
+        if not record["text"]:
+            return Drop("no_text")
+        return record
+
+
+class CleanWikitext(Step):
+    """Wikitext to plain text with per-language media and category prefixes."""
+
+    name = "clean_wikitext"
+    description = (
+        "clean_wikitext: mwparserfromhell; drop File/Image/Media links (with language aliases),"
+        " <ref> and <table>, templates and magic words; keep link and category text"
+    )
+
+    def __init__(self, media_aliases: dict[str, list[str]], category_aliases: dict[str, list[str]]):
+        self._media_aliases = media_aliases
+        self._category_aliases = category_aliases
+        self._cleaners: dict[tuple, WikitextCleaner] = {}
+
+    def _cleaner(self, language: str, media: tuple, category: tuple) -> WikitextCleaner:
+        key = (language, media, category)
+        if key not in self._cleaners:
+            self._cleaners[key] = WikitextCleaner(
+                [*self._media_aliases.get(language, ()), *media],
+                [*self._category_aliases.get(language, ()), *category],
+            )
+        return self._cleaners[key]
+
+    def apply(self, record: Record) -> StepResult:
+        meta = record["meta"]
+        cleaner = self._cleaner(
+            meta["language"], tuple(meta.pop("_media_names")), tuple(meta.pop("_category_names"))
+        )
+        text = cleaner.clean(record["text"])
+        if not text:
+            return Drop("empty_after_cleaning")
+        record["text"] = text
+        return record
+
+
+@register
+class Wikipedia(Slice):
+    name = "wikipedia"
+    summary = "Wikipedia articles in 20 languages, markup stripped"
+    output_name = "wikipedia"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        manifest = manifests.load("wikipedia")
+        parser.add_argument(
+            "--languages",
+            help="comma-separated wiki languages for the default sources "
+            f"(default: RedPajama's {len(manifest['languages'])})",
+        )
+        parser.add_argument(
+            "--dump-date",
+            help="dump date YYYYMMDD for default sources and meta.timestamp "
+            f"(default: {manifest['dump_date']}; local files use the date in their name)",
+        )
+        parser.add_argument(
+            "--mirror",
+            help="base URL replacing https://dumps.wikimedia.org in the default sources",
+        )
+        parser.add_argument(
+            "--split-mb",
+            type=float,
+            default=64.0,
+            help="target compressed MB per work unit when splitting a multistream dump",
+        )
+
+    @classmethod
+    def describe_sources(cls) -> str:
+        manifest = manifests.load("wikipedia")
+        return (
+            f"MediaWiki pages-articles multistream dumps of {manifest['dump_date']} for "
+            f"{' '.join(manifest['languages'])} ({manifest['dump_url']}); "
+            "local .xml, .xml.bz2 (plain or multistream), .xml.xz and .xml.gz files."
+        )
+
+    def default_inputs(self) -> list[str]:
+        manifest = manifests.load("wikipedia")
+        languages = manifest["languages"]
+        if self.options.get("languages"):
+            languages = [lang.strip() for lang in self.options["languages"].split(",") if lang.strip()]
+        date = self.options.get("dump_date") or manifest["dump_date"]
+        urls = []
+        for language in languages:
+            url = manifest["dump_url"].format(wiki=f"{language.replace('-', '_')}wiki", date=date)
+            if self.options.get("mirror"):
+                url = url.replace("https://dumps.wikimedia.org", self.options["mirror"].rstrip("/"))
+            urls.append(url)
+        return urls
+
+    def validate(self) -> None:
+        date = self.options.get("dump_date")
+        if date and not re.fullmatch(r"\d{8}", date):
+            raise UsageError(f"--dump-date must be YYYYMMDD, got {date!r}")
+
+    def steps(self) -> list[Step]:
+        manifest = manifests.load("wikipedia")
+        return [
+            SelectArticles(),
+            CleanWikitext(manifest["media_aliases"], manifest["category_aliases"]),
+        ]
+
+    # --- reading ---------------------------------------------------------------------
+    def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
+        if not source.lower().endswith(".bz2"):
+            yield WorkUnit(source)
+            return
+        try:
+            offsets = self._stream_offsets(source)
+        except (sources.SourceError, *DECOMPRESSION_ERRORS) as error:
+            yield Failure(source, "stream index", "unreadable_input", str(error), step="plan")
+            return
+        if len(offsets) < 2:
+            yield WorkUnit(source)
+            return
+        try:
+            with sources.open_range(source, offsets[0], offsets[1]) as head:
+                pages = mediawiki.scan_pages(sources.iter_chunks(bz2.BZ2File(head)))
+                siteinfo = mediawiki.parse_siteinfo(next(pages)).as_dict()
+        except (mediawiki.DumpError, sources.SourceError, *DECOMPRESSION_ERRORS) as error:
+            yield Failure(source, "first stream", "unreadable_header", str(error), step="plan")
+            return
+        target = max(1, int(self.options.get("split_mb", 64.0) * (1 << 20)))
+        size = sources.size(source)
+        start = 0
+        for offset in offsets[1:]:
+            if offset - start >= target:
+                yield WorkUnit(source, start, offset, {"siteinfo": siteinfo})
+                start = offset
+        yield WorkUnit(source, start, size, {"siteinfo": siteinfo})
+
+    def _stream_offsets(self, source: str) -> list[int]:
+        index = mediawiki.index_path_for(source)
+        if index and sources.exists(index):
+            with sources.open_range(index) as stream:
+                offsets = mediawiki.index_stream_offsets(stream)
+            return sorted({0, *offsets})
+        with sources.open_range(source) as stream:
+            return mediawiki.bz2_stream_offsets(stream)
+
+    def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
+        source = unit.source
+        where = unit.location
+        try:
+            stream = sources.open_range(source, unit.start, unit.end)
+        except sources.SourceError as error:
+            yield Failure(source, where, "unreadable_input", str(error))
+            return
+        with stream:
+            chunks = sources.iter_chunks(sources.decompressed(stream, source))
+            pages = mediawiki.scan_pages(mediawiki.utf8_chunks(chunks))
+            try:
+                header = next(pages)
+                if "siteinfo" in unit.context:
+                    siteinfo = mediawiki.SiteInfo.from_dict(unit.context["siteinfo"])
+                elif not header.strip() and unit.start == 0:
+                    yield Failure(source, where, "empty_input", "no content")
+                    return
+                else:
+                    siteinfo = mediawiki.parse_siteinfo(header)
+                describe = _PageDescriber(source, siteinfo, self.options.get("dump_date"))
+                for offset, data in pages:
+                    try:
+                        page = mediawiki.parse_page(offset, data)
+                    except mediawiki.DumpError as error:
+                        yield Failure(source, f"{where}, page at byte {offset}", error.reason, str(error))
+                        continue
+                    yield describe(page)
+            except mediawiki.DumpError as error:
+                yield Failure(source, where, error.reason, str(error))
+            except UnicodeDecodeError as error:
+                yield Failure(source, where, "invalid_encoding", str(error))
+            except DECOMPRESSION_ERRORS as error:
+                yield Failure(source, where, "corrupt_compression", f"{type(error).__name__}: {error}")
+            except sources.SourceError as error:
+                yield Failure(source, where, "unreadable_input", str(error))
+
+
+class _PageDescriber:
+    """Turns pages of one dump into keyed records carrying what the steps need."""
+
+    def __init__(self, source: str, siteinfo: mediawiki.SiteInfo, dump_date: str | None):
+        name_match = WIKI_IN_NAME.search(source)
+        self.language = siteinfo.language or (name_match.group(1).replace("_", "-") if name_match else "")
+        date_match = DUMP_DATE_IN_NAME.search(source)
+        self.dump_date = dump_date or (date_match.group(2) if date_match else None)
+        if siteinfo.base and "/wiki/" in siteinfo.base:
+            self.url_prefix = siteinfo.base.split("/wiki/")[0] + "/wiki/"
+        else:
+            self.url_prefix = f"https://{self.language}.wikipedia.org/wiki/"
+        names = siteinfo.namespaces
+        self.media_names = [n for n in (names.get(-2), names.get(6)) if n]
+        self.category_names = [n for n in (names.get(14),) if n]
+
+    def __call__(self, page: mediawiki.Page) -> Keyed:
+        timestamp = self.dump_date or page.timestamp[:10].replace("-", "")
+        record = make_record(
+            page.text or "",
+            title=page.title,
+            url=self.url_prefix + quote(page.title),
+            language=self.language,
+            timestamp=timestamp,
+            source="wikipedia",
+            id=f"wikipedia/{self.language}/{page.page_id}",
+            _namespace=page.namespace,
+            _redirect=page.redirect,
+            _media_names=self.media_names,
+            _category_names=self.category_names,
+        )
+        return f"{self.language}/{page.page_id:012d}", record
