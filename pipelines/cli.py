@@ -110,6 +110,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         setup_file=args.setup_file,
         sdk_container_image=args.sdk_container_image,
         job_name=args.job_name,
+        worker_log_level="INFO" if args.debug else "ERROR",
         extra=beam_args,
     )
     if config.runner == "dataflow":
@@ -122,6 +123,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         shard_bytes=int(args.shard_mb * (1 << 20)),
         num_shards=args.shards,
         overwrite=args.overwrite,
+        quiet=not args.debug,
     )
     print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
     return 0
@@ -171,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, beam_args = argv[:cut], argv[cut + 1 :]
+    _quiet_logs("--debug" in argv)
     args = make_parser().parse_args(argv)
-    _quiet_logs(args.debug)
     try:
         if args.command == "slices":
             return cmd_slices()

@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
 RUNNERS = ("local", "dataflow")
 
 
@@ -24,6 +21,7 @@ class RunnerConfig:
     setup_file: str | None = None
     sdk_container_image: str | None = None
     job_name: str | None = None
+    worker_log_level: str = "ERROR"
     extra: list[str] = field(default_factory=list)
 
 
@@ -31,13 +29,16 @@ def local_workers(requested: int) -> int:
     return requested if requested > 0 else (os.cpu_count() or 1)
 
 
-def pipeline_options(config: RunnerConfig) -> PipelineOptions:
+def pipeline_options(config: RunnerConfig):
     """Beam options for the chosen runner; ``config.extra`` (after ``--``) is passed through."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     if config.runner == "local":
         workers = local_workers(config.workers)
         flags = [
             f"--direct_num_workers={workers}",
             "--direct_running_mode=" + ("in_memory" if workers == 1 else "multi_processing"),
+            f"--default_sdk_harness_log_level={config.worker_log_level}",
         ]
         return PipelineOptions(flags + list(config.extra))
     flags = ["--runner=DataflowRunner"]
@@ -51,10 +52,22 @@ def pipeline_options(config: RunnerConfig) -> PipelineOptions:
     return PipelineOptions(flags + list(config.extra))
 
 
-def make_runner(config: RunnerConfig):
-    """The runner object: FnApiRunner locally, so Beam never picks (and downloads) Prism."""
+def make_runner(config: RunnerConfig, options):
+    """The runner object: FnApiRunner locally, so Beam never picks (and downloads) Prism.
+
+    The options travel in the provision info, as DirectRunner passes them, so that the
+    worker processes see them (their log level among them).
+    """
     if config.runner == "local":
-        return FnApiRunner()
+        from apache_beam.portability.api import beam_provision_api_pb2
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner, fn_runner
+        from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        provision = fn_runner.ExtendedProvisionInfo(
+            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+        )
+        return FnApiRunner(provision_info=provision)
     from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 
     return DataflowRunner()

@@ -17,6 +17,7 @@ import apache_beam as beam
 
 from redpajama.pipelines import io, sources
 from redpajama.pipelines.build import Layout, build
+from redpajama.pipelines.progress import quiet_worker_logs
 from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
 from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result
 from redpajama.slices.base import Slice, UsageError
@@ -71,6 +72,7 @@ def run_slice(
     num_shards: int | None = None,
     overwrite: bool = False,
     commit: bool = True,
+    quiet: bool = True,
 ) -> RunOutcome:
     """Run ``slc`` over ``inputs`` into ``output/<slice>``; see the module docstring."""
     slice_dir = io.join(output, slc.name)
@@ -92,10 +94,12 @@ def run_slice(
     workers = local_workers(config.workers) if config.runner == "local" else config.workers
     _say(f"{slc.name}: {len(inputs)} input(s), {config.runner} runner" + (f", {workers} worker(s)" if workers else ""))
     started = time.monotonic()
-    pipeline = beam.Pipeline(runner=make_runner(config), options=pipeline_options(config))
+    options = pipeline_options(config)
+    pipeline = beam.Pipeline(runner=make_runner(config, options), options=options)
     build(pipeline, slc, inputs, layout)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with quiet_worker_logs(quiet and config.runner == "local"):
+        result = pipeline.run()
+        result.wait_until_finish()
     wall = time.monotonic() - started
 
     stats = build_stats(slc.name, [step.name for step in slc.steps()], counters_from_result(result), wall)

@@ -8,11 +8,12 @@ with backoff, so a huge dump can be read by many workers without downloading it 
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 import requests
@@ -184,3 +185,66 @@ class _HttpRangeStream(io.RawIOBase):
         buffer[: len(data)] = data
         self._position += len(data)
         return len(data)
+
+
+def utf8_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Re-encode a byte stream as UTF-8 when it starts with a UTF-16 or UTF-8 byte-order mark."""
+    chunks = iter(chunks)
+    first = b""
+    for chunk in chunks:
+        first += chunk
+        if len(first) >= 4:
+            break
+    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        decoder = codecs.getincrementaldecoder("utf-16")(errors="strict")
+        yield decoder.decode(first).encode("utf-8")
+        for chunk in chunks:
+            yield decoder.decode(chunk).encode("utf-8")
+        yield decoder.decode(b"", final=True).encode("utf-8")
+        return
+    yield first.removeprefix(codecs.BOM_UTF8)
+    yield from chunks
+
+
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """``(byte offset, line)`` for each line of a chunked byte stream (newline removed)."""
+    offset = 0
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            yield offset, line
+            offset += len(line) + 1
+    if pending:
+        yield offset, pending
+
+
+class local_copy:
+    """Context manager giving a local path for ``location``; remote files are downloaded
+    to a temporary file (with the retries of :func:`open_range`) and removed afterwards."""
+
+    def __init__(self, location: str, suffix: str = ""):
+        self.location = location
+        self.suffix = suffix
+        self._temporary: str | None = None
+
+    def __enter__(self) -> str:
+        if "://" not in self.location:
+            return self.location
+        import shutil
+        import tempfile
+
+        with open_range(self.location) as stream, tempfile.NamedTemporaryFile(
+            suffix=self.suffix, delete=False
+        ) as handle:
+            self._temporary = handle.name
+            shutil.copyfileobj(stream, handle, READ_CHUNK)
+        return self._temporary
+
+    def __exit__(self, *exc) -> None:
+        if self._temporary:
+            import os
+
+            os.unlink(self._temporary)

