@@ -17,6 +17,7 @@ from typing import Any
 
 import apache_beam as beam
 import zstandard
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 TEMPORARY = "_temporary"
@@ -50,7 +51,8 @@ def encode_record(record: dict[str, Any]) -> bytes:
 
 def write_lines(path: str, lines: Iterable[bytes], compressed: bool) -> None:
     """Write newline-terminated lines to ``path`` (zstd when ``compressed``), replacing it."""
-    with FileSystems.create(path, mime_type="application/octet-stream") as raw:
+    # Beam would otherwise pick a codec from the extension and compress a second time.
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         if compressed:
             with zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw, closefd=False) as out:
                 for line in lines:

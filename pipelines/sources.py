@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 import requests
 import zstandard
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 HTTP_RETRIES = 5
@@ -68,7 +69,7 @@ def open_range(path: str, start: int = 0, end: int | None = None) -> BinaryIO:
     if is_url(path):
         return _HttpRangeStream(path, start, end)
     try:
-        raw = FileSystems.open(path, compression_type="uncompressed")
+        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     except (OSError, Exception) as error:  # Beam wraps filesystem errors in BeamIOError
         raise SourceError(f"cannot open {path}: {error}") from error
     if start:

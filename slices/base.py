@@ -101,7 +101,7 @@ def register(cls: type[Slice]) -> type[Slice]:
 
 
 def registry() -> dict[str, type[Slice]]:
-    """All slices by name, importing their modules on first use."""
-    if not _REGISTRY:
-        from redpajama.slices import stackexchange, wikipedia  # noqa: F401  (registers)
+    """All slices by name (importing a slice's module registers it)."""
+    from redpajama.slices import stackexchange, wikipedia  # noqa: F401
+
     return dict(sorted(_REGISTRY.items()))

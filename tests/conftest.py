@@ -1,0 +1,55 @@
+"""Shared fixtures: the sample data folder, the offline LID model, builders of test inputs."""
+
+from __future__ import annotations
+
+import bz2
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(os.environ.get("REDPAJAMA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+LID_MODEL = SHARED / "models" / "fasttext-lid" / "lid.176.ftz"
+WIKI = SHARED / "wikipedia"
+SE = SHARED / "stackexchange"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"sample data not found: {path}")
+    return path
+
+
+@pytest.fixture
+def lid_model() -> str:
+    return str(need(LID_MODEL))
+
+
+def make_multistream(xml: bytes, target: Path, pages_per_stream: int = 100, index: bool = True) -> list[int]:
+    """Pack a pages-articles XML as Wikimedia does: header stream, N pages per stream, footer.
+
+    Writes ``target`` and, when ``index``, the ``-index.txt.bz2`` beside it; returns offsets.
+    """
+    first = re.search(rb"<page[\s>]", xml).start()
+    last = xml.rindex(b"</page>") + len(b"</page>\n")
+    pages = re.findall(rb"[ \t]*<page[\s>].*?</page>\n?", xml[first:last], re.S)
+    chunks = [xml[:first]]
+    chunks += [b"".join(pages[i : i + pages_per_stream]) for i in range(0, len(pages), pages_per_stream)]
+    chunks.append(xml[last:])
+    offsets, lines, position = [], [], 0
+    with open(target, "wb") as out:
+        for number, chunk in enumerate(chunks):
+            offsets.append(position)
+            data = bz2.compress(chunk)
+            out.write(data)
+            if 0 < number < len(chunks) - 1:
+                for page in re.findall(rb"<page[\s>].*?</page>", chunk, re.S):
+                    page_id = re.search(rb"<id>(\d+)</id>", page).group(1).decode()
+                    title = re.search(rb"<title>(.*?)</title>", page).group(1).decode()
+                    lines.append(f"{position}:{page_id}:{title}\n")
+            position += len(data)
+    if index:
+        index_path = str(target).replace(".xml.bz2", "-index.txt.bz2")
+        Path(index_path).write_bytes(bz2.compress("".join(lines).encode()))
+    return offsets

@@ -1,0 +1,57 @@
+import json
+
+import apache_beam as beam
+import pytest
+import zstandard
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from redpajama.pipelines import io
+from redpajama.pipelines.stats import AccountingError, build_stats, check_identity
+
+
+def test_stable_shard_and_encoding():
+    assert io.stable_shard("wikipedia/en/12", 7) == io.stable_shard("wikipedia/en/12", 7)
+    assert {io.stable_shard(f"id{i}", 4) for i in range(100)} == {0, 1, 2, 3}
+    line = io.encode_record({"text": "é", "meta": {"id": "x", "_internal": 1}})
+    assert json.loads(line) == {"text": "é", "meta": {"id": "x"}}
+    assert io.shard_name("wiki", 3, 12, True) == "wiki-00003-of-00012.jsonl.zst"
+
+
+def test_write_sorted_shards_is_complete_and_sorted(tmp_path):
+    items = [(f"id{i}", f"{i:03d}", f'{{"n": {i}}}'.encode()) for i in reversed(range(40))]
+    with TestPipeline(runner=FnApiRunner()) as pipeline:
+        paths = pipeline | beam.Create(items) | io.WriteSortedShards(str(tmp_path), "t", 1, num_shards=3)
+        assert_that(paths | beam.Map(lambda p: p.rsplit("/", 1)[1]),
+                    equal_to([f"t-0000{i}-of-00003.jsonl.zst" for i in range(3)]))
+    numbers = []
+    for shard in sorted(tmp_path.iterdir()):
+        lines = zstandard.ZstdDecompressor().stream_reader(shard.open("rb")).read().decode().splitlines()
+        values = [json.loads(line)["n"] for line in lines]
+        assert values == sorted(values)
+        numbers += values
+    assert sorted(numbers) == list(range(40))
+
+
+def test_empty_input_still_writes_one_empty_shard(tmp_path):
+    with TestPipeline(runner=FnApiRunner()) as pipeline:
+        paths = pipeline | beam.Create([]) | io.WriteSortedShards(str(tmp_path), "t", 1 << 20, compressed=False)
+        assert_that(paths | beam.Map(lambda p: p.rsplit("/", 1)[1]), equal_to(["t-00000-of-00001.jsonl"]))
+    assert (tmp_path / "t-00000-of-00001.jsonl").read_bytes() == b""
+
+
+def test_stats_from_counters_and_the_identity():
+    counters = {
+        "s/read/out": 10, "s/read/failed": 1, "s/plan/failed": 1,
+        "s/a/in": 10, "s/a/out": 7, "s/a/dropped:short": 3,
+        "s/b/in": 7, "s/b/out": 5, "s/b/failed": 1, "s/b/dropped:short": 1,
+        "s/write/out": 5,
+    }
+    stats = build_stats("s", ["a", "b"], counters, 1.0)
+    assert (stats["read"], stats["kept"], stats["dropped"], stats["failed"]) == (12, 5, {"short": 4}, 3)
+    assert [step["dropped"] for step in stats["steps"]] == [{"short": 3}, {"short": 1}]
+    check_identity(stats)
+    stats["kept"] -= 1
+    with pytest.raises(AccountingError):
+        check_identity(stats)
