@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bz2
 import codecs
-import gzip
 import io
 import lzma
 import time
@@ -75,20 +74,6 @@ def open_range(path: str, start: int = 0, end: int | None = None) -> BinaryIO:
     if start:
         raw.seek(start)
     return raw if end is None else _Bounded(raw, end - start)
-
-
-def decompressed(stream: BinaryIO, name: str) -> BinaryIO:
-    """Wrap ``stream`` in the decompressor its file name calls for (bz2, xz, gz, zst)."""
-    lower = name.lower()
-    if lower.endswith(".bz2"):
-        return bz2.BZ2File(stream)
-    if lower.endswith(".xz"):
-        return lzma.LZMAFile(stream)
-    if lower.endswith(".gz"):
-        return gzip.GzipFile(fileobj=stream)
-    if lower.endswith(".zst"):
-        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-    return stream
 
 
 def iter_chunks(stream: BinaryIO, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
@@ -249,3 +234,44 @@ class local_copy:
             import os
 
             os.unlink(self._temporary)
+
+
+def _decompressor_factory(name: str):
+    lower = name.lower()
+    if lower.endswith(".bz2"):
+        return bz2.BZ2Decompressor
+    if lower.endswith(".xz"):
+        return lzma.LZMADecompressor
+    if lower.endswith(".gz"):
+        import zlib
+
+        return lambda: zlib.decompressobj(wbits=47)
+    if lower.endswith(".zst"):
+        return lambda: zstandard.ZstdDecompressor().decompressobj()
+    return None
+
+
+def decompressed_chunks(stream: BinaryIO, name: str, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+    """Decompressed bytes of ``stream`` as they become available (codec from ``name``).
+
+    Concatenated streams (multistream bz2, multi-member gzip) are followed. Everything
+    decodable before a truncation or corruption is yielded first; then ``EOFError`` (input
+    ended mid-stream) or the codec's own error is raised.
+    """
+    factory = _decompressor_factory(name)
+    if factory is None:
+        yield from iter_chunks(stream, chunk_size)
+        return
+    decompressor, fed = factory(), False
+    for raw in iter_chunks(stream, chunk_size):
+        while raw:
+            data = decompressor.decompress(raw)
+            fed = True
+            if data:
+                yield data
+            if not decompressor.eof:
+                break
+            raw = decompressor.unused_data  # the next stream of a concatenation, if any
+            decompressor, fed = factory(), False
+    if fed and not decompressor.eof:
+        raise EOFError(f"{name}: compressed input ended before the end of the stream")

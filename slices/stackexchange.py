@@ -216,7 +216,7 @@ class StackExchange(Slice):
             return
         try:
             with sources.open_range(source) as stream:
-                chunks = sources.iter_chunks(sources.decompressed(stream, source))
+                chunks = sources.decompressed_chunks(stream, source)
                 yield from read_posts(chunks, source, _site_from_path(source))
         except sources.SourceError as error:
             yield Failure(source, "whole file", "unreadable_input", str(error))

@@ -194,7 +194,7 @@ class Wikipedia(Slice):
             yield Failure(source, where, "unreadable_input", str(error))
             return
         with stream:
-            chunks = sources.iter_chunks(sources.decompressed(stream, source))
+            chunks = sources.decompressed_chunks(stream, source)
             pages = mediawiki.scan_pages(sources.utf8_chunks(chunks))
             try:
                 header = next(pages)

@@ -1,0 +1,39 @@
+"""Run a slice through the real Beam pipeline (local runner) and read what it wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import zstandard
+
+from redpajama.pipelines.options import RunnerConfig
+from redpajama.pipelines.run import RunOutcome, resolve_inputs, run_slice
+
+
+def run(slc, inputs, output: Path, workers: int = 2, **kwargs) -> RunOutcome:
+    files = resolve_inputs([str(path) for path in inputs], None)
+    outcome = run_slice(slc, files, str(output), RunnerConfig(workers=workers), quiet=False, **kwargs)
+    stats = outcome.stats
+    assert stats["read"] == stats["kept"] + sum(stats["dropped"].values()) + stats["failed"]
+    return outcome
+
+
+def records(slice_dir: str | Path) -> list[dict]:
+    out = []
+    for shard in sorted(Path(slice_dir).glob("*.jsonl.zst")):
+        with shard.open("rb") as handle:
+            data = zstandard.ZstdDecompressor().stream_reader(handle).read()
+        out += [json.loads(line) for line in data.decode("utf-8").splitlines()]
+    return out
+
+
+def errors(slice_dir: str | Path) -> list[dict]:
+    return [json.loads(line) for path in sorted(Path(slice_dir, "_errors").glob("*.jsonl"))
+            for line in path.read_text().splitlines()]
+
+
+def output_bytes(slice_dir: str | Path) -> dict[str, bytes]:
+    root = Path(slice_dir)
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in ("stats.json", "_SUCCESS")}
