@@ -7,9 +7,8 @@ The pipeline wraps them, counts every outcome and routes failures to the dead le
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from dataclasses import asdict, dataclass
+from typing import Any
 
 Record = dict[str, Any]
 
@@ -52,7 +51,7 @@ class Failure:
         return asdict(self)
 
 
-StepResult = Union[Record, Drop]
+StepResult = Record | Drop
 
 
 class Step:
@@ -71,17 +70,6 @@ class Step:
         raise NotImplementedError
 
 
-class FunctionStep(Step):
-    """A step made from a plain function, for the many steps that need no state."""
-
-    def __init__(self, name: str, function):
-        self.name = name
-        self._function = function
-
-    def apply(self, record: Record) -> StepResult:
-        return self._function(record)
-
-
 @dataclass
 class JoinStep:
     """Join child records to their parent by key (for example answers to their question).
@@ -97,13 +85,4 @@ class JoinStep:
     parent_key: Any
     child_key: Any
     join: Any
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-def accounted(outcomes: Iterable[StepResult]) -> tuple[list[Record], list[Drop]]:
-    """Split a join's outcomes into kept records and drops."""
-    kept: list[Record] = []
-    drops: list[Drop] = []
-    for outcome in outcomes:
-        (drops if isinstance(outcome, Drop) else kept).append(outcome)
-    return kept, drops
+    description: str = ""

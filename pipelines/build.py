@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-
 from redpajama.filters.base import Drop, Failure, JoinStep, Step, utf8_len
 from redpajama.pipelines import io, sources
 from redpajama.slices.base import Slice, WorkUnit
@@ -145,7 +144,7 @@ class ApplySteps(beam.DoFn):
 
     def process(self, item):
         key, record = item
-        for step, counters in zip(self.steps, self.counters):
+        for step, counters in zip(self.steps, self.counters, strict=True):
             counters.docs_in.inc()
             counters.bytes_in.inc(utf8_len(record["text"]))
             try:

@@ -181,8 +181,8 @@ def commit(slice_dir: str, stats: dict[str, Any], marker: dict[str, Any]) -> lis
     for path in staged:
         final = join(slice_dir, path[len(temporary) :].lstrip("/"))
         parent = posixpath.dirname(final)
-        if not final.startswith(("gs://", "s3://")):
-            FileSystems.mkdirs(parent) if not FileSystems.exists(parent) else None
+        if "://" not in final and not FileSystems.exists(parent):
+            FileSystems.mkdirs(parent)  # object stores have no directories to make
         FileSystems.rename([path], [final])
         finals.append(final)
     clear(temporary)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-
 from redpajama.pipelines import io, sources
 from redpajama.pipelines.build import Layout, build
-from redpajama.pipelines.progress import quiet_worker_logs
 from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
+from redpajama.pipelines.progress import quiet_worker_logs
 from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result
 from redpajama.slices.base import Slice, UsageError
 

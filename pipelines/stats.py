@@ -12,7 +12,6 @@ from collections import defaultdict
 from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
-
 from redpajama.pipelines.build import NAMESPACE
 
 SOURCE_STEPS = ("plan", "read")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from redpajama.filters.base import Failure, JoinStep, Record, Step
 
@@ -75,15 +75,15 @@ class Slice:
         return {key: value for key, value in sorted(self.options.items()) if value is not None}
 
     # --- the recipe ----------------------------------------------------------------
-    def plan(self, source: str) -> Iterable[Union[WorkUnit, Failure]]:
+    def plan(self, source: str) -> Iterable[WorkUnit | Failure]:
         """Split one input into units of work (runs on a worker)."""
         yield WorkUnit(source)
 
-    def read(self, unit: WorkUnit) -> Iterator[Union[Keyed, Failure]]:
+    def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
         """Parse one unit into keyed records, or failures for what could not be parsed."""
         raise NotImplementedError
 
-    def steps(self) -> list[Union[Step, JoinStep]]:
+    def steps(self) -> list[Step | JoinStep]:
         """The ordered recipe applied to every record after reading."""
         raise NotImplementedError
 

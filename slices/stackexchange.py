@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import zstandard
 from lxml import etree
-
 from redpajama import manifests
 from redpajama.filters import models
 from redpajama.filters.base import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
@@ -204,8 +203,13 @@ class StackExchange(Slice):
         return [manifest["download_url"].format(name=name) for name in archives]
 
     def steps(self) -> list[Step | JoinStep]:
-        join = JoinStep("join_answers", _question_key, _answer_key, JoinAnswers(self.options.get("dump_date")))
-        join.description = "join_answers: answers joined to their question by shuffle, numeric score descending"
+        join = JoinStep(
+            "join_answers",
+            _question_key,
+            _answer_key,
+            JoinAnswers(self.options.get("dump_date")),
+            "join_answers: answers joined to their question by shuffle, numeric score descending",
+        )
         return [SelectPosts(), CleanHtml(), join, LanguageTagger(self._lid_location())]
 
     # --- reading -------------------------------------------------------------------------

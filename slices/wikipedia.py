@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import zstandard
-
 from redpajama import manifests
 from redpajama.filters.base import Drop, Failure, Record, Step, StepResult, make_record
 from redpajama.filters.wikitext import WikitextCleaner

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import zstandard
-
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import RunOutcome, resolve_inputs, run_slice
 

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import py7zr
 from lxml import etree
-
 from redpajama.filters.html import html_to_text
 from redpajama.slices.stackexchange import StackExchange
+
 from tests.conftest import SE, need
 from tests.integration.helpers import errors, records, run
 

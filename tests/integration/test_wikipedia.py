@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from redpajama.slices.wikipedia import Wikipedia
+
 from tests.conftest import WIKI, make_multistream, need
 from tests.integration.helpers import errors, output_bytes, records, run
 

@@ -1,6 +1,5 @@
 import py7zr
 import pytest
-
 from redpajama.slices.archives import ArchiveError, is_safe_member, stream_member
 
 

@@ -1,5 +1,4 @@
 import pytest
-
 from redpajama.pipelines.cli import main
 
 

@@ -6,7 +6,6 @@ import zstandard
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-
 from redpajama.pipelines import io
 from redpajama.pipelines.stats import AccountingError, build_stats, check_identity
 

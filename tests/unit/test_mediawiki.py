@@ -3,7 +3,6 @@ import codecs
 import io
 
 import pytest
-
 from redpajama.pipelines.sources import utf8_chunks
 from redpajama.slices import mediawiki
 
