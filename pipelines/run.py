@@ -53,6 +53,7 @@ def resolve_inputs(patterns: list[str], limit: int | None) -> list[str]:
 def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]:
     return {
         "format": FORMAT_VERSION,
+        "version": _package_version(),
         "slice": slc.name,
         "inputs": inputs,
         "options": slc.fingerprint(),
@@ -109,6 +110,16 @@ def run_slice(
         names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
         files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names})
     return RunOutcome(slice_dir, stats, files, reused=False)
+
+
+def _package_version() -> str:
+    """The installed version: output of another version is never reused as finished."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("redpajama")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _say(message: str) -> None:
