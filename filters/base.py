@@ -86,3 +86,21 @@ class JoinStep:
     child_key: Any
     join: Any
     description: str = ""
+
+
+@dataclass
+class SharedKeyStep:
+    """Rewrite each record by the keys it shares with other records of the run.
+
+    ``keys(record)`` returns the record's distinct keys (it may stash working state in
+    ``meta`` under ``_``-prefixed names). The pipeline finds, by shuffle, the keys that
+    ``min_records`` or more records have, and calls ``apply(record, shared)`` with the
+    record's shared keys; ``apply`` returns the record to keep or a :class:`Drop`.
+    cc_net's line dedup is this step with line hashes as keys.
+    """
+
+    name: str
+    keys: Any
+    apply: Any
+    min_records: int = 2
+    description: str = ""

@@ -38,6 +38,27 @@ def cache_dir() -> Path:
     return Path(os.environ.get("REDPAJAMA_CACHE", Path.home() / ".cache" / "redpajama")) / "models"
 
 
+BUILT_MANIFEST = "models.json"
+
+
+def built_folder() -> Path:
+    """Where ``redpajama models build`` writes by default, and where slices look for its models."""
+    return cache_dir() / "built"
+
+
+def built_models(folder: str | None = None) -> dict | None:
+    """The models of a ``models build`` output (absolute paths), or None when there is none."""
+    import json
+
+    root = Path(folder) if folder else built_folder()
+    manifest = root / BUILT_MANIFEST
+    if not manifest.is_file():
+        return None
+    data = json.loads(manifest.read_text("utf-8"))
+    files = {name: str(root / entry["file"]) for name, entry in data["files"].items()}
+    return {"language": data["language"], "folder": str(root), **files}
+
+
 def packaged_path(spec: ModelSpec) -> Path | None:
     """The copy of the model shipped inside an installed package, if any."""
     if spec.packaged is None:

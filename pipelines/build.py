@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from redpajama.filters.base import Drop, Failure, JoinStep, Step, utf8_len
+from redpajama.filters.base import Drop, Failure, JoinStep, SharedKeyStep, Step, utf8_len
 from redpajama.pipelines import io, sources
 from redpajama.slices.base import Slice, WorkUnit
 
@@ -23,6 +23,8 @@ NAMESPACE = "redpajama"
 FAILURES = "failures"
 PARENTS = "parents"
 CHILDREN = "children"
+RECORDS = "records"
+SHARED = "shared"
 
 
 @dataclass(frozen=True)
@@ -151,17 +153,7 @@ class ApplySteps(beam.DoFn):
                 result = step.apply(record)
             except Exception as error:
                 counters.failed.inc()
-                meta = record.get("meta", {})
-                yield beam.pvalue.TaggedOutput(
-                    FAILURES,
-                    Failure(
-                        source=str(meta.get("url") or meta.get("id") or "?"),
-                        location=key,
-                        reason=f"{step.name}_failed",
-                        detail=f"{type(error).__name__}: {error}",
-                        step=step.name,
-                    ),
-                )
+                yield beam.pvalue.TaggedOutput(FAILURES, _step_failure(step.name, key, record, error))
                 return
             if isinstance(result, Drop):
                 counters.dropped(result.reason)
@@ -245,14 +237,118 @@ class _MergeJoined(beam.DoFn):
             yield (order_key if index == 0 else f"{order_key}/{index}"), record
 
 
-def _to_line(item) -> tuple[str, str, bytes]:
+class SharedKeys(beam.PTransform):
+    """A :class:`SharedKeyStep` as two shuffles: keys -> the records holding them, then back.
+
+    Only (key, order key) pairs travel through the first shuffle, and a key's records are
+    streamed, never collected, so a key held by millions of records (a boilerplate line)
+    costs no memory. Records then meet their shared keys in ``CoGroupByKey`` by order key.
+    """
+
+    def __init__(self, slice_name: str, step: SharedKeyStep):
+        super().__init__()
+        self.slice_name = slice_name
+        self.step = step
+
+    def expand(self, keyed):
+        emitted = keyed | "Keys" >> beam.ParDo(_EmitKeys(self.slice_name, self.step)).with_outputs(
+            SHARED, FAILURES, main=RECORDS
+        )
+        shared = (
+            emitted[SHARED]
+            | "GroupByKey" >> beam.GroupByKey()
+            | "HeldByMany" >> beam.FlatMap(_holders_of_shared_key, minimum=self.step.min_records)
+        )
+        joined = {RECORDS: emitted[RECORDS], SHARED: shared} | "CoGroup" >> beam.CoGroupByKey()
+        applied = joined | "Apply" >> beam.ParDo(_ApplyShared(self.slice_name, self.step)).with_outputs(
+            FAILURES, main="kept"
+        )
+        return applied.kept, [emitted[FAILURES], applied[FAILURES]]
+
+
+def _holders_of_shared_key(grouped, minimum: int):
+    """(key, order keys) -> (order key, key) for every holder, if at least ``minimum`` hold it."""
+    key, holders = grouped
+    waiting = []
+    for order_key in holders:
+        if waiting is None:
+            yield order_key, key
+            continue
+        waiting.append(order_key)
+        if len(waiting) >= minimum:
+            for held in waiting:
+                yield held, key
+            waiting = None
+
+
+class _EmitKeys(beam.DoFn):
+    def __init__(self, slice_name: str, step: SharedKeyStep):
+        self.slice_name = slice_name
+        self.step = step
+
+    def setup(self):
+        self.counters = StepCounters(self.slice_name, self.step.name)
+
+    def process(self, item):
+        order_key, record = item
+        self.counters.docs_in.inc()
+        self.counters.bytes_in.inc(utf8_len(record["text"]))
+        try:
+            keys = list(self.step.keys(record))
+        except Exception as error:
+            self.counters.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, _step_failure(self.step.name, order_key, record, error))
+            return
+        for key in keys:
+            yield beam.pvalue.TaggedOutput(SHARED, (key, order_key))
+        yield order_key, record
+
+
+class _ApplyShared(beam.DoFn):
+    def __init__(self, slice_name: str, step: SharedKeyStep):
+        self.slice_name = slice_name
+        self.step = step
+
+    def setup(self):
+        self.counters = StepCounters(self.slice_name, self.step.name)
+
+    def process(self, grouped):
+        order_key, members = grouped
+        shared = set(members[SHARED])
+        for record in members[RECORDS]:
+            try:
+                result = self.step.apply(record, shared)
+            except Exception as error:
+                self.counters.failed.inc()
+                yield beam.pvalue.TaggedOutput(FAILURES, _step_failure(self.step.name, order_key, record, error))
+                continue
+            if isinstance(result, Drop):
+                self.counters.dropped(result.reason)
+                continue
+            self.counters.docs_out.inc()
+            self.counters.bytes_out.inc(utf8_len(result["text"]))
+            yield order_key, result
+
+
+def _step_failure(step: str, order_key: str, record, error: Exception) -> Failure:
+    meta = record.get("meta", {})
+    return Failure(
+        source=str(meta.get("url") or meta.get("id") or "?"),
+        location=order_key,
+        reason=f"{step}_failed",
+        detail=f"{type(error).__name__}: {error}",
+        step=step,
+    )
+
+
+def _to_line(item, slc: Slice) -> tuple[str, str, str, bytes]:
     key, record = item
-    return record["meta"]["id"], key, io.encode_record(record)
+    return slc.partition(record), record["meta"]["id"], key, io.encode_record(record)
 
 
-def _failure_line(failure: Failure) -> tuple[str, str, bytes]:
+def _failure_line(failure: Failure) -> tuple[str, str, str, bytes]:
     key = f"{failure.source}\t{failure.location}\t{failure.reason}"
-    return key, key, json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8")
+    return "errors", key, key, json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8")
 
 
 def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: Layout):
@@ -279,6 +375,10 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         if isinstance(group, JoinStep):
             records = records | f"Join{index}_{group.name}" >> Join(name, group)
             continue
+        if isinstance(group, SharedKeyStep):
+            records, step_failures = records | f"Shared{index}_{group.name}" >> SharedKeys(name, group)
+            failures.extend(step_failures)
+            continue
         applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group)).with_outputs(
             FAILURES, main="kept"
         )
@@ -288,15 +388,15 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     written = (
         records
         | "Count" >> beam.ParDo(_CountWritten(name))
-        | "Encode" >> beam.Map(_to_line)
-        | "Write" >> io.WriteSortedShards(layout.temporary, slc.output_name, layout.shard_bytes, layout.num_shards)
+        | "Encode" >> beam.Map(_to_line, slc=slc)
+        | "Write" >> io.WriteSortedShards(layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written())
     )
     errors_written = (
         failures
         | "AllFailures" >> beam.Flatten()
         | "EncodeFailures" >> beam.Map(_failure_line)
         | "WriteErrors"
-        >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), "errors", layout.shard_bytes, compressed=False)
+        >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), layout.shard_bytes, compressed=False, always=("errors",))
     )
     return (written, errors_written) | "Written" >> beam.Flatten()
 
@@ -314,11 +414,11 @@ class _CountWritten(beam.DoFn):
         yield item
 
 
-def _group_steps(steps: list[Step | JoinStep]) -> list[list[Step] | JoinStep]:
-    """Runs of per-record steps are fused into one DoFn; a join stands alone."""
-    groups: list[list[Step] | JoinStep] = []
+def _group_steps(steps: list) -> list:
+    """Runs of per-record steps are fused into one DoFn; a shuffle step stands alone."""
+    groups: list = []
     for step in steps:
-        if isinstance(step, JoinStep):
+        if isinstance(step, JoinStep | SharedKeyStep):
             groups.append(step)
         elif groups and isinstance(groups[-1], list):
             groups[-1].append(step)

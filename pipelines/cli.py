@@ -41,6 +41,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and Beam's logs")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     commands.add_parser("slices", help="list slices, their sources and recipe steps")
+    _add_models_parser(commands)
     run = commands.add_parser("run", help="run one slice", description="Run one slice.")
     slices = run.add_subparsers(dest="slice", required=True, metavar="SLICE", parser_class=OneLineParser)
     for name, cls in registry().items():
@@ -67,6 +68,52 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     dataflow.add_argument("--setup-file", help="this package's setup.py (default: found beside the package)")
     dataflow.add_argument("--sdk-container-image")
     dataflow.add_argument("--job-name")
+
+
+def _add_models_parser(commands) -> None:
+    from redpajama.filters.models import built_folder
+
+    group = commands.add_parser("models", help="build the offline models").add_subparsers(
+        dest="models_command", required=True, parser_class=OneLineParser
+    )
+    build = group.add_parser(
+        "build",
+        help="train sentencepiece + KenLM, their perplexity cutoffs and the Wikipedia-reference classifier",
+        description="Train the offline models from Wikipedia slice output and CommonCrawl WET/WARC files.",
+    )
+    build.add_argument("--wikipedia", nargs="+", required=True, metavar="PATH",
+                       help="Wikipedia slice output (folder or .jsonl.zst files): LM text and classifier positives")
+    build.add_argument("--commoncrawl", nargs="+", required=True, metavar="PATH",
+                       help="WET/WARC files (local or URLs): the cutoff reference sample and classifier negatives")
+    build.add_argument("--language", default="en")
+    build.add_argument("--output", default=str(built_folder()), help="folder for the models (default: %(default)s)")
+    build.add_argument("--lid-model", help="fastText language ID model for the reference sample")
+    build.add_argument("--vocab-size", type=_positive, default=8000)
+    build.add_argument("--order", type=_positive, default=5)
+    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--max-documents", type=_positive, default=200_000)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from redpajama.pipelines.models_build import BuildSettings, build
+
+    commoncrawl = []
+    for pattern in args.commoncrawl:
+        from redpajama.pipelines.run import resolve_inputs
+
+        commoncrawl += resolve_inputs([pattern], None)
+    manifest = build(BuildSettings(
+        wikipedia=args.wikipedia, commoncrawl=commoncrawl, output=Path(args.output), language=args.language,
+        lid_model=args.lid_model, vocab_size=args.vocab_size, order=args.order, seed=args.seed,
+        max_documents=args.max_documents,
+    ))
+    cutoffs = Path(args.output, "cutoff.csv").read_text().splitlines()
+    rows = {line.split(",")[0]: line.split(",")[1] for line in cutoffs[1:]}
+    print(f"models: {args.language} models in {args.output} ({manifest['seconds']}s); "
+          f"perplexity cutoffs head < {rows['30']}, middle < {rows['60']}")
+    return 0
 
 
 def _positive(text: str) -> int:
@@ -98,8 +145,13 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         action.dest: getattr(args, action.dest)
         for action in _slice_actions(args.slice)
     }
+    if cls.limits_in_plan:
+        slice_options["file_limit"] = args.limit
     slc = cls(**slice_options)
-    inputs = resolve_inputs(args.input, args.limit) if args.input else slc.default_inputs()[: args.limit]
+    if args.input:
+        inputs = resolve_inputs(args.input, args.limit)
+    else:
+        inputs = slc.default_inputs() if cls.limits_in_plan else slc.default_inputs()[: args.limit]
     config = RunnerConfig(
         runner=args.runner,
         workers=args.workers,
@@ -178,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "slices":
             return cmd_slices()
+        if args.command == "models":
+            return cmd_models(args)
         return cmd_run(args, beam_args)
     except UsageError as error:
         print(f"redpajama: error: {error}", file=sys.stderr)

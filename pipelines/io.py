@@ -51,6 +51,9 @@ def encode_record(record: dict[str, Any]) -> bytes:
 
 def write_lines(path: str, lines: Iterable[bytes], compressed: bool) -> None:
     """Write newline-terminated lines to ``path`` (zstd when ``compressed``), replacing it."""
+    parent = posixpath.dirname(path)
+    if "://" not in path and not FileSystems.exists(parent):
+        FileSystems.mkdirs(parent)
     # Beam would otherwise pick a codec from the extension and compress a second time.
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         if compressed:
@@ -63,79 +66,76 @@ def write_lines(path: str, lines: Iterable[bytes], compressed: bool) -> None:
 
 
 class WriteSortedShards(beam.PTransform):
-    """``(shard_key, order_key, line)`` -> files ``<directory>/<name>-SSSSS-of-NNNNN``.
+    """``(name, shard_key, order_key, line)`` -> files ``<directory>/<name>-SSSSS-of-NNNNN``.
 
-    The number of shards comes from the total size (``shard_bytes`` per shard) unless
-    ``num_shards`` is given; either way it depends only on the data. Lines are sorted by
-    order key within a shard, so output is byte-identical whatever the runner did.
+    ``name`` may hold a folder (``2019-30/en_head``), so one sink writes every partition of
+    a slice. Each name's number of shards comes from its total size (``shard_bytes`` per
+    shard) unless ``num_shards`` is given; either way it depends only on the data. Lines are
+    sorted by order key within a shard, so output is byte-identical whatever the runner
+    did. Names in ``always`` get their (empty) shard even when no record has them.
     Returns the written paths.
     """
 
     def __init__(
         self,
         directory: str,
-        name: str,
         shard_bytes: int,
         num_shards: int | None = None,
         compressed: bool = True,
+        always: tuple[str, ...] = (),
     ):
         super().__init__()
         self.directory = directory
-        self.name = name
         self.shard_bytes = shard_bytes
         self.num_shards = num_shards
         self.compressed = compressed
+        self.always = tuple(always)
 
     def expand(self, items):
-        if self.num_shards:
-            count = items.pipeline | "ShardCount" >> beam.Create([self.num_shards])
-        else:
-            shard_bytes = self.shard_bytes
-            count = (
-                items
-                | "LineBytes" >> beam.Map(lambda item: len(item[2]) + 1)
-                | "TotalBytes" >> beam.CombineGlobally(sum)
-                | "ShardCount" >> beam.Map(lambda total: max(1, math.ceil(total / shard_bytes)))
-            )
-        count_view = beam.pvalue.AsSingleton(count)
+        sizes = items | "LineBytes" >> beam.Map(lambda item: (item[0], len(item[3]) + 1))
+        if self.always:
+            present = items.pipeline | "AlwaysWritten" >> beam.Create([(name, 0) for name in self.always])
+            sizes = (sizes, present) | "WithAlways" >> beam.Flatten()
+        shard_bytes, fixed = self.shard_bytes, self.num_shards
+        counts = (
+            sizes
+            | "TotalBytes" >> beam.CombinePerKey(sum)
+            | "ShardCount" >> beam.Map(lambda kv: (kv[0], fixed or max(1, math.ceil(kv[1] / shard_bytes))))
+        )
+        counts_view = beam.pvalue.AsDict(counts)
         grouped = (
             items
             | "AssignShard"
-            >> beam.Map(lambda item, n: (stable_shard(item[0], n), (item[1], item[2])), n=count_view)
+            >> beam.Map(lambda item, n: ((item[0], stable_shard(item[1], n[item[0]])), (item[2], item[3])), n=counts_view)
             | "GroupByShard" >> beam.GroupByKey()
         )
         written = grouped | "WriteShard" >> beam.Map(
-            _write_shard,
-            directory=self.directory,
-            name=self.name,
-            count=count_view,
-            compressed=self.compressed,
+            _write_shard, directory=self.directory, counts=counts_view, compressed=self.compressed
         )
-        # Shards that no record hashed into still exist, empty, so the set is complete.
-        empty = count | "EmptyShards" >> beam.FlatMap(
+        # Shards that no record hashed into still exist, empty, so each set is complete.
+        empty = counts | "EmptyShards" >> beam.FlatMap(
             _write_missing_shards,
             written=beam.pvalue.AsList(written),
             directory=self.directory,
-            name=self.name,
             compressed=self.compressed,
         )
         return (written, empty) | "AllShards" >> beam.Flatten()
 
 
-def _write_shard(group, directory: str, name: str, count: int, compressed: bool) -> str:
-    index, entries = group
+def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool) -> str:
+    (name, index), entries = group
     ordered = sorted(entries)
-    path = join(directory, shard_name(name, index, count, compressed))
+    path = join(directory, shard_name(name, index, counts[name], compressed))
     write_lines(path, (line for _, line in ordered), compressed)
     return path
 
 
-def _write_missing_shards(count: int, written: list[str], directory: str, name: str, compressed: bool):
-    present = {posixpath.basename(path) for path in written}
+def _write_missing_shards(name_count, written: list[str], directory: str, compressed: bool):
+    name, count = name_count
+    present = set(written)
     for index in range(count):
-        filename = shard_name(name, index, count, compressed)
-        if filename not in present:
-            path = join(directory, filename)
+        path = join(directory, shard_name(name, index, count, compressed))
+        if path not in present:
             write_lines(path, (), compressed)
             yield path
 

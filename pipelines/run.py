@@ -75,7 +75,7 @@ def run_slice(
     quiet: bool = True,
 ) -> RunOutcome:
     """Run ``slc`` over ``inputs`` into ``output/<slice>``; see the module docstring."""
-    slice_dir = io.join(output, slc.name)
+    slice_dir = io.join(output, slc.directory)
     layout = Layout(slice_dir, shard_bytes, num_shards)
     wanted = fingerprint(slc, inputs, layout)
     marker = io.read_marker(slice_dir)
@@ -104,6 +104,9 @@ def run_slice(
 
     stats = build_stats(slc.name, [step.name for step in slc.steps()], counters_from_result(result), wall)
     check_identity(stats)
+    info = slc.run_info()
+    if info:
+        stats["recipe"] = info
     files: list[str] = []
     if commit:
         staged = io.list_files(layout.temporary)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from redpajama.filters.base import Failure, JoinStep, Record, Step
+from redpajama.filters.base import Failure, JoinStep, Record, SharedKeyStep, Step
 
 Keyed = tuple[str, Record]
 """A record with its deterministic order key: output is sorted by it, dedup keeps its first."""
@@ -49,6 +49,7 @@ class Slice:
     name: ClassVar[str]
     summary: ClassVar[str]
     output_name: ClassVar[str]
+    limits_in_plan: ClassVar[bool] = False  # --limit applies inside plan() (option ``file_limit``)
 
     def __init__(self, **options: Any):
         self.options = options
@@ -83,9 +84,26 @@ class Slice:
         """Parse one unit into keyed records, or failures for what could not be parsed."""
         raise NotImplementedError
 
-    def steps(self) -> list[Step | JoinStep]:
+    def steps(self) -> list[Step | JoinStep | SharedKeyStep]:
         """The ordered recipe applied to every record after reading."""
         raise NotImplementedError
+
+    @property
+    def directory(self) -> str:
+        """The slice's folder under the run's output directory."""
+        return self.name
+
+    def partition(self, record: Record) -> str:
+        """The output file name prefix of a kept record (may hold folders)."""
+        return self.output_name
+
+    def always_written(self) -> tuple[str, ...]:
+        """Partitions that exist in the output even when empty."""
+        return (self.output_name,)
+
+    def run_info(self) -> dict[str, Any]:
+        """What ``stats.json`` should record about this run's settings (models, cutoffs)."""
+        return {}
 
     def step_descriptions(self) -> list[str]:
         """Human-readable recipe, one line per step, for ``redpajama slices``."""
@@ -102,6 +120,6 @@ def register(cls: type[Slice]) -> type[Slice]:
 
 def registry() -> dict[str, type[Slice]]:
     """All slices by name (importing a slice's module registers it)."""
-    from redpajama.slices import stackexchange, wikipedia  # noqa: F401
+    from redpajama.slices import commoncrawl, stackexchange, wikipedia  # noqa: F401
 
     return dict(sorted(_REGISTRY.items()))

@@ -19,9 +19,9 @@ def test_stable_shard_and_encoding():
 
 
 def test_write_sorted_shards_is_complete_and_sorted(tmp_path):
-    items = [(f"id{i}", f"{i:03d}", f'{{"n": {i}}}'.encode()) for i in reversed(range(40))]
+    items = [("t", f"id{i}", f"{i:03d}", f'{{"n": {i}}}'.encode()) for i in reversed(range(40))]
     with TestPipeline(runner=FnApiRunner()) as pipeline:
-        paths = pipeline | beam.Create(items) | io.WriteSortedShards(str(tmp_path), "t", 1, num_shards=3)
+        paths = pipeline | beam.Create(items) | io.WriteSortedShards(str(tmp_path), 1, num_shards=3)
         assert_that(paths | beam.Map(lambda p: p.rsplit("/", 1)[1]),
                     equal_to([f"t-0000{i}-of-00003.jsonl.zst" for i in range(3)]))
     numbers = []
@@ -35,9 +35,19 @@ def test_write_sorted_shards_is_complete_and_sorted(tmp_path):
 
 def test_empty_input_still_writes_one_empty_shard(tmp_path):
     with TestPipeline(runner=FnApiRunner()) as pipeline:
-        paths = pipeline | beam.Create([]) | io.WriteSortedShards(str(tmp_path), "t", 1 << 20, compressed=False)
+        paths = pipeline | beam.Create([]) | io.WriteSortedShards(str(tmp_path), 1 << 20, compressed=False, always=("t",))
         assert_that(paths | beam.Map(lambda p: p.rsplit("/", 1)[1]), equal_to(["t-00000-of-00001.jsonl"]))
     assert (tmp_path / "t-00000-of-00001.jsonl").read_bytes() == b""
+
+
+def test_partitions_get_their_own_folders_and_shard_counts(tmp_path):
+    big = [("2019-30/en_head", f"h{i}", f"{i:03d}", b"x" * 100) for i in range(30)]
+    small = [("2020-05/en_middle", "m0", "000", b"y")]
+    with TestPipeline(runner=FnApiRunner()) as pipeline:
+        paths = pipeline | beam.Create(big + small) | io.WriteSortedShards(str(tmp_path), 1000)
+        assert_that(paths | beam.Map(lambda p: p[len(str(tmp_path)) + 1 :]), equal_to(
+            [f"2019-30/en_head-0000{i}-of-00004.jsonl.zst" for i in range(4)]
+            + ["2020-05/en_middle-00000-of-00001.jsonl.zst"]))
 
 
 def test_stats_from_counters_and_the_identity():

@@ -1,0 +1,46 @@
+"""Exact dedup keys: line hashes with cc_net's semantics, and keep-first by order key.
+
+Line dedup is two-pass, as in cc_net: a line whose normalised hash occurs in two or more
+documents of the dedup scope is removed from *all* of them, the first included; a line
+repeated inside one document keeps its first occurrence. The pipeline finds the shared
+hashes by shuffle (see ``redpajama.pipelines.build``); the functions here are the
+per-document halves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from redpajama.filters.normalize import normalize_for_dedup
+
+HASH_BYTES = 8  # cc_net keeps the first 8 bytes of the SHA-1
+
+
+def line_hash(line: str) -> bytes:
+    """cc_net's line hash: SHA-1 of the dedup-normalised line, first 8 bytes."""
+    return hashlib.sha1(normalize_for_dedup(line).encode("utf-8")).digest()[:HASH_BYTES]
+
+
+def line_hashes(text: str) -> list[bytes]:
+    """The hash of every line of ``text`` (split on ``\\n``), in order."""
+    return [line_hash(line) for line in text.split("\n")]
+
+
+def remove_lines(text: str, hashes: list[bytes], shared: set[bytes]) -> tuple[str, int]:
+    """Drop lines whose hash is in ``shared`` and repeats of a line inside the text.
+
+    ``hashes`` are ``line_hashes(text)``. Returns the new text and its number of lines.
+    """
+    seen: set[bytes] = set()
+    kept: list[str] = []
+    for line, digest in zip(text.split("\n"), hashes, strict=True):
+        if digest not in shared and digest not in seen:
+            kept.append(line)
+        seen.add(digest)
+    return "\n".join(kept), len(kept)
+
+
+def first_by_order(items: Iterable[tuple[str, object]]) -> tuple[str, object]:
+    """The item with the lowest order key: "keep first" never depends on worker order."""
+    return min(items, key=lambda item: item[0])

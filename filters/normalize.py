@@ -1,0 +1,87 @@
+"""cc_net's text normalisation, exactly: the forms used for line dedup and for the language model.
+
+``normalize_for_dedup`` decides which lines count as repeats; ``normalize`` is what the
+sentencepiece + KenLM perplexity sees. Both must match cc_net's ``text_normalizer`` to the
+character, or dedup and perplexity buckets drift from the recipe.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# cc_net's table of unicode punctuation and its ASCII replacement.
+UNICODE_PUNCT = {
+    "，": ",",
+    "。": ".",
+    "、": ",",
+    "„": '"',
+    "”": '"',
+    "“": '"',
+    "«": '"',
+    "»": '"',
+    "１": '"',
+    "」": '"',
+    "「": '"',
+    "《": '"',
+    "》": '"',
+    "´": "'",
+    "∶": ":",
+    "：": ":",
+    "？": "?",
+    "！": "!",
+    "（": "(",
+    "）": ")",
+    "；": ";",
+    "–": "-",
+    "—": " - ",
+    "．": ". ",
+    "～": "~",
+    "’": "'",
+    "…": "...",
+    "━": "-",
+    "〈": "<",
+    "〉": ">",
+    "【": "[",
+    "】": "]",
+    "％": "%",
+    "►": "-",
+}
+
+_PUNCT_CLASS = "".join(UNICODE_PUNCT)
+_NON_PRINTING_CLASS = "".join(map(chr, [*range(0, 32), *range(127, 160)]))
+_NON_PRINTING = re.compile(f"[{re.escape(_NON_PRINTING_CLASS)}]")
+_PUNCT_OR_NON_PRINTING = re.compile(f"[{re.escape(_PUNCT_CLASS + _NON_PRINTING_CLASS)}]")
+_DIGIT = re.compile(r"\d")
+_PUNCT_TRANSLATION = str.maketrans(UNICODE_PUNCT)
+
+
+def strip_accents(text: str) -> str:
+    """Drop combining marks after NFD decomposition ("café" -> "cafe")."""
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(char for char in decomposed if unicodedata.category(char) != "Mn")
+
+
+def normalize(text: str) -> str:
+    """cc_net's ``normalize`` with its defaults: the text the language model scores.
+
+    Strip, lower-case, strip accents, digits to 0, unicode punctuation to ASCII, and
+    remove control characters. Newlines are control characters: a multi-line text comes
+    out as one line with its lines glued together, which is what cc_net scores.
+    """
+    text = text.strip()
+    if not text:
+        return text
+    text = strip_accents(text.lower())
+    text = _DIGIT.sub("0", text)
+    text = text.translate(_PUNCT_TRANSLATION)
+    return _NON_PRINTING.sub("", text)
+
+
+def normalize_for_dedup(line: str) -> str:
+    """cc_net's ``normalize_for_dedup``: strip, lower-case, digits to 0, drop punctuation
+    from the unicode table and control characters (ASCII punctuation stays)."""
+    line = line.strip()
+    if not line:
+        return line
+    return _PUNCT_OR_NON_PRINTING.sub("", _DIGIT.sub("0", line.lower()))

@@ -1,0 +1,220 @@
+"""``redpajama models build``: the offline stand-ins for cc_net's and RedPajama's models.
+
+From local text it trains (1) a sentencepiece model and a KenLM n-gram on Wikipedia
+articles, normalised as cc_net normalises what it scores, (2) the perplexity cutoffs of
+that model: the percentiles of its scores on a CommonCrawl reference sample, and (3) a
+fastText Wikipedia-reference classifier: Wikipedia articles against random CommonCrawl
+documents. It writes ``models.json`` with sha256, training data and parameters.
+
+The classifier is a stand-in for RedPajama's (trained on pages *cited by* Wikipedia,
+whose URL list was never published); the language model is a small cousin of cc_net's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zstandard
+from redpajama.dedup import exact
+from redpajama.filters import lm_training, models, wikiref
+from redpajama.filters.base import Drop
+from redpajama.filters.langid import LanguageFilter
+from redpajama.filters.perplexity import DocumentScorer, percentile_table
+from redpajama.filters.webpage import ParseWebDocument
+from redpajama.pipelines import sources
+from redpajama.slices.base import UsageError
+from redpajama.slices.webarchive import RawDocument, read_archive
+
+MIN_WIKI_CHARS = 1000  # RedPajama's positives: documents of at least 1,000 characters
+
+
+@dataclass
+class BuildSettings:
+    wikipedia: list[str]
+    commoncrawl: list[str]
+    output: Path
+    language: str = "en"
+    lid_model: str | None = None
+    vocab_size: int = 8000
+    order: int = 5
+    seed: int = 0
+    max_documents: int = 200_000
+    notes: list[str] = field(default_factory=list)
+
+
+def _say(message: str) -> None:
+    print(f"models: {message}", file=sys.stderr, flush=True)
+
+
+def wikipedia_texts(paths: list[str], language: str, limit: int) -> Iterator[str]:
+    """Article texts of ``language`` from Wikipedia slice output (folders or .jsonl[.zst] files)."""
+    count = 0
+    for path in _output_files(paths):
+        with open(path, "rb") as handle:
+            raw = zstandard.ZstdDecompressor().stream_reader(handle) if path.suffix == ".zst" else handle
+            for line in _lines(raw):
+                record = json.loads(line)
+                if record.get("meta", {}).get("language", language) != language:
+                    continue
+                yield record["text"]
+                count += 1
+                if count >= limit:
+                    return
+
+
+def _output_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.jsonl*") if "_errors" not in p.parts)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"--wikipedia {item}: no such file or folder (run `redpajama run wikipedia` first)")
+    if not files:
+        raise UsageError("--wikipedia: no .jsonl or .jsonl.zst files found")
+    return files
+
+
+def _lines(raw) -> Iterator[bytes]:
+    buffer = b""
+    while chunk := raw.read(1 << 20):
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        yield from (line for line in complete if line.strip())
+    if buffer.strip():
+        yield buffer
+
+
+def commoncrawl_texts(paths: list[str], settings: BuildSettings) -> tuple[list[str], dict]:
+    """The reference sample: documents of ``language`` after parsing, line dedup and language ID."""
+    parse = ParseWebDocument()
+    documents: list[str] = []
+    read = 0
+    for path in paths:
+        with sources.open_range(path) as stream:
+            for item in read_archive(stream, path):
+                if not isinstance(item, RawDocument):
+                    continue
+                read += 1
+                meta = {"length": item.length}
+                if item.html is not None:
+                    meta.update(_html=item.html, _content_type=item.content_type)
+                parsed = parse.apply({"text": item.text or "", "meta": meta})
+                if not isinstance(parsed, Drop):
+                    documents.append(parsed["text"])
+    documents = _dedup_lines(documents)
+    tagger = LanguageFilter(settings.lid_model or models.locate(models.LID), (settings.language,))
+    kept = [text for text in documents if not isinstance(tagger.apply({"text": text, "meta": {}}), Drop)]
+    return kept[: settings.max_documents], {"inputs": paths, "documents": read, "kept": len(kept)}
+
+
+def _dedup_lines(texts: list[str]) -> list[str]:
+    """cc_net's line dedup over the whole (small) reference sample."""
+    hashes = [exact.line_hashes(text) for text in texts]
+    holders = Counter(digest for doc in hashes for digest in set(doc))
+    shared = {digest for digest, count in holders.items() if count > 1}
+    out = []
+    for text, doc_hashes in zip(texts, hashes, strict=True):
+        cleaned, lines = exact.remove_lines(text, doc_hashes, shared)
+        if lines:
+            out.append(cleaned)
+    return out
+
+
+def build(settings: BuildSettings) -> dict:
+    """Train every model into ``settings.output`` and return the manifest written there."""
+    started = time.monotonic()
+    out = settings.output
+    out.mkdir(parents=True, exist_ok=True)
+    lang = settings.language
+    programs = lm_training.kenlm_programs(models.cache_dir().parent)
+    _say(f"KenLM programs in {programs}")
+
+    with tempfile.TemporaryDirectory(prefix="models-build-", dir=out) as scratch:
+        work = Path(scratch)
+        corpus = work / "corpus.txt"
+        positives: list[str] = []
+        wiki_docs = wiki_lines = wiki_bytes = 0
+        with corpus.open("w", encoding="utf-8") as sink:
+            for text in wikipedia_texts(settings.wikipedia, lang, settings.max_documents):
+                wiki_docs += 1
+                wiki_bytes += len(text.encode("utf-8"))
+                lines = lm_training.normalized_lines(text)
+                wiki_lines += len(lines)
+                sink.writelines(line + "\n" for line in lines)
+                if len(text) >= MIN_WIKI_CHARS:
+                    positives.append(text)
+        if wiki_lines == 0:
+            raise UsageError(f"--wikipedia: no {lang} article text found")
+        _say(f"Wikipedia: {wiki_docs} articles, {wiki_lines} lines, {wiki_bytes / 1e6:.1f} MB")
+
+        sp_path = lm_training.train_sentencepiece(corpus, work / f"{lang}.sp", settings.vocab_size, settings.seed)
+        shutil.move(sp_path, out / f"{lang}.sp.model")
+        scorer_sp = str(out / f"{lang}.sp.model")
+        import sentencepiece
+
+        processor = sentencepiece.SentencePieceProcessor(model_file=scorer_sp)
+        tokenized = work / "tokenized.txt"
+        with corpus.open(encoding="utf-8") as source, tokenized.open("w", encoding="utf-8") as sink:
+            for line in source:
+                sink.write(" ".join(processor.encode(line.rstrip("\n"), out_type=str)) + "\n")
+        _say(f"sentencepiece: {processor.get_piece_size()} pieces")
+        lm_training.train_kenlm(tokenized, out / f"{lang}.arpa.bin", programs, settings.order)
+        _say(f"KenLM: {settings.order}-gram written")
+
+    reference, cc_info = commoncrawl_texts(settings.commoncrawl, settings)
+    if len(reference) < 10:
+        raise UsageError(f"--commoncrawl: only {len(reference)} {lang} documents; cutoffs need at least 10")
+    scorer = DocumentScorer(scorer_sp, str(out / f"{lang}.arpa.bin"))
+    scores = [scorer.score(text) for text in reference]
+    (out / "cutoff.csv").write_text(percentile_table({lang: scores}), encoding="utf-8")
+    _say(f"cutoffs from {len(reference)} CommonCrawl documents")
+
+    negatives = random.Random(settings.seed).sample(reference, min(len(positives), len(reference)))
+    classifier = wikiref.train(positives, negatives, str(out / "wikiref.bin"), settings.seed)
+    _say(f"wikiref: {classifier['examples']}")
+
+    files = {"sp": f"{lang}.sp.model", "lm": f"{lang}.arpa.bin", "cutoffs": "cutoff.csv", "wikiref": "wikiref.bin"}
+    manifest = {
+        "language": lang,
+        "files": {name: _describe(out / filename) for name, filename in files.items()},
+        "training": {
+            "wikipedia": {"inputs": settings.wikipedia, "articles": wiki_docs, "lines": wiki_lines, "bytes": wiki_bytes},
+            "commoncrawl": cc_info,
+        },
+        "parameters": {
+            "sentencepiece": {"vocab_size": settings.vocab_size, "pieces": processor.get_piece_size(), "model_type": "unigram"},
+            "kenlm": {"version": lm_training.KENLM_VERSION, "order": settings.order, "discount_fallback": True},
+            "cutoffs": {"percentiles": [30, 60], "reference_documents": len(reference)},
+            "wikiref": classifier,
+        },
+        "notes": [
+            "The Wikipedia-reference classifier is a stand-in: RedPajama trained on pages cited by Wikipedia "
+            "(positives) vs CommonCrawl; here the positives are Wikipedia articles themselves.",
+            "Cutoffs are this model's own 30th/60th percentiles on the CommonCrawl reference sample.",
+            *settings.notes,
+        ],
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (out / models.BUILT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _describe(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return {"file": path.name, "sha256": digest.hexdigest(), "bytes": path.stat().st_size}

@@ -1,0 +1,354 @@
+"""CommonCrawl: cc_net's pipeline plus RedPajama's exact dedup and Wikipedia-reference filter (recipe §1).
+
+Steps, in order: parse WET (title line, 300-character minimum) -> line dedup with cc_net's
+two-pass semantics within a scope -> fastText language ID -> sentencepiece + KenLM
+perplexity buckets (keep head and middle) -> exact dedup on the WET digest, keep-first by
+(snapshot, file, offset) -> Wikipedia-reference classifier (keep wiki_prob >= 0.25).
+Default inputs are the snapshots' ``wet.paths.gz`` listings, expanded on the workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import posixpath
+from collections.abc import Iterator
+from typing import Any
+
+from redpajama import manifests
+from redpajama.dedup import exact
+from redpajama.filters import models
+from redpajama.filters.base import Drop, Failure, JoinStep, Record, SharedKeyStep, Step, StepResult
+from redpajama.filters.langid import LanguageFilter
+from redpajama.filters.perplexity import CCNET, Cutoffs, DocumentScorer, PerplexityBuckets
+from redpajama.filters.webpage import ParseWebDocument, source_domain
+from redpajama.filters.wikiref import WikiReferenceClassifier
+from redpajama.pipelines import sources
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+from redpajama.slices.webarchive import RawDocument, read_archive, snapshot_in
+
+SCOPES = ("shard", "snapshot", "file")
+LISTING_SUFFIXES = (".paths.gz", ".paths")
+UNKNOWN_SNAPSHOT = "unknown"
+
+
+def cc_net_shard(index: int, total: int, shards: int) -> int:
+    """The shard holding listing entry ``index``: cc_net gives shard i the entries
+    ``[i * total // shards, (i + 1) * total // shards)``."""
+    shard = min(shards - 1, index * shards // max(total, 1))
+    while shard > 0 and shard * total // shards > index:
+        shard -= 1
+    while (shard + 1) * total // shards <= index:
+        shard += 1
+    return shard
+
+
+# --- the recipe's steps that need no model ---------------------------------------------------
+
+
+def _line_keys(record: Record) -> set[bytes]:
+    hashes = exact.line_hashes(record["text"])
+    record["meta"]["_line_hashes"] = hashes
+    scope = record["meta"]["_scope"].encode("utf-8") + b"\x00"
+    return {scope + digest for digest in hashes}
+
+
+def _remove_shared_lines(record: Record, shared: set[bytes]) -> StepResult:
+    meta = record["meta"]
+    hashes = meta.pop("_line_hashes")
+    scope = meta["_scope"].encode("utf-8") + b"\x00"
+    repeated = {key[len(scope) :] for key in shared}
+    text, nlines = exact.remove_lines(record["text"], hashes, repeated)
+    if nlines == 0:
+        return Drop("duplicate_lines")
+    record["text"] = text
+    meta["nlines"] = nlines
+    meta["length"] = len(text)
+    return record
+
+
+def line_dedup_step() -> SharedKeyStep:
+    return SharedKeyStep(
+        name="line_dedup",
+        keys=_line_keys,
+        apply=_remove_shared_lines,
+        description="line_dedup: cc_net two-pass line dedup (normalised SHA-1 of each line; a line found in "
+        "two or more documents of the scope is removed from all of them), drop documents left empty",
+    )
+
+
+def _keep_first_digest(parents: list[Record], children: list[Record]):
+    """Records sharing a WET digest arrive sorted by order key: the first stays."""
+    for index, record in enumerate(parents):
+        yield record if index == 0 else Drop("duplicate_digest")
+
+
+def digest_dedup_step() -> JoinStep:
+    return JoinStep(
+        name="digest_dedup",
+        parent_key=lambda record: record["meta"]["digest"],
+        child_key=lambda record: None,
+        join=_keep_first_digest,
+        description="digest_dedup: exact dedup on the WET digest across the snapshots of the run, "
+        "keep the first by (snapshot, file, offset)",
+    )
+
+
+# --- the slice ----------------------------------------------------------------------------------
+
+
+@register
+class CommonCrawl(Slice):
+    name = "commoncrawl"
+    summary = "CommonCrawl WET through cc_net's recipe, digest dedup and the Wikipedia-reference filter"
+    output_name = "common_crawl"
+
+    @property
+    def directory(self) -> str:
+        return "common_crawl"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        manifest = manifests.load("commoncrawl")
+        parser.add_argument(
+            "--snapshot", help=f"comma-separated snapshots for the default sources (default: {','.join(manifest['snapshots'])})"
+        )
+        parser.add_argument("--mirror", help=f"base URL replacing {manifest['data_root']} for WET files")
+        parser.add_argument("--languages", default="en", help="comma-separated languages to keep (default: en)")
+        parser.add_argument("--lid-model", help="fastText language ID model (path, URL or gs://)")
+        parser.add_argument("--sp-model", help="sentencepiece model, or LANG=PATH,... for several languages")
+        parser.add_argument("--lm-model", help="KenLM model, or LANG=PATH,... for several languages")
+        parser.add_argument("--cutoffs", help="perplexity cutoffs (cc_net cutoff.csv layout), or 'ccnet' for cc_net's table")
+        parser.add_argument("--wikiref-model", help="fastText Wikipedia-reference classifier")
+        parser.add_argument(
+            "--models-dir", help="a `redpajama models build` output (default: the one in the model cache, if built)"
+        )
+        parser.add_argument("--dedup-scope", choices=SCOPES, default="shard",
+                            help="line dedup scope: cc_net's 1/N of a snapshot's listing (RedPajama), a whole snapshot, "
+                            "or each file (default: shard)")
+        parser.add_argument("--dedup-shards", type=int, default=manifest["dedup_shards"],
+                            help=f"N for --dedup-scope shard (default: {manifest['dedup_shards']})")
+        parser.add_argument("--keep-buckets", default="head,middle", help="perplexity buckets to keep (default: head,middle)")
+        parser.add_argument("--language-threshold", type=float, default=0.5)
+        parser.add_argument("--wiki-threshold", type=float, default=0.25)
+        parser.add_argument("--min-length", type=int, default=300)
+
+    @classmethod
+    def describe_sources(cls) -> str:
+        manifest = manifests.load("commoncrawl")
+        return (
+            f"CommonCrawl snapshots {' '.join(manifest['snapshots'])}, WET files listed in "
+            f"{manifest['listing']}; local or gs:// WET files, WARC files (responses through resiliparse), "
+            "or a wet.paths.gz listing."
+        )
+
+    limits_in_plan = True  # --limit counts WET files inside a listing, not listings
+
+    # --- options ------------------------------------------------------------------------
+    def _list(self, key: str, default: str = "") -> list[str]:
+        value = self.options.get(key) or default
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    def snapshots(self) -> list[str]:
+        return self._list("snapshot") or manifests.load("commoncrawl")["snapshots"]
+
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self._list("languages", "en"))
+
+    def default_inputs(self) -> list[str]:
+        listing = manifests.load("commoncrawl")["listing"]
+        return [listing.format(snapshot=snapshot) for snapshot in self.snapshots()]
+
+    def validate(self) -> None:
+        for snapshot in self._list("snapshot"):
+            if snapshot_in(f"CC-MAIN-{snapshot}") != snapshot:
+                raise UsageError(f"--snapshot takes YYYY-WW (for example 2023-06), got {snapshot!r}")
+        if (self.options.get("dedup_shards") or 1) < 1:
+            raise UsageError("--dedup-shards must be at least 1")
+        self.options["_models"] = self.resolve_models()
+        Cutoffs.load(self.options["_models"]["cutoffs"])
+
+    def resolve_models(self) -> dict[str, Any]:
+        """Concrete model locations: explicit options, else a built models folder, else the published models."""
+        if "_models" in self.options:
+            return self.options["_models"]
+        languages = self.languages()
+        try:
+            lid = models.locate(models.LID, self.options.get("lid_model"))
+        except models.ModelNotFound as error:
+            raise UsageError(str(error)) from error
+        built = models.built_models(self.options.get("models_dir"))
+        if self.options.get("models_dir") and built is None:
+            raise UsageError(f"--models-dir {self.options['models_dir']}: no models.json (run `redpajama models build`)")
+        published = manifests.load("commoncrawl")["models"]
+        sp = self._per_language("sp_model")
+        lm = self._per_language("lm_model")
+        cutoffs = self.options.get("cutoffs")
+        origin = "options"
+        if not sp and not lm and built is not None and set(languages) <= {built["language"]}:
+            sp, lm = {built["language"]: built["sp"]}, {built["language"]: built["lm"]}
+            cutoffs, origin = cutoffs or built["cutoffs"], f"built: {built['folder']}"
+        elif not sp and not lm:
+            sp = {lang: published["sp"].format(language=lang) for lang in languages}
+            lm = {lang: published["lm"].format(language=lang) for lang in languages}
+            cutoffs, origin = cutoffs or CCNET, "published cc_net models"
+        if set(sp) != set(languages) or set(lm) != set(languages):
+            raise UsageError(f"--sp-model and --lm-model must name a model for each of: {', '.join(languages)}")
+        if not cutoffs:
+            raise UsageError(
+                "--cutoffs is needed with your own language model: perplexity cutoffs belong to the model they were "
+                "measured with (`redpajama models build` writes them beside its model)"
+            )
+        wikiref = self.options.get("wikiref_model") or (built or {}).get("wikiref") or published["wikiref"]
+        for location in [*sp.values(), *lm.values(), wikiref, cutoffs]:
+            if location != CCNET and "://" not in location and not sources.exists(location):
+                raise UsageError(f"model file not found: {location}")
+        return {"lid": lid, "sp": sp, "lm": lm, "cutoffs": cutoffs, "wikiref": wikiref, "origin": origin}
+
+    def _per_language(self, key: str) -> dict[str, str]:
+        value = self.options.get(key)
+        if not value:
+            return {}
+        if "=" not in value:
+            languages = self.languages()
+            if len(languages) != 1:
+                raise UsageError(f"--{key.replace('_', '-')}: give LANG=PATH for each of {', '.join(languages)}")
+            return {languages[0]: value}
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        return {lang.strip(): path.strip() for lang, path in pairs}
+
+    def fingerprint(self) -> dict[str, Any]:
+        settings = {k: v for k, v in sorted(self.options.items()) if v is not None and not k.startswith("_")}
+        settings["models"] = self.resolve_models()
+        return settings
+
+    def run_info(self) -> dict[str, Any]:
+        chosen = self.resolve_models()
+        return {
+            "models": chosen,
+            "cutoffs": {"location": chosen["cutoffs"], "from": chosen["origin"],
+                        "values": {lang: list(Cutoffs.load(chosen["cutoffs"]).by_language.get(lang, ()))
+                                   for lang in self.languages()}},
+            "dedup_scope": self.options.get("dedup_scope") or "shard",
+        }
+
+    # --- the recipe ---------------------------------------------------------------------
+    def steps(self) -> list[Step | JoinStep | SharedKeyStep]:
+        chosen = self.resolve_models()
+        scorers = {lang: DocumentScorer(chosen["sp"][lang], chosen["lm"][lang]) for lang in self.languages()}
+        keep = tuple(self._list("keep_buckets", "head,middle"))
+        return [
+            ParseWebDocument(self.options.get("min_length") or 300),
+            line_dedup_step(),
+            LanguageFilter(chosen["lid"], self.languages(), self._float("language_threshold", 0.5)),
+            PerplexityBuckets(scorers, chosen["cutoffs"], keep),
+            digest_dedup_step(),
+            WikiReferenceClassifier(chosen["wikiref"], self._float("wiki_threshold", 0.25)),
+        ]
+
+    def step_descriptions(self) -> list[str]:
+        try:
+            return super().step_descriptions()
+        except UsageError:
+            return ["parse", "line_dedup", "language_id", "perplexity", "digest_dedup", "wikiref"]
+
+    def _float(self, key: str, default: float) -> float:
+        value = self.options.get(key)
+        return default if value is None else float(value)
+
+    def partition(self, record: Record) -> str:
+        meta = record["meta"]
+        return f"{meta['_snapshot']}/{meta['language']}_{meta['bucket']}"
+
+    def always_written(self) -> tuple[str, ...]:
+        return ()
+
+    # --- reading -----------------------------------------------------------------------
+    def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
+        scope = self.options.get("dedup_scope") or "shard"
+        if not source.endswith(LISTING_SUFFIXES):
+            snapshot = snapshot_in(source)
+            yield WorkUnit(source, context={"snapshot": snapshot, "scope": _local_scope(scope, snapshot, source)})
+            return
+        try:
+            paths = self._listing(source)
+        except (sources.SourceError, OSError, EOFError) as error:
+            yield Failure(source, "listing", "unreadable_listing", f"{type(error).__name__}: {error}", step="plan")
+            return
+        snapshot = snapshot_in(source) or UNKNOWN_SNAPSHOT
+        shards = self.options.get("dedup_shards") or 1
+        root = (self.options.get("mirror") or manifests.load("commoncrawl")["data_root"]).rstrip("/") + "/"
+        limit = self.options.get("file_limit")
+        chosen = paths[:limit] if limit else paths
+        for index, path in enumerate(chosen):
+            if scope == "shard":
+                group = f"{snapshot}/shard-{cc_net_shard(index, len(paths), shards):05d}"
+            else:
+                group = snapshot if scope == "snapshot" else path
+            location = path if sources.is_url(path) or path.startswith("gs://") else root + path
+            yield WorkUnit(location, context={"snapshot": snapshot, "scope": group})
+
+    @staticmethod
+    def _listing(source: str) -> list[str]:
+        with sources.open_range(source) as stream:
+            data = stream.read()
+        if source.endswith(".gz"):
+            data = gzip.decompress(data)
+        return [line.strip() for line in io.StringIO(data.decode("utf-8")) if line.strip()]
+
+    def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
+        source = unit.source
+        snapshot = unit.context.get("snapshot")
+        scope = unit.context.get("scope") or source
+        name = posixpath.basename(source)
+        try:
+            stream = sources.open_range(source)
+        except sources.SourceError as error:
+            yield Failure(source, "whole file", "unreadable_input", str(error))
+            return
+        with stream:
+            for item in read_archive(stream, source):
+                if isinstance(item, str):
+                    snapshot = snapshot or item
+                    continue
+                if isinstance(item, Failure):
+                    yield item
+                    continue
+                yield self._keyed(item, snapshot or UNKNOWN_SNAPSHOT, scope, name)
+
+    @staticmethod
+    def _keyed(document: RawDocument, snapshot: str, scope: str, name: str) -> Keyed:
+        record_id = document.record_id.removeprefix("urn:uuid:") or f"{name}/{document.offset}"
+        meta: dict[str, Any] = {
+            "url": document.url,
+            "date_download": document.date,
+            "digest": document.digest,
+            "length": document.length,
+            "nlines": None,
+            "source_domain": source_domain(document.url),
+            "title": None,
+            "original_nlines": None,
+            "original_length": None,
+            "language": None,
+            "language_score": None,
+            "perplexity": None,
+            "bucket": None,
+            "wiki_prob": None,
+            "source": f"cc/{snapshot}",
+            "id": f"cc/{snapshot}/{record_id}",
+            "_snapshot": snapshot,
+            "_scope": scope,
+        }
+        if document.html is not None:
+            meta["_html"] = document.html
+            meta["_content_type"] = document.content_type
+        record = {"text": document.text or "", "meta": meta}
+        return f"{snapshot}|{name}|{document.offset:015d}", record
+
+
+def _local_scope(scope: str, snapshot: str | None, source: str) -> str:
+    """Files given one by one have no listing position: a shard is all given files of a snapshot."""
+    if scope == "file":
+        return source
+    return snapshot or UNKNOWN_SNAPSHOT
