@@ -4,12 +4,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared/data
 OUT    ?= out
+DEBIAN_PACKAGES := bzip2 build-essential cmake libboost-program-options-dev libboost-system-dev \
+	libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev
 
 .PHONY: setup demo test lint bench clean
 
 $(BIN)/redpajama: setup.py
+	@# bzip2 for test fixtures; a compiler, CMake and Boost to build KenLM's lmplz (`models build`).
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  command -v bzip2 >/dev/null || (apt-get update -qq && apt-get install -y -qq bzip2 >/dev/null); fi
+	  dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

@@ -24,6 +24,10 @@ setup(
         "py7zr>=0.22",
         "zstandard>=0.22",
         "requests>=2.31",
+        "warcio>=1.7",
+        "resiliparse>=0.14",
+        "sentencepiece>=0.1.99",
+        "kenlm>=0.2",  # built from source by pip; lmplz/build_binary are built by `models build`
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60,<3"],

@@ -1,23 +1,34 @@
 """Run every slice on a small real sample and print the summaries (the README's first command).
 
-Samples come from ``--shared`` (the project's sample data folder) when it is there,
-else from the real sources: the complete Latgalian Wikipedia and beer.stackexchange.com.
+Samples come from ``--shared`` (the project's sample data folder) when it is there, else
+from the real sources: the complete Latgalian Wikipedia, beer.stackexchange.com and the
+first WET file of CommonCrawl 2019-30. The CommonCrawl slice needs the offline models:
+they are built first (``models build``) from the Wikipedia output and the WET sample.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import sys
+from pathlib import Path
 
+from redpajama.filters import models
+from redpajama.pipelines import sources
 from redpajama.pipelines.cli import summary
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice
 from redpajama.slices.base import UsageError, registry
 
+CC_LISTING = "https://data.commoncrawl.org/crawl-data/CC-MAIN-2019-30/wet.paths.gz"
 REMOTE = {
-    "wikipedia": ["https://dumps.wikimedia.org/ltgwiki/latest/ltgwiki-latest-pages-articles.xml.bz2"],
+    "wikipedia": [
+        "https://dumps.wikimedia.org/ltgwiki/latest/ltgwiki-latest-pages-articles.xml.bz2",
+        "https://dumps.wikimedia.org/enwiki/latest/enwiki-latest-pages-articles1.xml-p1p41242.bz2",
+    ],
     "stackexchange": ["https://archive.org/download/stackexchange/beer.stackexchange.com.7z"],
+    "commoncrawl": [CC_LISTING],
 }
 LOCAL = {
     "wikipedia": [
@@ -25,7 +36,12 @@ LOCAL = {
         "wikipedia/en/gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
     ],
     "stackexchange": ["stackexchange/beer.stackexchange.com/Posts.xml"],
+    "commoncrawl": [
+        "commoncrawl/wet/CC-MAIN-2019-30-repacked-00000.warc.wet.gz",
+        "commoncrawl/wet/CC-MAIN-2019-30-repacked-00001.warc.wet.gz",
+    ],
 }
+ORDER = ("wikipedia", "stackexchange", "commoncrawl")  # CommonCrawl's models learn from Wikipedia's output
 
 
 def sample_inputs(slice_name: str, shared: str) -> list[str]:
@@ -35,22 +51,43 @@ def sample_inputs(slice_name: str, shared: str) -> list[str]:
     return REMOTE[slice_name]
 
 
+def _first_wet_files(listing: str, count: int = 1) -> list[str]:
+    with sources.open_range(listing) as stream:
+        paths = gzip.decompress(stream.read()).decode().split()
+    return ["https://data.commoncrawl.org/" + path for path in paths[:count]]
+
+
+def ensure_models(wikipedia_dir: str, cc_inputs: list[str], lid: str | None) -> None:
+    """Build the offline models unless a build is already in the model cache."""
+    if models.built_models() is not None:
+        return
+    from redpajama.pipelines.models_build import BuildSettings, build
+
+    reference = _first_wet_files(cc_inputs[0]) if cc_inputs[0].endswith(".paths.gz") else cc_inputs
+    build(BuildSettings(wikipedia=[wikipedia_dir], commoncrawl=reference, output=models.built_folder(), lid_model=lid))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", default="../shared/data")
     parser.add_argument("--output", default="out")
     parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args(argv)
-    lid = os.path.join(args.shared, "models/fasttext-lid/lid.176.ftz")
-    options = {"stackexchange": {"lid_model": lid if os.path.exists(lid) else None}}
-    for name, cls in registry().items():
-        slc = cls(**options.get(name, {}))
-        try:
-            outcome = run_slice(slc, sample_inputs(name, args.shared), args.output, RunnerConfig(workers=args.workers))
-        except UsageError as error:
-            print(f"redpajama: error: {error}", file=sys.stderr)
-            return 2
-        print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
+    lid_path = os.path.join(args.shared, "models/fasttext-lid/lid.176.ftz")
+    lid = lid_path if os.path.exists(lid_path) else None
+    options = {"stackexchange": {"lid_model": lid}, "commoncrawl": {"lid_model": lid, "file_limit": 1}}
+    slices = registry()
+    try:
+        for name in [*ORDER, *(n for n in slices if n not in ORDER)]:
+            inputs = sample_inputs(name, args.shared)
+            if name == "commoncrawl":
+                ensure_models(str(Path(args.output) / "wikipedia"), inputs, lid)
+            slc = slices[name](**options.get(name, {}))
+            outcome = run_slice(slc, inputs, args.output, RunnerConfig(workers=args.workers))
+            print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
+    except UsageError as error:
+        print(f"redpajama: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import posixpath
 from collections.abc import Iterable
 from typing import Any
@@ -51,9 +52,8 @@ def encode_record(record: dict[str, Any]) -> bytes:
 
 def write_lines(path: str, lines: Iterable[bytes], compressed: bool) -> None:
     """Write newline-terminated lines to ``path`` (zstd when ``compressed``), replacing it."""
-    parent = posixpath.dirname(path)
-    if "://" not in path and not FileSystems.exists(parent):
-        FileSystems.mkdirs(parent)
+    if "://" not in path:  # object stores have no folders; workers may race to make a local one
+        os.makedirs(posixpath.dirname(path), exist_ok=True)
     # Beam would otherwise pick a codec from the extension and compress a second time.
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         if compressed:

@@ -139,6 +139,7 @@ def build(settings: BuildSettings) -> dict:
     out = settings.output
     out.mkdir(parents=True, exist_ok=True)
     lang = settings.language
+    _output_files(settings.wikipedia)  # a wrong path fails now, not after building KenLM
     programs = lm_training.kenlm_programs(models.cache_dir().parent)
     _say(f"KenLM programs in {programs}")
 

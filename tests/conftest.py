@@ -53,3 +53,26 @@ def make_multistream(xml: bytes, target: Path, pages_per_stream: int = 100, inde
         index_path = str(target).replace(".xml.bz2", "-index.txt.bz2")
         Path(index_path).write_bytes(bz2.compress("".join(lines).encode()))
     return offsets
+
+
+CC = SHARED / "commoncrawl"
+CC_WET = sorted((CC / "wet").glob("CC-MAIN-2019-30-repacked-*.warc.wet.gz"))
+WIKI_EN = WIKI / "en" / "gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+
+
+@pytest.fixture(scope="session")
+def built_models(tmp_path_factory) -> Path:
+    """``models build`` on the English Wikipedia sample and the real CC WET sample (once per session)."""
+    from redpajama.pipelines.models_build import BuildSettings, build
+    from redpajama.pipelines.options import RunnerConfig
+    from redpajama.pipelines.run import run_slice
+    from redpajama.slices.wikipedia import Wikipedia
+
+    need(WIKI_EN)
+    need(LID_MODEL)
+    root = tmp_path_factory.mktemp("models")
+    wiki = run_slice(Wikipedia(), [str(WIKI_EN)], str(root / "out"), RunnerConfig(workers=1), quiet=True)
+    folder = root / "built"
+    build(BuildSettings(wikipedia=[wiki.slice_dir], commoncrawl=[str(p) for p in CC_WET], output=folder,
+                        lid_model=str(LID_MODEL)))
+    return folder

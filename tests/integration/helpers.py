@@ -20,7 +20,7 @@ def run(slc, inputs, output: Path, workers: int = 2, **kwargs) -> RunOutcome:
 
 def records(slice_dir: str | Path) -> list[dict]:
     out = []
-    for shard in sorted(Path(slice_dir).glob("*.jsonl.zst")):
+    for shard in sorted(Path(slice_dir).rglob("*.jsonl.zst")):
         with shard.open("rb") as handle:
             data = zstandard.ZstdDecompressor().stream_reader(handle).read()
         out += [json.loads(line) for line in data.decode("utf-8").splitlines()]

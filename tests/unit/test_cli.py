@@ -32,3 +32,23 @@ def test_bad_number_and_slices_listing(capsys):
     assert code == 2 and "expected a whole number" in err and err.count("\n") == 1
     code, out, _ = run(capsys, "slices")
     assert code == 0 and "wikipedia:" in out and "2. clean_wikitext" in out and "join_answers" in out
+
+
+def test_commoncrawl_model_mistakes_are_one_line(capsys, tmp_path):
+    wet = tmp_path / "x.warc.wet.gz"
+    wet.write_bytes(b"")
+    model = tmp_path / "my.bin"
+    model.write_bytes(b"x")
+    base = ["run", "commoncrawl", "--input", str(wet), "--output", str(tmp_path / "o")]
+    code, _, err = run(capsys, *base, "--sp-model", str(model), "--lm-model", str(model))
+    assert code == 2 and err.count("\n") == 1 and "--cutoffs is needed" in err
+    code, _, err = run(capsys, *base, "--models-dir", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "no models.json" in err
+    code, _, err = run(capsys, *base, "--snapshot", "2023")
+    assert code == 2 and err.count("\n") == 1 and "YYYY-WW" in err
+
+
+def test_models_build_with_missing_wikipedia_output_is_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "models", "build", "--wikipedia", str(tmp_path / "none"),
+                       "--commoncrawl", str(tmp_path / "none.wet.gz"), "--output", str(tmp_path / "m"))
+    assert code == 2 and err.count("\n") == 1
