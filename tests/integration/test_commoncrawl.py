@@ -177,10 +177,16 @@ def test_shipped_cc_net_cutoffs_are_cutoff_csv_percentiles_30_and_60():
     assert shipped.by_language == table.by_language and shipped.by_language["en"] == (340.0, 520.0)
 
 
-def test_ccnet_output_schema_is_ours_minus_line_ids(tmp_path):
-    with gzip.open(need(CC / "ccnet_output" / "cc_en_head-0091.jsonl.gz"), "rt") as handle:
-        ccnet = json.loads(handle.readline())
+def test_ccnet_output_has_our_fields_and_agrees_with_the_shipped_cutoffs():
+    rows = []
+    for path in sorted((CC / "ccnet_output").glob("cc_en_head-*.jsonl.gz")):
+        with gzip.open(need(path), "rt") as handle:
+            rows += [json.loads(line)["metadata"] for line in handle]
+    assert len(rows) == 20
     ours = {"url", "date_download", "digest", "length", "nlines", "source_domain", "title", "original_nlines",
             "original_length", "language", "language_score", "perplexity", "bucket"}
-    # cc_net also keeps line_ids and cc_segment; RedPajama's meta keeps neither
-    assert ours - {"date_download", "original_nlines"} <= set(ccnet)
+    cutoffs = Cutoffs.load("ccnet")
+    for row in rows:
+        assert ours <= set(row)  # cc_net also keeps line_ids and cc_segment, which RedPajama dropped
+        assert cutoffs.bucket(row["language"], row["perplexity"]) == row["bucket"] == "head"
+        assert row["nlines"] <= row["original_nlines"] and row["length"] <= row["original_length"]
