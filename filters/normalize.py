@@ -7,7 +7,9 @@ character, or dedup and perplexity buckets drift from the recipe.
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
 
 # cc_net's table of unicode punctuation and its ASCII replacement.
@@ -56,10 +58,17 @@ _DIGIT = re.compile(r"\d")
 _PUNCT_TRANSLATION = str.maketrans(UNICODE_PUNCT)
 
 
+@functools.lru_cache(maxsize=1)
+def _combining_marks() -> dict[int, None]:
+    """A ``str.translate`` table deleting every nonspacing mark (category Mn)."""
+    return {point: None for point in range(sys.maxunicode + 1) if unicodedata.category(chr(point)) == "Mn"}
+
+
 def strip_accents(text: str) -> str:
     """Drop combining marks after NFD decomposition ("café" -> "cafe")."""
-    decomposed = unicodedata.normalize("NFD", text)
-    return "".join(char for char in decomposed if unicodedata.category(char) != "Mn")
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFD", text).translate(_combining_marks())
 
 
 def normalize(text: str) -> str:

@@ -7,6 +7,7 @@ Every outcome increments a Beam counter ``"{slice}/{step}/{outcome}"`` in the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -267,18 +268,23 @@ class SharedKeys(beam.PTransform):
 
 
 def _holders_of_shared_key(grouped, minimum: int):
-    """(key, order keys) -> (order key, key) for every holder, if at least ``minimum`` hold it."""
+    """(key, holder ids) -> (holder id, key) for every holder, if at least ``minimum`` hold it."""
     key, holders = grouped
     waiting = []
-    for order_key in holders:
+    for holder in holders:
         if waiting is None:
-            yield order_key, key
+            yield holder, key
             continue
-        waiting.append(order_key)
+        waiting.append(holder)
         if len(waiting) >= minimum:
             for held in waiting:
                 yield held, key
             waiting = None
+
+
+def _holder_id(order_key: str) -> bytes:
+    """A short stand-in for an order key in the key shuffle (order keys are long strings)."""
+    return hashlib.blake2b(order_key.encode("utf-8"), digest_size=8).digest()
 
 
 class _EmitKeys(beam.DoFn):
@@ -299,9 +305,10 @@ class _EmitKeys(beam.DoFn):
             self.counters.failed.inc()
             yield beam.pvalue.TaggedOutput(FAILURES, _step_failure(self.step.name, order_key, record, error))
             return
+        holder = _holder_id(order_key)
         for key in keys:
-            yield beam.pvalue.TaggedOutput(SHARED, (key, order_key))
-        yield order_key, record
+            yield beam.pvalue.TaggedOutput(SHARED, (key, holder))
+        yield holder, (order_key, record)
 
 
 class _ApplyShared(beam.DoFn):
@@ -313,9 +320,9 @@ class _ApplyShared(beam.DoFn):
         self.counters = StepCounters(self.slice_name, self.step.name)
 
     def process(self, grouped):
-        order_key, members = grouped
+        _, members = grouped
         shared = set(members[SHARED])
-        for record in members[RECORDS]:
+        for order_key, record in members[RECORDS]:
             try:
                 result = self.step.apply(record, shared)
             except Exception as error:

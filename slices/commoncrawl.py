@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import io
 import posixpath
 from collections.abc import Iterator
@@ -47,18 +48,22 @@ def cc_net_shard(index: int, total: int, shards: int) -> int:
 # --- the recipe's steps that need no model ---------------------------------------------------
 
 
+def _scope_prefix(scope: str) -> bytes:
+    """4 bytes naming the dedup scope in front of each line hash (short keys shuffle faster)."""
+    return hashlib.blake2b(scope.encode("utf-8"), digest_size=4).digest()
+
+
 def _line_keys(record: Record) -> set[bytes]:
     hashes = exact.line_hashes(record["text"])
     record["meta"]["_line_hashes"] = hashes
-    scope = record["meta"]["_scope"].encode("utf-8") + b"\x00"
-    return {scope + digest for digest in hashes}
+    prefix = _scope_prefix(record["meta"]["_scope"])
+    return {prefix + digest for digest in hashes}
 
 
 def _remove_shared_lines(record: Record, shared: set[bytes]) -> StepResult:
     meta = record["meta"]
     hashes = meta.pop("_line_hashes")
-    scope = meta["_scope"].encode("utf-8") + b"\x00"
-    repeated = {key[len(scope) :] for key in shared}
+    repeated = {key[4:] for key in shared}
     text, nlines = exact.remove_lines(record["text"], hashes, repeated)
     if nlines == 0:
         return Drop("duplicate_lines")
