@@ -282,7 +282,7 @@ class CommonCrawl(Slice):
             yield Failure(source, "listing", "unreadable_listing", f"{type(error).__name__}: {error}", step="plan")
             return
         snapshot = snapshot_in(source) or UNKNOWN_SNAPSHOT
-        shards = self.options.get("dedup_shards") or 1
+        shards = self.options.get("dedup_shards") or manifests.load("commoncrawl")["dedup_shards"]
         root = (self.options.get("mirror") or manifests.load("commoncrawl")["data_root"]).rstrip("/") + "/"
         limit = self.options.get("file_limit")
         chosen = paths[:limit] if limit else paths
