@@ -147,9 +147,11 @@ class ApplySteps(beam.DoFn):
 
     def process(self, item):
         key, record = item
+        text = record["text"]
+        size = utf8_len(text)  # measured again only when a step rewrites the text
         for step, counters in zip(self.steps, self.counters, strict=True):
             counters.docs_in.inc()
-            counters.bytes_in.inc(utf8_len(record["text"]))
+            counters.bytes_in.inc(size)
             try:
                 result = step.apply(record)
             except Exception as error:
@@ -160,8 +162,11 @@ class ApplySteps(beam.DoFn):
                 counters.dropped(result.reason)
                 return
             record = result
+            if record["text"] is not text:
+                text = record["text"]
+                size = utf8_len(text)
             counters.docs_out.inc()
-            counters.bytes_out.inc(utf8_len(record["text"]))
+            counters.bytes_out.inc(size)
         yield key, record
 
 
