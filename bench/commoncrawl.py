@@ -11,9 +11,7 @@ process's, which with one local worker includes the runner's in-memory shuffle.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import resource
 import shutil
 import sys
@@ -30,11 +28,12 @@ from redpajama.pipelines.run import run_slice
 from redpajama.slices.base import WorkUnit
 from redpajama.slices.commoncrawl import CommonCrawl
 
+from bench.results_io import machine, publish
+
 SHARED = Path(os.environ.get("REDPAJAMA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WET = sorted((SHARED / "commoncrawl" / "wet").glob("CC-MAIN-2019-30-repacked-*.warc.wet.gz"))
 LID = SHARED / "models" / "fasttext-lid" / "lid.176.ftz"
 COPIES = 16
-RESULTS = Path(__file__).parent / "results"
 CCNET_REFERENCE = (370, 430)  # cc_net's own pipeline on these 697 documents, 1 core (docs/s, ../shared/DESIGN.md)
 
 
@@ -113,13 +112,9 @@ def main() -> dict:
         "vs_ccnet_reference": round(pipeline_rate / (sum(CCNET_REFERENCE) / 2), 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "models": slc.resolve_models()["origin"],
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "commoncrawl.json").write_text(json.dumps(figures, indent=2) + "\n")
-    for key, value in figures.items():
-        print(f"{key:>32}: {value}")
-    return figures
+    return publish("commoncrawl", figures)
 
 
 if __name__ == "__main__":

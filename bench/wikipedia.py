@@ -7,9 +7,7 @@ one core: the pipeline with one local worker (read, select, clean, sort, write),
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import resource
 import sys
 import tempfile
@@ -21,12 +19,13 @@ from redpajama.pipelines.run import run_slice
 from redpajama.slices.base import WorkUnit
 from redpajama.slices.wikipedia import Wikipedia
 
+from bench.results_io import machine, publish
+
 SHARED = Path(os.environ.get("REDPAJAMA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 INPUTS = [
     SHARED / "wikipedia/ltg/dumpster-dive-ltgwiki-latest-pages-articles.xml.bz2",
     SHARED / "wikipedia/en/gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
 ]
-RESULTS = Path(__file__).parent / "results"
 
 
 def kernel(slc: Wikipedia) -> tuple[int, float]:
@@ -68,13 +67,9 @@ def main() -> dict:
         "ratio": round((pipeline_pages / pipeline_seconds) / (kernel_pages / kernel_seconds), 3),
         "target_ratio": 0.7,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "wikipedia.json").write_text(json.dumps(figures, indent=2) + "\n")
-    for key, value in figures.items():
-        print(f"{key:>32}: {value}")
-    return figures
+    return publish("wikipedia", figures)
 
 
 if __name__ == "__main__":

@@ -170,6 +170,25 @@ class ApplySteps(beam.DoFn):
         yield key, record
 
 
+class _StepDoFn(beam.DoFn):
+    """A DoFn serving one recipe step: its counters exist once per worker."""
+
+    def __init__(self, slice_name: str, step):
+        self.slice_name = slice_name
+        self.step = step
+
+    def setup(self):
+        self.counters = StepCounters(self.slice_name, self.step.name)
+
+    def count_in(self, record) -> None:
+        self.counters.docs_in.inc()
+        self.counters.bytes_in.inc(utf8_len(record["text"]))
+
+    def count_out(self, record) -> None:
+        self.counters.docs_out.inc()
+        self.counters.bytes_out.inc(utf8_len(record["text"]))
+
+
 class Join(beam.PTransform):
     """A :class:`JoinStep` as a shuffle: parents and children meet in ``CoGroupByKey``."""
 
@@ -188,18 +207,10 @@ class Join(beam.PTransform):
         return (routed.passthrough, merged) | "Rejoin" >> beam.Flatten()
 
 
-class _RouteForJoin(beam.DoFn):
-    def __init__(self, slice_name: str, step: JoinStep):
-        self.slice_name = slice_name
-        self.step = step
-
-    def setup(self):
-        self.counters = StepCounters(self.slice_name, self.step.name)
-
+class _RouteForJoin(_StepDoFn):
     def process(self, item):
         _, record = item
-        self.counters.docs_in.inc()
-        self.counters.bytes_in.inc(utf8_len(record["text"]))
+        self.count_in(record)
         parent = self.step.parent_key(record)
         if parent is not None:
             yield beam.pvalue.TaggedOutput(PARENTS, (parent, item))
@@ -208,19 +219,11 @@ class _RouteForJoin(beam.DoFn):
         if child is not None:
             yield beam.pvalue.TaggedOutput(CHILDREN, (child, item))
             return
-        self.counters.docs_out.inc()
-        self.counters.bytes_out.inc(utf8_len(record["text"]))
+        self.count_out(record)
         yield item
 
 
-class _MergeJoined(beam.DoFn):
-    def __init__(self, slice_name: str, step: JoinStep):
-        self.slice_name = slice_name
-        self.step = step
-
-    def setup(self):
-        self.counters = StepCounters(self.slice_name, self.step.name)
-
+class _MergeJoined(_StepDoFn):
     def process(self, grouped):
         _, members = grouped
         # Shuffles deliver values in no fixed order: sort so the join sees a stable one.
@@ -238,8 +241,7 @@ class _MergeJoined(beam.DoFn):
             self.counters.dropped(drop.reason)
         order_key = (parents or children)[0][0]
         for index, record in enumerate(kept):
-            self.counters.docs_out.inc()
-            self.counters.bytes_out.inc(utf8_len(record["text"]))
+            self.count_out(record)
             yield (order_key if index == 0 else f"{order_key}/{index}"), record
 
 
@@ -292,18 +294,10 @@ def _holder_id(order_key: str) -> bytes:
     return hashlib.blake2b(order_key.encode("utf-8"), digest_size=8).digest()
 
 
-class _EmitKeys(beam.DoFn):
-    def __init__(self, slice_name: str, step: SharedKeyStep):
-        self.slice_name = slice_name
-        self.step = step
-
-    def setup(self):
-        self.counters = StepCounters(self.slice_name, self.step.name)
-
+class _EmitKeys(_StepDoFn):
     def process(self, item):
         order_key, record = item
-        self.counters.docs_in.inc()
-        self.counters.bytes_in.inc(utf8_len(record["text"]))
+        self.count_in(record)
         try:
             keys = list(self.step.keys(record))
         except Exception as error:
@@ -316,14 +310,7 @@ class _EmitKeys(beam.DoFn):
         yield holder, (order_key, record)
 
 
-class _ApplyShared(beam.DoFn):
-    def __init__(self, slice_name: str, step: SharedKeyStep):
-        self.slice_name = slice_name
-        self.step = step
-
-    def setup(self):
-        self.counters = StepCounters(self.slice_name, self.step.name)
-
+class _ApplyShared(_StepDoFn):
     def process(self, grouped):
         _, members = grouped
         shared = set(members[SHARED])
@@ -337,8 +324,7 @@ class _ApplyShared(beam.DoFn):
             if isinstance(result, Drop):
                 self.counters.dropped(result.reason)
                 continue
-            self.counters.docs_out.inc()
-            self.counters.bytes_out.inc(utf8_len(result["text"]))
+            self.count_out(result)
             yield order_key, result
 
 
