@@ -104,3 +104,21 @@ class SharedKeyStep:
     apply: Any
     min_records: int = 2
     description: str = ""
+
+
+@dataclass
+class ReferenceStep:
+    """Look each record's key up among keys read from reference files (for example the URLs
+    of another slice's output) and let ``apply(record, found)`` keep, annotate or drop it.
+
+    ``read_keys(path)`` yields the keys of one reference file; ``key(record)`` returns the
+    record's key or None (then ``apply`` sees ``found=False``). How many records were found
+    is counted as the step's ``matched``.
+    """
+
+    name: str
+    references: tuple[str, ...]
+    read_keys: Any
+    key: Any
+    apply: Any
+    description: str = ""

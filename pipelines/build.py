@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from redpajama.filters.base import Drop, Failure, JoinStep, SharedKeyStep, Step, utf8_len
+from redpajama.filters.base import Drop, Failure, JoinStep, ReferenceStep, SharedKeyStep, Step, utf8_len
 from redpajama.pipelines import io, sources
 from redpajama.slices.base import Slice, WorkUnit
 
@@ -26,6 +26,7 @@ PARENTS = "parents"
 CHILDREN = "children"
 RECORDS = "records"
 SHARED = "shared"
+FOUND = "found"
 
 
 @dataclass(frozen=True)
@@ -289,6 +290,65 @@ def _holders_of_shared_key(grouped, minimum: int):
             waiting = None
 
 
+class ReferenceLookup(beam.PTransform):
+    """A :class:`ReferenceStep`: reference keys (read on the workers) meet records in ``CoGroupByKey``."""
+
+    def __init__(self, slice_name: str, step: ReferenceStep):
+        super().__init__()
+        self.slice_name = slice_name
+        self.step = step
+
+    def expand(self, keyed):
+        step = self.step
+        found = (
+            keyed.pipeline
+            | "References" >> beam.Create(sorted(step.references))
+            | "ExpandReferences" >> beam.FlatMap(sources.expand)
+            | "SpreadReferences" >> beam.Reshuffle()
+            | "ReadKeys" >> beam.FlatMap(step.read_keys)
+            | "DistinctKeys" >> beam.Distinct()
+            | "MarkFound" >> beam.Map(lambda key: (key, True))
+        )
+        by_key = keyed | "KeyRecords" >> beam.ParDo(_KeyForLookup(self.slice_name, step))
+        joined = {RECORDS: by_key, FOUND: found} | "CoGroup" >> beam.CoGroupByKey()
+        applied = joined | "Apply" >> beam.ParDo(_ApplyLookup(self.slice_name, step)).with_outputs(
+            FAILURES, main="kept"
+        )
+        return applied.kept, [applied[FAILURES]]
+
+
+class _KeyForLookup(_StepDoFn):
+    def process(self, item):
+        self.count_in(item[1])
+        key = self.step.key(item[1])
+        # Records without a key still pass through apply, under a key no reference has.
+        yield (key if key is not None else f"\x00{item[0]}"), item
+
+
+class _ApplyLookup(_StepDoFn):
+    def setup(self):
+        super().setup()
+        self.matched = Metrics.counter(NAMESPACE, f"{self.slice_name}/{self.step.name}/matched")
+
+    def process(self, grouped):
+        _, members = grouped
+        found = bool(list(members[FOUND]))
+        for order_key, record in members[RECORDS]:
+            if found:
+                self.matched.inc()
+            try:
+                result = self.step.apply(record, found)
+            except Exception as error:
+                self.counters.failed.inc()
+                yield beam.pvalue.TaggedOutput(FAILURES, _step_failure(self.step.name, order_key, record, error))
+                continue
+            if isinstance(result, Drop):
+                self.counters.dropped(result.reason)
+                continue
+            self.count_out(result)
+            yield order_key, result
+
+
 def _holder_id(order_key: str) -> bytes:
     """A short stand-in for an order key in the key shuffle (order keys are long strings)."""
     return hashlib.blake2b(order_key.encode("utf-8"), digest_size=8).digest()
@@ -373,8 +433,9 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         if isinstance(group, JoinStep):
             records = records | f"Join{index}_{group.name}" >> Join(name, group)
             continue
-        if isinstance(group, SharedKeyStep):
-            records, step_failures = records | f"Shared{index}_{group.name}" >> SharedKeys(name, group)
+        if isinstance(group, SharedKeyStep | ReferenceStep):
+            transform = SharedKeys if isinstance(group, SharedKeyStep) else ReferenceLookup
+            records, step_failures = records | f"Shuffle{index}_{group.name}" >> transform(name, group)
             failures.extend(step_failures)
             continue
         applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group)).with_outputs(
@@ -416,7 +477,7 @@ def _group_steps(steps: list) -> list:
     """Runs of per-record steps are fused into one DoFn; a shuffle step stands alone."""
     groups: list = []
     for step in steps:
-        if isinstance(step, JoinStep | SharedKeyStep):
+        if isinstance(step, JoinStep | SharedKeyStep | ReferenceStep):
             groups.append(step)
         elif groups and isinstance(groups[-1], list):
             groups[-1].append(step)

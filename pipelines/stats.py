@@ -65,6 +65,8 @@ def build_stats(slice_name: str, step_names: list[str], counters: dict[str, int]
                 "bytes_out": get(step, "bytes_out"),
             }
         )
+        if get(step, "matched"):
+            steps[-1]["matched"] = get(step, "matched")
     documents = get("read", "out")
     stats = {
         "slice": slice_name,

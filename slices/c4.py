@@ -1,0 +1,152 @@
+"""C4: allenai/c4 ``en`` reformatted to ``{"text", "meta"}`` (recipe §2), with the CommonCrawl overlap.
+
+RedPajama changed nothing but the layout. Its ``*.json.gz`` glob also swept in the eight
+validation files; here they are read only with ``--include-validation``. RedPajama never
+compared C4 with its CommonCrawl slice: given ``--commoncrawl-output``, the documents whose
+URL is in that output are counted (``matched`` in ``stats.json``), and dropped with
+``--drop-commoncrawl-urls``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import posixpath
+import re
+import sys
+import zlib
+from collections.abc import Iterator
+
+import zstandard
+from redpajama import manifests
+from redpajama.filters.base import Drop, Failure, Record, ReferenceStep, StepResult, make_record
+from redpajama.pipelines import sources
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+
+VALIDATION = re.compile(r"c4-validation\.\d+-of-\d+")
+DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
+OUTPUT_PATTERNS = ("*.jsonl.zst", "*/*.jsonl.zst")
+
+
+def file_stem(path: str) -> str:
+    """``.../c4-train.00000-of-01024.json.gz`` -> ``c4-train.00000-of-01024``."""
+    name = posixpath.basename(path)
+    for suffix in (".gz", ".zst", ".json", ".jsonl"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def output_urls(path: str) -> Iterator[str]:
+    """The ``meta.url`` of every record in one output shard (.jsonl or .jsonl.zst)."""
+    with sources.open_range(path) as stream:
+        for _, line in sources.iter_lines(sources.decompressed_chunks(stream, path)):
+            if line.strip():
+                url = json.loads(line).get("meta", {}).get("url")
+                if url:
+                    yield url
+
+
+def _overlap(drop: bool):
+    def apply(record: Record, found: bool) -> StepResult:
+        return Drop("url_in_commoncrawl") if found and drop else record
+
+    return apply
+
+
+@register
+class C4(Slice):
+    name = "c4"
+    summary = "allenai/c4 en, reformatted; overlap with the CommonCrawl output counted"
+    output_name = "c4"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--include-validation", action="store_true",
+                            help="also read c4-validation files (RedPajama's glob included them by accident)")
+        parser.add_argument("--commoncrawl-output", metavar="DIR",
+                            help="a CommonCrawl slice output (e.g. out/common_crawl): count C4 URLs found there")
+        parser.add_argument("--drop-commoncrawl-urls", action="store_true",
+                            help="with --commoncrawl-output: drop C4 documents whose URL is in it")
+        parser.add_argument("--mirror", help="base URL replacing https://huggingface.co in the default sources")
+
+    @classmethod
+    def describe_sources(cls) -> str:
+        manifest = manifests.load("c4")
+        return (f"{manifest['train_files']} files {manifest['train']} (validation with --include-validation); "
+                "local c4-*.json.gz files.")
+
+    def default_inputs(self) -> list[str]:
+        manifest = manifests.load("c4")
+        urls = [manifest["train"].format(index=i) for i in range(manifest["train_files"])]
+        if self.options.get("include_validation"):
+            urls += [manifest["validation"].format(index=i) for i in range(manifest["validation_files"])]
+        if self.options.get("mirror"):
+            urls = [url.replace("https://huggingface.co", self.options["mirror"].rstrip("/")) for url in urls]
+        return urls
+
+    def validate(self) -> None:
+        output = self.options.get("commoncrawl_output")
+        if self.options.get("drop_commoncrawl_urls") and not output:
+            raise UsageError("--drop-commoncrawl-urls needs --commoncrawl-output")
+        if output and not sources.exists(output):
+            raise UsageError(f"--commoncrawl-output {output}: not found (run `redpajama run commoncrawl` first)")
+
+    def steps(self) -> list:
+        output = self.options.get("commoncrawl_output")
+        if not output:
+            return []
+        drop = bool(self.options.get("drop_commoncrawl_urls"))
+        return [
+            ReferenceStep(
+                name="commoncrawl_overlap",
+                references=tuple(posixpath.join(output.rstrip("/"), pattern) for pattern in OUTPUT_PATTERNS),
+                read_keys=output_urls,
+                key=lambda record: record["meta"]["url"],
+                apply=_overlap(drop),
+                description="commoncrawl_overlap: count documents whose URL is in the CommonCrawl output"
+                + (" and drop them" if drop else ""),
+            )
+        ]
+
+    def step_descriptions(self) -> list[str]:
+        return [step.description for step in self.steps()] or ["reformat only (RedPajama applied no filter)"]
+
+    # --- reading -----------------------------------------------------------------------
+    def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
+        if VALIDATION.search(posixpath.basename(source)) and not self.options.get("include_validation"):
+            print(f"  c4: skipping validation file {source} (--include-validation reads it)", file=sys.stderr)
+            return
+        yield WorkUnit(source)
+
+    def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
+        source = unit.source
+        stem = file_stem(source)
+        try:
+            stream = sources.open_range(source)
+        except sources.SourceError as error:
+            yield Failure(source, "whole file", "unreadable_input", str(error))
+            return
+        number = -1
+        with stream:
+            try:
+                for number, (_, line) in enumerate(sources.iter_lines(sources.decompressed_chunks(stream, source))):
+                    if not line.strip():
+                        continue
+                    yield self._record(source, stem, number, line)
+            except DECOMPRESSION_ERRORS as error:
+                yield Failure(source, f"after line {number + 1}", "corrupt_compression", f"{type(error).__name__}: {error}")
+            except sources.SourceError as error:
+                yield Failure(source, f"after line {number + 1}", "unreadable_input", str(error))
+
+    @staticmethod
+    def _record(source: str, stem: str, number: int, line: bytes) -> Keyed | Failure:
+        try:
+            row = json.loads(line)
+            text, url, timestamp = row["text"], row["url"], row["timestamp"]
+        except (ValueError, KeyError, TypeError) as error:
+            return Failure(source, f"line {number + 1}", "invalid_record", f"{type(error).__name__}: {error}")
+        if not isinstance(text, str):
+            return Failure(source, f"line {number + 1}", "invalid_record", "text is not a string")
+        record = make_record(text, timestamp=timestamp, url=url, language="en", source="c4", id=f"c4/{stem}/{number}")
+        return f"{stem}|{number:09d}", record
