@@ -1,0 +1,267 @@
+"""arXiv: LaTeX sources to text (recipe §5), from bulk source tars or local paper folders.
+
+A bulk tar (``arXiv_src_YYMM_NNN.tar``) holds ``YYMM/<id>.gz`` members: a gzipped tar of
+the project, or one gzipped TeX file; papers with only a PDF are counted and skipped.
+Archives are untrusted: member names that escape, links and devices are refused, and
+every decompression is capped (a bomb fails its paper only). Folders given with
+``--input`` are a paper each (or hold one paper per sub-folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import os
+import posixpath
+import re
+import tarfile
+import zlib
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+from redpajama.filters import models
+from redpajama.filters.base import Failure, Record, Step, StepResult, make_record
+from redpajama.filters.langid import LanguageTagger
+from redpajama.filters.latex import CleanLatex
+from redpajama.pipelines import sources
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+
+NEW_ID = re.compile(r"^(\d{4})\.\d{4,5}(v\d+)?$")
+OLD_ID = re.compile(r"^([a-z\-]+(?:\.[A-Z]{2})?)(\d{7})(v\d+)?$")
+TEXT_SUFFIXES = (".tex",)  # what RedPajama read; styles and classes are not text
+MB = 1 << 20
+
+
+class PaperTooLarge(Exception):
+    """A paper decompresses beyond the cap (a decompression bomb or a huge project)."""
+
+
+def format_arxiv_id(stem: str) -> str:
+    """``math0601001`` -> ``math/0601001``; new-style ids stay as they are."""
+    match = OLD_ID.match(stem)
+    return f"{match.group(1)}/{match.group(2)}" if match else stem
+
+
+def yymm_of(arxiv_id: str, folder: str = "") -> str:
+    if re.fullmatch(r"\d{4}", folder):
+        return folder
+    match = NEW_ID.match(arxiv_id)
+    if match:
+        return match.group(1)
+    old = OLD_ID.match(arxiv_id.replace("/", ""))
+    return old.group(2)[:4] if old else ""
+
+
+def safe_name(name: str) -> str | None:
+    """A member name inside the archive, or None if it is absolute or climbs out."""
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return None
+    normal = posixpath.normpath(name)
+    return None if normal.startswith("..") or normal == "." else normal
+
+
+def read_capped(stream, limit: int) -> bytes:
+    """Read at most ``limit`` bytes, raising :class:`PaperTooLarge` beyond it."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise PaperTooLarge(f"more than {limit // MB} MB decompressed")
+    return data
+
+
+def decode_tex(data: bytes) -> str:
+    """UTF-8, else Latin-1 (RedPajama dropped the whole paper on one non-UTF-8 file)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def project_files(payload: bytes, limit: int) -> dict[str, str]:
+    """The text files of one paper's ``.gz``: a gzipped tar project or a single gzipped TeX file."""
+    raw = read_capped(gzip.GzipFile(fileobj=io.BytesIO(payload)), limit)
+    try:
+        archive = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
+    except tarfile.TarError:
+        return {"main.tex": decode_tex(raw)}
+    files: dict[str, str] = {}
+    total = 0
+    with archive:
+        for member in archive:
+            name = safe_name(member.name)
+            if name is None or not member.isfile() or not name.endswith(TEXT_SUFFIXES):
+                continue
+            total += member.size
+            if total > limit:
+                raise PaperTooLarge(f"more than {limit // MB} MB of TeX")
+            files[name] = decode_tex(archive.extractfile(member).read())
+    return files
+
+
+def folder_files(folder: str, limit: int) -> dict[str, str]:
+    files: dict[str, str] = {}
+    total = 0
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            if not name.endswith(TEXT_SUFFIXES) or os.path.islink(path):
+                continue
+            total += os.path.getsize(path)
+            if total > limit:
+                raise PaperTooLarge(f"more than {limit // MB} MB of TeX")
+            with open(path, "rb") as handle:
+                files[os.path.relpath(path, folder).replace(os.sep, "/")] = decode_tex(handle.read())
+    return files
+
+
+class TagLanguage(Step):
+    """RedPajama's arXiv language tag: lid.176 on the lower-cased text; recorded, not filtered."""
+
+    name = "language_id"
+    description = "language_id: fastText lid.176 on the lower-cased text (recorded, not filtered)"
+
+    def __init__(self, model_location: str):
+        self.tagger = LanguageTagger(model_location)
+
+    def setup(self) -> None:
+        self.tagger.setup()
+
+    def apply(self, record: Record) -> StepResult:
+        language, _ = self.tagger.predict(record["text"].lower().replace("\t", " "))
+        record["meta"]["language"] = language
+        return record
+
+
+@register
+class Arxiv(Slice):
+    name = "arxiv"
+    summary = "arXiv LaTeX sources cleaned to text"
+    output_name = "arxiv"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--keep-appendix", action="store_true",
+                            help="keep appendices (RedPajama cut the text at \\appendix)")
+        parser.add_argument("--max-paper-mb", type=float, default=256.0,
+                            help="cap on one paper's decompressed size (default: 256)")
+        parser.add_argument("--lid-model", help="fastText language ID model (path, URL or gs://)")
+
+    @classmethod
+    def describe_sources(cls) -> str:
+        return ("arXiv bulk source tars (s3://arxiv/src/arXiv_src_YYMM_NNN.tar, requester pays; give them with "
+                "--input, local or gs://) or local folders of paper sources.")
+
+    def default_inputs(self) -> list[str]:
+        raise UsageError("arxiv needs --input: bulk source tars (s3://arxiv/src/, requester pays) or paper folders")
+
+    def validate(self) -> None:
+        try:
+            self.options["_lid"] = models.locate(models.LID, self.options.get("lid_model"))
+        except models.ModelNotFound as error:
+            raise UsageError(str(error)) from error
+
+    def _limit(self) -> int:
+        return int((self.options.get("max_paper_mb") or 256.0) * MB)
+
+    def steps(self) -> list[Step]:
+        lid = self.options.get("_lid") or models.locate(models.LID, self.options.get("lid_model"))
+        return [CleanLatex(bool(self.options.get("keep_appendix"))), TagLanguage(lid)]
+
+    # --- reading -----------------------------------------------------------------------
+    def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
+        if os.path.isdir(source):
+            papers = [source] if _has_tex(source, deep=False) else [
+                os.path.join(source, d) for d in sorted(os.listdir(source)) if _has_tex(os.path.join(source, d))
+            ]
+            if not papers:
+                yield Failure(source, "folder", "no_tex_files", "no .tex file in the folder or its sub-folders", "plan")
+            for paper in papers:
+                yield WorkUnit(paper, context={"folder": True})
+            return
+        yield WorkUnit(source)
+
+    def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
+        if unit.context.get("folder"):
+            yield self._folder_paper(unit.source)
+            return
+        try:
+            stream = sources.open_range(unit.source)
+        except sources.SourceError as error:
+            yield Failure(unit.source, "whole file", "unreadable_input", str(error))
+            return
+        with stream:
+            yield from self._bulk_tar(unit.source, stream)
+
+    def _folder_paper(self, folder: str) -> Keyed | Failure:
+        stem = os.path.basename(os.path.normpath(folder))
+        try:
+            files = folder_files(folder, self._limit())
+        except PaperTooLarge as error:
+            return Failure(folder, "folder", "too_large", str(error))
+        newest = max((os.path.getmtime(os.path.join(folder, n)) for n in files), default=0)
+        arxiv_id = stem.split("-")[0] if NEW_ID.match(stem.split("-")[0]) else stem
+        return self._keyed(arxiv_id, yymm_of(arxiv_id), newest, files, None, folder)
+
+    def _bulk_tar(self, source: str, stream) -> Iterator[Keyed | Failure]:
+        try:
+            with tarfile.open(fileobj=stream, mode="r|*") as archive:
+                for member in archive:
+                    if not member.isfile():
+                        continue
+                    name = safe_name(member.name)
+                    if name is None:
+                        yield Failure(source, member.name, "unsafe_member_name", "absolute or escaping path")
+                        continue
+                    folder, base = posixpath.split(name)
+                    stem, suffix = posixpath.splitext(base)
+                    arxiv_id = format_arxiv_id(stem)
+                    where = f"{source}:{name}"
+                    if suffix == ".pdf":
+                        yield self._keyed(arxiv_id, yymm_of(arxiv_id, posixpath.basename(folder)), member.mtime, {},
+                                          "pdf_only", where)
+                        continue
+                    if suffix != ".gz":
+                        continue
+                    if member.size > self._limit():
+                        yield Failure(source, name, "too_large", f"{member.size // MB} MB compressed")
+                        continue
+                    payload = archive.extractfile(member).read()
+                    try:
+                        files = project_files(payload, self._limit())
+                    except PaperTooLarge as error:
+                        yield Failure(source, name, "too_large", str(error))
+                        continue
+                    except (OSError, EOFError, zlib.error, tarfile.TarError) as error:
+                        yield Failure(source, name, "corrupt_paper", f"{type(error).__name__}: {error}")
+                        continue
+                    yield self._keyed(arxiv_id, yymm_of(arxiv_id, posixpath.basename(folder)), member.mtime, files,
+                                      None, where)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+            yield Failure(source, "archive", "corrupt_archive", f"{type(error).__name__}: {error}")
+
+    @staticmethod
+    def _keyed(arxiv_id: str, yymm: str, mtime: float, files: dict, skip: str | None, where: str) -> Keyed:
+        meta = {
+            "timestamp": datetime.fromtimestamp(mtime, tz=timezone.utc).isoformat(timespec="seconds"),
+            "yymm": yymm,
+            "arxiv_id": arxiv_id,
+            "language": None,
+            "url": f"https://arxiv.org/abs/{arxiv_id}",
+            "source": "arxiv",
+            "id": f"arxiv/{arxiv_id}",
+            "_files": files,
+        }
+        if skip:
+            meta["_skip"] = skip
+        record = make_record("", **meta)
+        return f"{yymm}|{arxiv_id}|{where}", record
+
+
+def _has_tex(folder: str, deep: bool = True) -> bool:
+    """Whether ``folder`` holds a .tex file (directly, or anywhere below it when ``deep``)."""
+    if not os.path.isdir(folder):
+        return False
+    if not deep:
+        return any(name.endswith(".tex") for name in os.listdir(folder))
+    return any(name.endswith(".tex") for _, _, names in os.walk(folder) for name in names)

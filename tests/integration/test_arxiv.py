@@ -1,0 +1,88 @@
+"""arXiv on the real LaTeX sources, packed in the bulk format (a tar of YYMM/<id>.gz)."""
+
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+from redpajama.slices.arxiv import Arxiv
+
+from tests.conftest import LID_MODEL, SHARED, need
+from tests.integration.helpers import errors, output_bytes, records, run
+
+ARXIV = SHARED / "arxiv"
+PAPERS = {"1708.00137": "1708", "1803.07574": "1803", "1907.10121-scipy-1.0": "1907", "sympy-paper": "1703"}
+
+
+def project_gz(folder: Path) -> bytes:
+    """A paper as arXiv ships a multi-file project: a gzipped tar of its sources."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=str(path.relative_to(folder)))
+    return gzip.compress(buffer.getvalue(), mtime=0)
+
+
+def add(tar: tarfile.TarFile, name: str, data: bytes, mtime: int = 1_600_000_000) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime = len(data), mtime
+    tar.addfile(info, io.BytesIO(data))
+
+
+def bulk_tar(path: Path, hostile: bool = False) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for folder, yymm in PAPERS.items():
+            stem = folder.split("-")[0] if folder[0].isdigit() else "1703.00001"
+            add(tar, f"{yymm}/{stem}.gz", project_gz(need(ARXIV / folder)))
+        # a single-file paper: one gzipped .tex, as arXiv ships those
+        add(tar, "1707/1707.08043.gz", gzip.compress((ARXIV / "1707.08043" / "main.tex").read_bytes()))
+        add(tar, "1707/1707.99999.pdf", b"%PDF-1.4 only a pdf")
+        add(tar, "0601/math0601001.gz", gzip.compress(b"\\documentclass{article}\\begin{document}\n"
+                                                      b"\\section{Old}\nAn old-style identifier.\n\\end{document}"))
+        if hostile:
+            add(tar, "../escape.gz", gzip.compress(b"\\section{x}"))
+            add(tar, "1707/1707.00001.gz", gzip.compress(b"\0" * (3 << 20)))  # beyond a 1 MB cap
+            add(tar, "1707/1707.00002.gz", b"not gzip at all")
+    return path
+
+
+def test_bulk_tar_of_real_papers(tmp_path):
+    outcome = run(Arxiv(lid_model=str(LID_MODEL)), [bulk_tar(tmp_path / "arXiv_src_1707_001.tar")], tmp_path / "out")
+    stats = outcome.stats
+    assert stats["read"] == 7 and stats["failed"] == 0
+    assert stats["dropped"] == {"pdf_only": 1}
+    docs = {d["meta"]["arxiv_id"]: d for d in records(outcome.slice_dir)}
+    assert set(docs) == {"1708.00137", "1803.07574", "1907.10121", "1703.00001", "1707.08043", "math/0601001"}
+    old = docs["math/0601001"]["meta"]
+    assert old["url"] == "https://arxiv.org/abs/math/0601001" and old["yymm"] == "0601"
+    assert old["timestamp"] == "2020-09-13T12:26:40+00:00"
+    assert list(old) == ["timestamp", "yymm", "arxiv_id", "language", "url", "source", "id"]
+    assert all(d["meta"]["language"] == "en" for d in docs.values())
+    sympy = docs["1703.00001"]["text"]
+    # \input order: the introduction comes before the architecture section, as in paper.tex
+    assert sympy.startswith("\\section{Introduction}") and sympy.index("Introduction") < sympy.index("rchitecture")
+    for doc in docs.values():
+        assert "\\begin{thebibliography}" not in doc["text"] and "\\bibliography{" not in doc["text"]
+        assert "\\documentclass" not in doc["text"]
+
+
+def test_folders_hostile_members_bombs_and_determinism(tmp_path):
+    tar = bulk_tar(tmp_path / "arXiv_src_1707_002.tar", hostile=True)
+    slc = Arxiv(lid_model=str(LID_MODEL), max_paper_mb=1.0)
+    outcome = run(slc, [tar, need(ARXIV / "eqs-magnetic-dual-layer")], tmp_path / "two", workers=2)
+    reasons = sorted(e["reason"] for e in errors(outcome.slice_dir))
+    assert reasons == ["corrupt_paper", "too_large", "unsafe_member_name"]
+    # the bomb fails its paper only; everything else in the tar and the folder is kept
+    assert outcome.stats["kept"] == 6 + 1 and outcome.stats["dropped"] == {"pdf_only": 1}
+    assert not (tmp_path / "escape.gz").exists()
+    single = run(Arxiv(lid_model=str(LID_MODEL), max_paper_mb=1.0), [tar, ARXIV / "eqs-magnetic-dual-layer"],
+                 tmp_path / "one", workers=1)
+    assert output_bytes(single.slice_dir) == output_bytes(outcome.slice_dir)
+
+
+def test_appendix_kept_on_request(tmp_path):
+    folder = need(ARXIV / "1803.07574")  # the only sample with \\appendix before its bibliography
+    cut = records(run(Arxiv(lid_model=str(LID_MODEL)), [folder], tmp_path / "cut").slice_dir)[0]["text"]
+    kept = records(run(Arxiv(lid_model=str(LID_MODEL), keep_appendix=True), [folder], tmp_path / "kept").slice_dir)
+    assert "\\appendix" not in cut and "\\appendix" in kept[0]["text"] and len(kept[0]["text"]) > len(cut)
