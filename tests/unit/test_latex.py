@@ -44,7 +44,8 @@ def test_cut_at_appendix_by_default_and_at_bibliography_always():
 
 
 def test_macros_expand_with_non_ascii_values_and_at_the_end_of_the_text():
-    files = {"m.tex": PREAMBLE + "\\newcommand{\\R}{ℝ}\n\\def\\eps{\\varepsilon}\n\\section{S}\nIn \\R, \\eps>0 and \\Rx stays \\R"}
+    body = "\\section{S}\nIn \\R, \\eps>0 and \\Rx stays \\R"
+    files = {"m.tex": PREAMBLE + "\\newcommand{\\R}{ℝ}\n\\def\\eps{\\varepsilon}\n" + body}
     table = macros(files)
     assert table == {"\\R": "ℝ", "\\eps": "\\varepsilon"}
     # RedPajama: re.sub with an escaped non-ASCII template raised and dropped the paper,
