@@ -27,7 +27,9 @@ setup(
         "warcio>=1.7",
         "resiliparse>=0.14",
         "sentencepiece>=0.1.99",
-        "kenlm>=0.2",  # built from source by pip; lmplz/build_binary are built by `models build`
+        "kenlm>=0.2",
+        "tokenizers>=0.15",
+        "pyaskalono>=0.2",  # built from source by pip; lmplz/build_binary are built by `models build`
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60,<3"],

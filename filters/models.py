@@ -34,6 +34,14 @@ LID = ModelSpec(
 )
 
 
+NEOX_TOKENIZER = ModelSpec(
+    name="gpt-neox-20b",
+    description="GPT-NeoX-20B tokenizer",
+    url="https://huggingface.co/EleutherAI/gpt-neox-20b/resolve/main/tokenizer.json",
+    filename="gpt-neox-20b-tokenizer.json",
+)
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("REDPAJAMA_CACHE", Path.home() / ".cache" / "redpajama")) / "models"
 
@@ -114,3 +122,11 @@ def load_fasttext(location: str):
 
     fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load_model warning
     return fasttext.load_model(fetch(location, os.path.basename(location)))
+
+
+@functools.lru_cache(maxsize=4)
+def load_tokenizer(location: str):
+    """A Hugging Face ``tokenizers`` tokenizer from a tokenizer.json (path, URL or gs://), once per process."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(fetch(location, os.path.basename(location)))

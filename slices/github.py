@@ -1,0 +1,253 @@
+"""GitHub: permissively licensed code, deduplicated and quality-filtered (recipe §3).
+
+Two inputs: RedPajama's BigQuery export (JSONL rows joining ``contents``, ``files``,
+``licenses`` and ``languages``; the licence comes from the row), or local repositories
+(each ``--input`` folder is one repository; its licence is detected from its licence
+files with askalono). Exact dedup on the md5 of the raw content is a shuffle across the
+whole run, keeping the first copy by (repo, ref, path) rather than by listing order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import zstandard
+from redpajama.filters import license as licenses
+from redpajama.filters import models
+from redpajama.filters.base import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
+from redpajama.filters.code import CleanCode, CodeQuality, content_hash, skipped_path
+from redpajama.pipelines import sources
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+
+DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
+SKIPPED_DIRS = {".git", ".hg", ".svn"}
+FILES_PER_UNIT = 2000
+GITHUB_REMOTE = re.compile(r"url\s*=\s*\S*github\.com[:/]([^/\s]+/[^/\s]+?)(?:\.git)?\s*$", re.MULTILINE)
+BIGQUERY_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".jsonl.zst", ".json.zst")
+STATS_KEYS = ("line_count", "max_line_length", "avg_line_length", "alnum_prop")
+
+
+# --- repositories on disk ---------------------------------------------------------------------
+
+
+def repository_name(folder: str) -> str:
+    """``owner/name`` from the checkout's GitHub remote, else the folder's name."""
+    config = os.path.join(folder, ".git", "config")
+    if os.path.isfile(config):
+        with open(config, encoding="utf-8", errors="replace") as handle:
+            match = GITHUB_REMOTE.search(handle.read())
+        if match:
+            return match.group(1)
+    return os.path.basename(os.path.normpath(folder))
+
+
+def repository_ref(folder: str) -> str:
+    """The checked-out branch (``refs/heads/main``) or commit, or "" without git metadata."""
+    head = os.path.join(folder, ".git", "HEAD")
+    if not os.path.isfile(head):
+        return ""
+    with open(head, encoding="utf-8", errors="replace") as handle:
+        value = handle.read().strip()
+    return value.removeprefix("ref: ")
+
+
+def repository_files(folder: str) -> list[str]:
+    """Regular files below ``folder`` (relative, ``/``-separated, sorted); VCS folders and links skipped."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not os.path.islink(os.path.join(root, d)))
+        for name in names:
+            path = os.path.join(root, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                found.append(os.path.relpath(path, folder).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def license_texts(folder: str, limit: int = 1 << 20) -> dict[str, str]:
+    texts = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if licenses.is_license_file(name) and os.path.isfile(path) and os.path.getsize(path) <= limit:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                texts[name] = handle.read()
+    return texts
+
+
+def decode_source(data: bytes) -> str | None:
+    """The file's text, or None for binary content (a NUL byte, or not UTF-8)."""
+    if b"\0" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+class SelectFiles(Step):
+    """Drops what the reader marked: licence, skipped paths, binary or oversized files."""
+
+    name = "select_files"
+    description = ("select_files: licence MIT/BSD/Apache, skip *.crt and the root LICENSE, drop binary files "
+                   "and files over the size cap")
+
+    def apply(self, record: Record) -> StepResult:
+        reason = record["meta"].pop("_skip", None)
+        return Drop(reason) if reason else record
+
+
+def _keep_first_copy(parents: list[Record], children: list[Record]):
+    for index, record in enumerate(parents):
+        yield record if index == 0 else Drop("duplicate_content")
+
+
+def dedup_step() -> JoinStep:
+    return JoinStep(
+        name="exact_dedup",
+        parent_key=lambda record: record["meta"]["content_hash"],
+        child_key=lambda record: None,
+        join=_keep_first_copy,
+        description="exact_dedup: md5 of the raw content across the whole run, keep the first by (repo, ref, path)",
+    )
+
+
+@register
+class GitHub(Slice):
+    name = "github"
+    summary = "GitHub code under MIT/BSD/Apache, exact dedup, RedPajama's quality filters"
+    output_name = "github"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--tokenizer", help="GPT-NeoX tokenizer.json (path, URL or gs://; default: the hub's)")
+        parser.add_argument("--max-file-kb", type=int, default=1024,
+                            help="drop files larger than this (default 1024: BigQuery's contents table stops at 1 MiB)")
+
+    @classmethod
+    def describe_sources(cls) -> str:
+        return ("RedPajama's BigQuery export of bigquery-public-data.github_repos (JSONL rows, license taken from the "
+                "row), or local repository folders (licence detected from LICENSE/COPYING with askalono).")
+
+    def default_inputs(self) -> list[str]:
+        raise UsageError("github needs --input: BigQuery export files (github_*.jsonl.gz) or repository folders")
+
+    def validate(self) -> None:
+        try:
+            self.options["_tokenizer"] = models.locate(models.NEOX_TOKENIZER, self.options.get("tokenizer"))
+        except models.ModelNotFound as error:
+            raise UsageError(str(error)) from error
+
+    def steps(self) -> list:
+        tokenizer = self.options.get("_tokenizer") or models.locate(models.NEOX_TOKENIZER, self.options.get("tokenizer"))
+        return [SelectFiles(), dedup_step(), CleanCode(), CodeQuality(tokenizer)]
+
+    def _max_bytes(self) -> int:
+        return (self.options.get("max_file_kb") or 1024) * 1024
+
+    # --- planning: a repository folder is split into units of files ------------------------
+    def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
+        if not os.path.isdir(source):
+            yield WorkUnit(source, context={"kind": "bigquery"})
+            return
+        detected = licenses.detect(license_texts(source))
+        context = {
+            "kind": "repository",
+            "repo": repository_name(source),
+            "ref": repository_ref(source),
+            "license": detected.license,
+            "license_confidence": detected.confidence,
+            "allowed": detected.allowed,
+        }
+        files = repository_files(source)
+        for start in range(0, len(files), FILES_PER_UNIT):
+            yield WorkUnit(source, start, start + FILES_PER_UNIT, dict(context, files=files[start : start + FILES_PER_UNIT]))
+
+    def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
+        if unit.context.get("kind") == "repository":
+            yield from self._read_repository(unit)
+        else:
+            yield from self._read_bigquery(unit.source)
+
+    def _read_repository(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
+        context = unit.context
+        for path in context["files"]:
+            full = os.path.join(unit.source, path)
+            skip, text, size = None, "", 0
+            try:
+                size = os.path.getsize(full)
+                if not context["allowed"]:
+                    skip = "license_not_allowed"
+                elif skipped_path(path):
+                    skip = "skipped_path"
+                elif size > self._max_bytes():
+                    skip = "too_large"
+                else:
+                    with open(full, "rb") as handle:
+                        decoded = decode_source(handle.read())
+                    if decoded is None:
+                        skip = "binary"
+                    else:
+                        text = decoded
+            except OSError as error:
+                yield Failure(full, "file", "unreadable_file", str(error))
+                continue
+            columns = {"repo_name": context["repo"], "ref": context["ref"], "path": path,
+                       "license": context["license"], "license_confidence": context["license_confidence"], "size": size}
+            yield self._keyed(text, columns, skip)
+
+    def _read_bigquery(self, source: str) -> Iterator[Keyed | Failure]:
+        try:
+            stream = sources.open_range(source)
+        except sources.SourceError as error:
+            yield Failure(source, "whole file", "unreadable_input", str(error))
+            return
+        number = -1
+        with stream:
+            try:
+                for number, (_, line) in enumerate(sources.iter_lines(sources.decompressed_chunks(stream, source))):
+                    if line.strip():
+                        yield self._bigquery_row(source, number, line)
+            except DECOMPRESSION_ERRORS as error:
+                yield Failure(source, f"after line {number + 1}", "corrupt_compression", f"{type(error).__name__}: {error}")
+            except sources.SourceError as error:
+                yield Failure(source, f"after line {number + 1}", "unreadable_input", str(error))
+
+    def _bigquery_row(self, source: str, number: int, line: bytes) -> Keyed | Failure:
+        try:
+            row = json.loads(line)
+            content = row.pop("content")
+            row["repo_name"], row["path"]  # noqa: B018 - required columns
+        except (ValueError, KeyError, TypeError) as error:
+            return Failure(source, f"line {number + 1}", "invalid_record", f"{type(error).__name__}: {error}")
+        skip = None
+        if not licenses.bigquery_allowed(row.get("license")):
+            skip = "license_not_allowed"
+        elif skipped_path(row["path"]):
+            skip = "skipped_path"
+        elif row.get("binary") or not isinstance(content, str):
+            skip, content = "binary", ""
+        elif len(content.encode("utf-8", "surrogatepass")) > self._max_bytes():
+            skip = "too_large"
+        if "id" in row:
+            row["blob_id"] = row.pop("id")  # BigQuery's blob id; ``id`` is the record's own
+        return self._keyed(content or "", row, skip)
+
+    @staticmethod
+    def _keyed(content: str, columns: dict[str, Any], skip: str | None) -> Keyed:
+        ref = columns.get("ref") or ""
+        meta: dict[str, Any] = {"content_hash": content_hash(content), "timestamp": "", "source": "github"}
+        meta.update({key: 0 for key in STATS_KEYS})
+        meta.update(columns)
+        meta["id"] = f"github/{columns['repo_name']}/{ref}/{columns['path']}"
+        if skip:
+            meta["_skip"] = skip
+        return f"{columns['repo_name']}|{ref}|{columns['path']}", make_record(content, **meta)
