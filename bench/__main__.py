@@ -1,7 +1,8 @@
 """Run every benchmark: ``python -m bench``."""
 
-from bench import commoncrawl, wikipedia
+from bench import commoncrawl, slices, wikipedia
 
 if __name__ == "__main__":
     wikipedia.main()
     commoncrawl.main()
+    slices.main()

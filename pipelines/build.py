@@ -446,8 +446,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
 
     written = (
         records
-        | "Count" >> beam.ParDo(_CountWritten(name))
-        | "Encode" >> beam.Map(_to_line, slc=slc)
+        | "Encode" >> beam.ParDo(_EncodeWritten(slc))
         | "Write" >> io.WriteSortedShards(layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written())
     )
     errors_written = (
@@ -460,17 +459,19 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     return (written, errors_written) | "Written" >> beam.Flatten()
 
 
-class _CountWritten(beam.DoFn):
-    def __init__(self, slice_name: str):
-        self.slice_name = slice_name
+class _EncodeWritten(beam.DoFn):
+    """Counts a kept record as written and turns it into its sink line."""
+
+    def __init__(self, slc: Slice):
+        self.slice = slc
 
     def setup(self):
-        self.counters = StepCounters(self.slice_name, "write")
+        self.counters = StepCounters(self.slice.name, "write")
 
     def process(self, item):
         self.counters.docs_out.inc()
         self.counters.bytes_out.inc(utf8_len(item[1]["text"]))
-        yield item
+        yield _to_line(item, self.slice)
 
 
 def _group_steps(steps: list) -> list:
