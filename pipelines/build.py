@@ -126,7 +126,8 @@ class ReadUnits(beam.DoFn):
                 continue
             documents += 1
             self.counters.docs_out.inc()
-            self.counters.bytes_out.inc(utf8_len(item[1]["text"]))
+            # a reader that keeps the source beside the text (arXiv's files) says how big it is
+            self.counters.bytes_out.inc(item[1]["meta"].get("_source_bytes") or utf8_len(item[1]["text"]))
             yield item
         _progress(
             f"{self.slice.name}: read {unit.source} ({unit.location}): {documents} documents, "

@@ -2,7 +2,8 @@
 
 Samples come from ``--shared`` (the project's sample data folder) when it is there, else
 from the real sources: the complete Latgalian Wikipedia, beer.stackexchange.com and the
-first WET file of CommonCrawl 2019-30. The CommonCrawl slice needs the offline models:
+first WET file of CommonCrawl 2019-30, the first C4 file); GitHub runs on installed packages'
+sources with their licence files. The CommonCrawl slice needs the offline models:
 they are built first (``models build``) from the Wikipedia output and the WET sample.
 """
 
@@ -29,6 +30,8 @@ REMOTE = {
     ],
     "stackexchange": ["https://archive.org/download/stackexchange/beer.stackexchange.com.7z"],
     "commoncrawl": [CC_LISTING],
+    "c4": ["https://huggingface.co/datasets/allenai/c4/resolve/main/en/c4-train.00000-of-01024.json.gz"],
+    "arxiv": [],  # arXiv's bulk sources are requester-pays on S3: no anonymous sample
 }
 LOCAL = {
     "wikipedia": [
@@ -40,8 +43,28 @@ LOCAL = {
         "commoncrawl/wet/CC-MAIN-2019-30-repacked-00000.warc.wet.gz",
         "commoncrawl/wet/CC-MAIN-2019-30-repacked-00001.warc.wet.gz",
     ],
+    "c4": ["c4/hf-datasets-dummy-en/c4-train.00000-of-01024.json.gz"],
+    "arxiv": ["arxiv"],
 }
 ORDER = ("wikipedia", "stackexchange", "commoncrawl")  # CommonCrawl's models learn from Wikipedia's output
+DEMO_PACKAGES = ("click", "mwparserfromhell", "py7zr")  # BSD-3-Clause, MIT, and LGPL (dropped by licence)
+
+
+def package_repositories(folder: Path) -> list[str]:
+    """Installed packages' sources with their licence file, as repository folders (GitHub's sample)."""
+    import shutil
+    from importlib import import_module, metadata
+
+    repos = []
+    for package in DEMO_PACKAGES:
+        target = folder / package
+        if not target.exists():
+            source = Path(import_module(package).__file__).parent
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            licence = next(f for f in metadata.distribution(package).files if "LICENSE" in f.name.upper())
+            shutil.copy(licence.locate(), target / "LICENSE")
+        repos.append(str(target))
+    return repos
 
 
 def sample_inputs(slice_name: str, shared: str) -> list[str]:
@@ -75,11 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lid_path = os.path.join(args.shared, "models/fasttext-lid/lid.176.ftz")
     lid = lid_path if os.path.exists(lid_path) else None
-    options = {"stackexchange": {"lid_model": lid}, "commoncrawl": {"lid_model": lid, "file_limit": 1}}
+    tokenizer_path = os.path.join(args.shared, "models/gpt-neox-20b/20B_tokenizer.json")
+    tokenizer = tokenizer_path if os.path.exists(tokenizer_path) else None
+    options = {
+        "stackexchange": {"lid_model": lid},
+        "commoncrawl": {"lid_model": lid, "file_limit": 1},
+        "arxiv": {"lid_model": lid},
+        "github": {"tokenizer": tokenizer},
+    }
     slices = registry()
     try:
         for name in [*ORDER, *(n for n in slices if n not in ORDER)]:
-            inputs = sample_inputs(name, args.shared)
+            if name == "github":
+                inputs = package_repositories(Path(args.output) / "_sample-repositories")
+            else:
+                inputs = sample_inputs(name, args.shared)
+            if not inputs:
+                print(f"{name}: no public sample to run without {args.shared}; skipped", file=sys.stderr)
+                continue
             if name == "commoncrawl":
                 ensure_models(str(Path(args.output) / "wikipedia"), inputs, lid)
             slc = slices[name](**options.get(name, {}))

@@ -251,6 +251,7 @@ class Arxiv(Slice):
             "source": "arxiv",
             "id": f"arxiv/{arxiv_id}",
             "_files": files,
+            "_source_bytes": sum(len(text.encode("utf-8", "surrogatepass")) for text in files.values()),
         }
         if skip:
             meta["_skip"] = skip
