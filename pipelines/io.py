@@ -20,6 +20,9 @@ import apache_beam as beam
 import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 TEMPORARY = "_temporary"
 ERRORS = "_errors"
@@ -92,7 +95,10 @@ class WriteSortedShards(beam.PTransform):
         self.always = tuple(always)
 
     def expand(self, items):
-        sizes = items | "LineBytes" >> beam.Map(lambda item: (item[0], len(item[3]) + 1))
+        # Lines travel in batches: the shard count needs every size first, and batches make
+        # both that wait and the shuffle cost per batch instead of per record.
+        batches = items | "Batch" >> beam.ParDo(_BatchLines())
+        sizes = batches | "BatchBytes" >> beam.Map(lambda batch: (batch[0], sum(len(e[2]) + 1 for e in batch[1])))
         if self.always:
             present = items.pipeline | "AlwaysWritten" >> beam.Create([(name, 0) for name in self.always])
             sizes = (sizes, present) | "WithAlways" >> beam.Flatten()
@@ -104,9 +110,8 @@ class WriteSortedShards(beam.PTransform):
         )
         counts_view = beam.pvalue.AsDict(counts)
         grouped = (
-            items
-            | "AssignShard"
-            >> beam.Map(lambda item, n: ((item[0], stable_shard(item[1], n[item[0]])), (item[2], item[3])), n=counts_view)
+            batches
+            | "AssignShard" >> beam.FlatMap(_split_by_shard, counts=counts_view)
             | "GroupByShard" >> beam.GroupByKey()
         )
         written = grouped | "WriteShard" >> beam.Map(
@@ -122,9 +127,50 @@ class WriteSortedShards(beam.PTransform):
         return (written, empty) | "AllShards" >> beam.Flatten()
 
 
+class _BatchLines(beam.DoFn):
+    """``(name, shard_key, order_key, line)`` -> ``(name, [(shard_key, order_key, line), ...])``,
+    batches of about ``BATCH_BYTES`` per name, with the bundle's buffer bounded."""
+
+    BATCH_BYTES = 4 << 20
+    BUNDLE_BYTES = 64 << 20
+
+    def start_bundle(self):
+        self._batches: dict[str, list] = {}
+        self._sizes: dict[str, int] = {}
+        self._buffered = 0
+
+    def process(self, item):
+        name, shard_key, order_key, line = item
+        self._batches.setdefault(name, []).append((shard_key, order_key, line))
+        self._sizes[name] = self._sizes.get(name, 0) + len(line)
+        self._buffered += len(line)
+        if self._sizes[name] >= self.BATCH_BYTES:
+            yield self._take(name)
+        if self._buffered >= self.BUNDLE_BYTES:
+            for pending in list(self._batches):
+                yield self._take(pending)
+
+    def _take(self, name):
+        self._buffered -= self._sizes.pop(name)
+        return name, self._batches.pop(name)
+
+    def finish_bundle(self):
+        for name in list(self._batches):
+            yield WindowedValue(self._take(name), MIN_TIMESTAMP, [GlobalWindow()])
+
+
+def _split_by_shard(batch, counts: dict[str, int]):
+    name, entries = batch
+    by_shard: dict[int, list] = {}
+    for shard_key, order_key, line in entries:
+        by_shard.setdefault(stable_shard(shard_key, counts[name]), []).append((order_key, line))
+    for shard, lines in by_shard.items():
+        yield (name, shard), lines
+
+
 def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool) -> str:
-    (name, index), entries = group
-    ordered = sorted(entries)
+    (name, index), batches = group
+    ordered = sorted(entry for batch in batches for entry in batch)
     path = join(directory, shard_name(name, index, counts[name], compressed))
     write_lines(path, (line for _, line in ordered), compressed)
     return path
