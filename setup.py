@@ -29,7 +29,10 @@ setup(
         "sentencepiece>=0.1.99",
         "kenlm>=0.2",
         "tokenizers>=0.15",
-        "pyaskalono>=0.2",  # built from source by pip; lmplz/build_binary are built by `models build`
+        "pyaskalono>=0.2",
+        "datasketch>=1.6",
+        "rensa>=0.2",
+        "pyarrow>=14",  # built from source by pip; lmplz/build_binary are built by `models build`
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60,<3"],

@@ -122,3 +122,25 @@ class ReferenceStep:
     key: Any
     apply: Any
     description: str = ""
+
+
+@dataclass
+class NearDedupStep:
+    """Drop near-duplicates by MinHash LSH (``redpajama.dedup.minhash``): of each group of
+    records whose word ``ngram`` sets reach Jaccard ``threshold``, the lowest order key stays.
+
+    ``text(record)`` gives the text to compare. Kept records get ``meta.cluster_size``;
+    dropped ones go to the ``_dropped/`` sample output with their cluster (the kept order key).
+    """
+
+    name: str
+    text: Any
+    threshold: float = 0.8
+    num_perm: int = 128
+    ngram: int = 5
+    seed: int = 1
+    verify: bool = True
+    max_bucket: int = 1000
+    rounds: int = 10
+    sample_chars: int = 1000
+    description: str = ""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from redpajama.filters.base import Drop, Failure, JoinStep, ReferenceStep, SharedKeyStep, Step, utf8_len
+from redpajama.filters.base import Drop, Failure, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, Step, utf8_len
 from redpajama.pipelines import io, sources
 from redpajama.slices.base import Slice, WorkUnit
 
@@ -429,10 +429,17 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
     )
     failures = [expanded[FAILURES], planned[FAILURES], read[FAILURES]]
+    samples = []  # dropped records a step wants kept for inspection (near-duplicates)
     records = read.records
     for index, group in enumerate(_group_steps(slc.steps())):
         if isinstance(group, JoinStep):
             records = records | f"Join{index}_{group.name}" >> Join(name, group)
+            continue
+        if isinstance(group, NearDedupStep):
+            from redpajama.dedup.minhash import NearDuplicates
+
+            records, dropped = records | f"Shuffle{index}_{group.name}" >> NearDuplicates(name, group)
+            samples.append(dropped)
             continue
         if isinstance(group, SharedKeyStep | ReferenceStep):
             transform = SharedKeys if isinstance(group, SharedKeyStep) else ReferenceLookup
@@ -457,7 +464,16 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         | "WriteErrors"
         >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), layout.shard_bytes, compressed=False, always=("errors",))
     )
-    return (written, errors_written) | "Written" >> beam.Flatten()
+    outputs = [written, errors_written]
+    if samples:
+        outputs.append(
+            samples
+            | "AllDropped" >> beam.Flatten()
+            | "EncodeDropped" >> beam.Map(lambda item: ("near_duplicate", item[1]["meta"]["id"], item[0],
+                                                        io.encode_record(item[1])))
+            | "WriteDropped" >> io.WriteSortedShards(io.join(layout.temporary, io.DROPPED), layout.shard_bytes)
+        )
+    return outputs | "Written" >> beam.Flatten()
 
 
 class _EncodeWritten(beam.DoFn):
@@ -479,7 +495,7 @@ def _group_steps(steps: list) -> list:
     """Runs of per-record steps are fused into one DoFn; a shuffle step stands alone."""
     groups: list = []
     for step in steps:
-        if isinstance(step, JoinStep | SharedKeyStep | ReferenceStep):
+        if isinstance(step, JoinStep | SharedKeyStep | ReferenceStep | NearDedupStep):
             groups.append(step)
         elif groups and isinstance(groups[-1], list):
             groups[-1].append(step)

@@ -10,6 +10,7 @@ they are built first (``models build``) from the Wikipedia output and the WET sa
 from __future__ import annotations
 
 import argparse
+import glob
 import gzip
 import os
 import sys
@@ -32,6 +33,7 @@ REMOTE = {
     "commoncrawl": [CC_LISTING],
     "c4": ["https://huggingface.co/datasets/allenai/c4/resolve/main/en/c4-train.00000-of-01024.json.gz"],
     "arxiv": [],  # arXiv's bulk sources are requester-pays on S3: no anonymous sample
+    "books": [],
 }
 LOCAL = {
     "wikipedia": [
@@ -45,6 +47,7 @@ LOCAL = {
     ],
     "c4": ["c4/hf-datasets-dummy-en/c4-train.00000-of-01024.json.gz"],
     "arxiv": ["arxiv"],
+    "books": ["books/gutenberg/*/*.txt", "books/gutenberg/*/old/*.txt"],
 }
 ORDER = ("wikipedia", "stackexchange", "commoncrawl")  # CommonCrawl's models learn from Wikipedia's output
 DEMO_PACKAGES = ("click", "mwparserfromhell", "py7zr")  # BSD-3-Clause, MIT, and LGPL (dropped by licence)
@@ -69,8 +72,8 @@ def package_repositories(folder: Path) -> list[str]:
 
 def sample_inputs(slice_name: str, shared: str) -> list[str]:
     local = [os.path.join(shared, path) for path in LOCAL[slice_name]]
-    if all(os.path.exists(path) for path in local):
-        return local
+    if all(glob.glob(path) for path in local):
+        return sorted(found for path in local for found in glob.glob(path))
     return REMOTE[slice_name]
 
 

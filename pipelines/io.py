@@ -26,6 +26,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 TEMPORARY = "_temporary"
 ERRORS = "_errors"
+DROPPED = "_dropped"
 MARKER = "_SUCCESS"
 STATS = "stats.json"
 ZSTD_LEVEL = 3  # the zstd command line's default, which RedPajama's release used

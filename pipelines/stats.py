@@ -65,8 +65,12 @@ def build_stats(slice_name: str, step_names: list[str], counters: dict[str, int]
                 "bytes_out": get(step, "bytes_out"),
             }
         )
-        if get(step, "matched"):
-            steps[-1]["matched"] = get(step, "matched")
+        known = {"in", "out", "bytes_in", "bytes_out", "failed"}
+        marker = f"{prefix}{step}/"
+        for name, value in sorted(counters.items()):
+            outcome = name[len(marker) :]
+            if name.startswith(marker) and outcome not in known and not outcome.startswith("dropped:"):
+                steps[-1][outcome] = value  # step-specific counts: matched, rejected_pairs, capped_buckets
     documents = get("read", "out")
     stats = {
         "slice": slice_name,

@@ -120,6 +120,6 @@ def register(cls: type[Slice]) -> type[Slice]:
 
 def registry() -> dict[str, type[Slice]]:
     """All slices by name (importing a slice's module registers it)."""
-    from redpajama.slices import arxiv, c4, commoncrawl, github, stackexchange, wikipedia  # noqa: F401
+    from redpajama.slices import arxiv, books, c4, commoncrawl, github, stackexchange, wikipedia  # noqa: F401
 
     return dict(sorted(_REGISTRY.items()))

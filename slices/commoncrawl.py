@@ -20,7 +20,7 @@ from typing import Any
 from redpajama import manifests
 from redpajama.dedup import exact
 from redpajama.filters import models
-from redpajama.filters.base import Drop, Failure, JoinStep, Record, SharedKeyStep, Step, StepResult
+from redpajama.filters.base import Drop, Failure, JoinStep, NearDedupStep, Record, SharedKeyStep, Step, StepResult
 from redpajama.filters.langid import LanguageFilter
 from redpajama.filters.perplexity import CCNET, Cutoffs, DocumentScorer, PerplexityBuckets
 from redpajama.filters.webpage import ParseWebDocument, source_domain
@@ -138,6 +138,10 @@ class CommonCrawl(Slice):
         parser.add_argument("--language-threshold", type=float, default=0.5)
         parser.add_argument("--wiki-threshold", type=float, default=0.25)
         parser.add_argument("--min-length", type=int, default=300)
+        parser.add_argument("--near-dedup", action="store_true",
+                            help="also remove near-duplicates by MinHash LSH (not in RedPajama's recipe)")
+        parser.add_argument("--near-dedup-threshold", type=float, default=0.8,
+                            help="word 5-gram Jaccard for --near-dedup (default 0.8)")
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -250,7 +254,15 @@ class CommonCrawl(Slice):
             PerplexityBuckets(scorers, chosen["cutoffs"], keep),
             digest_dedup_step(),
             WikiReferenceClassifier(chosen["wikiref"], self._float("wiki_threshold", 0.25)),
+            *self._near_dedup(),
         ]
+
+    def _near_dedup(self) -> list[NearDedupStep]:
+        if not self.options.get("near_dedup"):
+            return []
+        threshold = self._float("near_dedup_threshold", 0.8)
+        return [NearDedupStep(name="near_dedup", text=lambda record: record["text"], threshold=threshold,
+                              description=f"near_dedup: MinHash LSH, word 5-gram Jaccard >= {threshold} (optional)")]
 
     def step_descriptions(self) -> list[str]:
         try:

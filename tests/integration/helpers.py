@@ -21,6 +21,18 @@ def run(slc, inputs, output: Path, workers: int = 2, **kwargs) -> RunOutcome:
 def records(slice_dir: str | Path) -> list[dict]:
     out = []
     for shard in sorted(Path(slice_dir).rglob("*.jsonl.zst")):
+        if "_dropped" in shard.parts:
+            continue
+        with shard.open("rb") as handle:
+            data = zstandard.ZstdDecompressor().stream_reader(handle).read()
+        out += [json.loads(line) for line in data.decode("utf-8").splitlines()]
+    return out
+
+
+def dropped(slice_dir: str | Path) -> list[dict]:
+    """The ``_dropped/`` sample output (near-duplicates with their cluster)."""
+    out = []
+    for shard in sorted(Path(slice_dir, "_dropped").glob("*.jsonl.zst")):
         with shard.open("rb") as handle:
             data = zstandard.ZstdDecompressor().stream_reader(handle).read()
         out += [json.loads(line) for line in data.decode("utf-8").splitlines()]
