@@ -1,6 +1,6 @@
 """Run every benchmark: ``python -m bench``."""
 
-from bench import commoncrawl, minhash_quality, minhash_speed, slices, wikipedia
+from bench import commoncrawl, minhash_quality, minhash_speed, slices, tokens, wikipedia
 
 if __name__ == "__main__":
     wikipedia.main()
@@ -8,3 +8,4 @@ if __name__ == "__main__":
     slices.main()
     minhash_quality.main()
     minhash_speed.main()
+    tokens.main()

@@ -410,12 +410,24 @@ def _failure_line(failure: Failure) -> tuple[str, str, str, bytes]:
     return "errors", key, key, json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8")
 
 
+INLINE_INPUT_BYTES = 256 << 10
+
+
+def _input_list(pipeline: beam.Pipeline, inputs: list[str], layout: Layout):
+    """The inputs as a PCollection: inline when small, else from a list file the workers read,
+    so the job graph stays small (Dataflow refuses graphs over 10 MB)."""
+    if sum(len(item) + 1 for item in inputs) <= INLINE_INPUT_BYTES:
+        return pipeline | "Inputs" >> beam.Create(inputs)
+    path = io.join(layout.temporary, "_inputs.txt")
+    io.write_lines(path, (item.encode("utf-8") for item in inputs), compressed=False)
+    return pipeline | "Inputs" >> beam.io.ReadFromText(path)
+
+
 def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: Layout):
     """Add the slice's whole DAG to ``pipeline``; returns the PCollection of written paths."""
     name = slc.name
     expanded = (
-        pipeline
-        | "Inputs" >> beam.Create(sorted(inputs))
+        _input_list(pipeline, sorted(inputs), layout)
         | "Expand" >> beam.ParDo(ExpandInputs(name)).with_outputs(FAILURES, main="files")
     )
     planned = (

@@ -42,6 +42,7 @@ def make_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     commands.add_parser("slices", help="list slices, their sources and recipe steps")
     _add_models_parser(commands)
+    _add_report_parsers(commands)
     run = commands.add_parser("run", help="run one slice", description="Run one slice.")
     slices = run.add_subparsers(dest="slice", required=True, metavar="SLICE", parser_class=OneLineParser)
     for name, cls in registry().items():
@@ -60,6 +61,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-mb", type=float, default=256.0, help="uncompressed MB of JSONL per output shard")
     parser.add_argument("--shards", type=_positive, help="fixed number of output shards")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run with other settings")
+    parser.add_argument("--count-tokens", default="auto", metavar="TOKENIZER",
+                        help="GPT-NeoX tokenizer.json for the token count in stats.json; 'auto' (default) uses the "
+                        "one in the model cache if there, 'off' skips counting")
     dataflow = parser.add_argument_group("Dataflow")
     dataflow.add_argument("--project")
     dataflow.add_argument("--region")
@@ -92,6 +96,78 @@ def _add_models_parser(commands) -> None:
     build.add_argument("--order", type=_positive, default=5)
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--max-documents", type=_positive, default=200_000)
+
+
+def _add_report_parsers(commands) -> None:
+    report = commands.add_parser("report", help="token counts per slice vs the published ones (md, json, png)")
+    report.add_argument("output", help="an output folder holding slice folders (local or gs://)")
+    report.add_argument("--tokenizer", help="GPT-NeoX-20B tokenizer.json (path, URL or gs://; default: the hub's)")
+    report.add_argument("--no-eod", action="store_true", help="do not count one end-of-document token per document")
+    report.add_argument("--workers", type=int, default=0, help="processes (default: cores)")
+    sample = commands.add_parser("sample", help="a deterministic subset of an output, like RedPajama-Data-1T-Sample")
+    sample.add_argument("output", help="an output folder holding slice folders (local or gs://)")
+    sample.add_argument("--dest", required=True, help="folder for <slice>_sample.jsonl")
+    amount = sample.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--fraction", type=_fraction, help="share of documents per slice (1T-Sample: 0.001)")
+    amount.add_argument("--tokens", type=_positive, help="token budget, split by the published slice proportions")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--tokenizer", help="GPT-NeoX-20B tokenizer.json for token counts (path, URL or gs://)")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {value}")
+    return value
+
+
+def _tokenizer(location: str | None) -> str:
+    from redpajama.filters import models
+
+    try:
+        return models.locate(models.NEOX_TOKENIZER, location)
+    except models.ModelNotFound as error:
+        raise UsageError(str(error)) from error
+
+
+def _existing_output(output: str) -> None:
+    from redpajama.pipelines.report import slice_folders
+
+    if not slice_folders(output):
+        raise UsageError(f"{output}: no slice output found (folders such as wikipedia/ or common_crawl/)")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from redpajama.pipelines.report import build_report, markdown, write_report
+
+    _existing_output(args.output)
+    report = build_report(args.output, _tokenizer(args.tokenizer), eod=not args.no_eod,
+                          processes=args.workers or os.cpu_count() or 1)
+    paths = write_report(report, args.output)
+    print(markdown(report))
+    print("written: " + ", ".join(paths))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from redpajama.pipelines.report import slice_folders
+    from redpajama.pipelines.sample import fractions_for_budget, sample, slice_tokens
+
+    _existing_output(args.output)
+    tokenizer = _tokenizer(args.tokenizer) if (args.tokenizer or args.tokens) else None
+    if args.tokens:
+        folders = slice_folders(args.output)
+        fractions = fractions_for_budget(args.tokens, slice_tokens(args.output, folders, tokenizer))
+    else:
+        fractions = {"*": args.fraction}
+    report = sample(args.output, args.dest, fractions, args.seed, tokenizer)
+    for row in report["slices"]:
+        tokens = f", {row['tokens']:,} tokens" if row["tokens"] is not None else ""
+        print(f"{row['slice']}: {row['documents']:,} of {row['read']:,} documents{tokens} -> {row['file']}")
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -176,9 +252,22 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         num_shards=args.shards,
         overwrite=args.overwrite,
         quiet=not args.debug,
+        tokenizer=_token_counter(args.count_tokens),
     )
     print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
     return 0
+
+
+def _token_counter(choice: str) -> str | None:
+    """The tokenizer to count output tokens with, or None (not available offline, or 'off')."""
+    from redpajama.filters import models
+
+    if choice == "off":
+        return None
+    if choice == "auto":
+        cached = models.cache_dir() / models.NEOX_TOKENIZER.filename
+        return str(cached) if cached.is_file() else None
+    return _tokenizer(choice)
 
 
 def _slice_actions(slice_name: str):
@@ -204,13 +293,14 @@ def summary(stats: dict, slice_dir: str, reused: bool = False) -> str:
     """The closing summary of a run, a few aligned lines."""
     drops = ", ".join(f"{reason} {count:,}" for reason, count in sorted(stats["dropped"].items(), key=lambda kv: -kv[1]))
     head = "already complete (nothing to do)" if reused else f"done in {stats['wall_seconds']:.1f}s"
+    tokens = f", {stats['tokens']:,} tokens" if stats.get("tokens") is not None else ""
     lines = [
         f"{stats['slice']}: {head} -> {slice_dir}",
         f"  read     {stats['read']:>10,}",
         f"  kept     {stats['kept']:>10,}",
         f"  dropped  {sum(stats['dropped'].values()):>10,}" + (f"  ({drops})" if drops else ""),
         f"  failed   {stats['failed']:>10,}" + ("  (see _errors/)" if stats["failed"] else ""),
-        f"  bytes    {_mb(stats['bytes_in'])} of text in, {_mb(stats['bytes_out'])} out",
+        f"  bytes    {_mb(stats['bytes_in'])} of text in, {_mb(stats['bytes_out'])} out{tokens}",
     ]
     return "\n".join(lines)
 
@@ -232,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_slices()
         if args.command == "models":
             return cmd_models(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "sample":
+            return cmd_sample(args)
         return cmd_run(args, beam_args)
     except UsageError as error:
         print(f"redpajama: error: {error}", file=sys.stderr)

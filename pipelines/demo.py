@@ -122,8 +122,14 @@ def main(argv: list[str] | None = None) -> int:
             if name == "commoncrawl":
                 ensure_models(str(Path(args.output) / "wikipedia"), inputs, lid)
             slc = slices[name](**options.get(name, {}))
-            outcome = run_slice(slc, inputs, args.output, RunnerConfig(workers=args.workers))
+            outcome = run_slice(slc, inputs, args.output, RunnerConfig(workers=args.workers), tokenizer=tokenizer)
             print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
+        if tokenizer:
+            from redpajama.pipelines.report import build_report, markdown, write_report
+
+            report = build_report(args.output, tokenizer, processes=args.workers or os.cpu_count() or 1)
+            write_report(report, args.output)
+            print(markdown(report))
     except UsageError as error:
         print(f"redpajama: error: {error}", file=sys.stderr)
         return 2

@@ -73,6 +73,7 @@ def run_slice(
     overwrite: bool = False,
     commit: bool = True,
     quiet: bool = True,
+    tokenizer: str | None = None,
 ) -> RunOutcome:
     """Run ``slc`` over ``inputs`` into ``output/<slice>``; see the module docstring."""
     slice_dir = io.join(output, slc.directory)
@@ -104,15 +105,28 @@ def run_slice(
 
     stats = build_stats(slc.name, [step.name for step in slc.steps()], counters_from_result(result), wall)
     check_identity(stats)
+    stats["units"]["inputs"] = len(inputs)
     info = slc.run_info()
     if info:
         stats["recipe"] = info
+    if tokenizer:
+        stats.update(count_output_tokens(layout.temporary, tokenizer, workers or 1))
     files: list[str] = []
     if commit:
         staged = io.list_files(layout.temporary)
         names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
         files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names})
     return RunOutcome(slice_dir, stats, files, reused=False)
+
+
+def count_output_tokens(folder: str, tokenizer: str, processes: int) -> dict[str, Any]:
+    """GPT-NeoX tokens of the written records (one EOD per document, as RedPajama counted)."""
+    from redpajama.pipelines.tokens import count_files, record_files
+
+    _say(f"counting tokens with {tokenizer}")
+    counts = count_files(record_files(folder), tokenizer, eod=True, processes=processes)
+    return {"tokens": sum(c.tokens for c in counts.values()),
+            "tokens_counted_with": {"tokenizer": tokenizer, "eod_per_document": True}}
 
 
 def _package_version() -> str:

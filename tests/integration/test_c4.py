@@ -25,6 +25,20 @@ def rows(prefix: str, count: int) -> list[dict]:
              "timestamp": f"2019-04-{1 + i % 28:02d}T10:00:00Z"} for i in range(count)]
 
 
+def test_tokens_counted_into_stats(tmp_path):
+    from redpajama.pipelines.options import RunnerConfig
+    from redpajama.pipelines.run import run_slice
+    from tokenizers import Tokenizer
+
+    tokenizer = need(SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json")
+    train = need(REAL / "c4-train.00000-of-01024.json.gz")
+    outcome = run_slice(C4(), [str(train)], str(tmp_path), RunnerConfig(workers=1), tokenizer=str(tokenizer))
+    texts = [d["text"] for d in records(outcome.slice_dir)]
+    counted = sum(len(Tokenizer.from_file(str(tokenizer)).encode(t, add_special_tokens=False).ids) + 1 for t in texts)
+    assert outcome.stats["tokens"] == counted
+    assert json.loads((tmp_path / "c4" / "stats.json").read_text())["tokens"] == counted
+
+
 def test_real_records_reformatted_and_validation_skipped(tmp_path):
     train, validation = need(REAL / "c4-train.00000-of-01024.json.gz"), REAL / "c4-validation.00000-of-00008.json.gz"
     outcome = run(C4(), [train, validation], tmp_path / "a")

@@ -1,0 +1,84 @@
+"""``redpajama sample OUT --dest DIR``: a deterministic subset, like RedPajama-Data-1T-Sample.
+
+Each document is kept when a seeded hash of its id (or of its text, for records without
+one) falls below the slice's fraction: no global shuffle, one streaming pass, the same
+subset every time. ``--fraction`` applies to every slice (the 1T-Sample took 0.1 %);
+``--tokens N`` splits a token budget by RedPajama's published slice proportions, using
+each slice's token count (from ``report.json`` when present, else counted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+from redpajama import manifests
+from redpajama.filters import models
+from redpajama.pipelines import io
+from redpajama.pipelines.report import slice_folders
+from redpajama.pipelines.tokens import BATCH, Counts, count_texts, read_records, record_files
+
+SCALE = float(1 << 64)
+
+
+def selected(record: dict, fraction: float, seed: int) -> bool:
+    key = record.get("meta", {}).get("id") or record.get("text", "")
+    digest = hashlib.blake2b(f"{seed}\x00{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / SCALE < fraction
+
+
+def slice_tokens(output: str, folders: dict[str, str], tokenizer: str) -> dict[str, int]:
+    """Tokens per slice: from ``report.json`` when it covers the slice, else counted."""
+    known: dict[str, int] = {}
+    report_path = io.join(output, "report.json")
+    if FileSystems.exists(report_path):
+        with FileSystems.open(report_path) as handle:
+            known = {row["slice"]: row["tokens"] for row in json.loads(handle.read())["slices"]}
+    from redpajama.pipelines.tokens import count_files
+
+    for name, folder in folders.items():
+        if name not in known:
+            known[name] = sum(c.tokens for c in count_files(record_files(folder), tokenizer, True).values())
+    return known
+
+
+def fractions_for_budget(tokens: int, available: dict[str, int]) -> dict[str, float]:
+    """Per-slice fractions that spend ``tokens`` in RedPajama's published proportions."""
+    published = manifests.load("targets")["redpajama"]["tokens"]
+    total = sum(published[name] for name in available)
+    return {name: min(1.0, tokens * published[name] / total / count) if count else 0.0
+            for name, count in available.items()}
+
+
+def sample(output: str, dest: str, fractions: dict[str, float], seed: int, tokenizer: str | None) -> dict[str, Any]:
+    """Write ``<dest>/<slice>_sample.jsonl`` for every slice and ``sample_report.json``."""
+    folders = slice_folders(output)
+    loaded = models.load_tokenizer(tokenizer) if tokenizer else None
+    report: dict[str, Any] = {"output": output, "seed": seed, "slices": []}
+    for name, folder in folders.items():
+        fraction = fractions.get(name, fractions.get("*", 0.0))
+        counts, read = Counts(), 0
+        batch: list[str] = []
+        path = io.join(dest, f"{name}_sample.jsonl")
+        with FileSystems.create(path) as handle:
+            for source in record_files(folder):
+                for record in read_records(source):
+                    read += 1
+                    if not selected(record, fraction, seed):
+                        continue
+                    handle.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+                    counts.documents += 1
+                    counts.bytes += len(record["text"].encode("utf-8", "surrogatepass"))
+                    if loaded is not None:
+                        batch.append(record["text"])
+                        if len(batch) >= BATCH:
+                            counts.tokens += count_texts(batch, loaded, True)
+                            batch = []
+        if loaded is not None and batch:
+            counts.tokens += count_texts(batch, loaded, True)
+        report["slices"].append({"slice": name, "fraction": fraction, "read": read, "documents": counts.documents,
+                                 "bytes": counts.bytes, "tokens": counts.tokens if loaded else None, "file": path})
+    io.write_json(io.join(dest, "sample_report.json"), report)
+    return report
