@@ -6,6 +6,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -122,6 +123,17 @@ def load_fasttext(location: str):
 
     fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load_model warning
     return fasttext.load_model(fetch(location, os.path.basename(location)))
+
+
+HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def tokenizer_location(value: str | None) -> str:
+    """A tokenizer option: a path, URL or gs:// as they are, a hub name (``EleutherAI/gpt-neox-20b``)
+    as its ``tokenizer.json`` URL; nothing means the GPT-NeoX-20B tokenizer (cached copy or URL)."""
+    if value and not os.path.exists(value) and "://" not in value and HUB_NAME.match(value):
+        return f"https://huggingface.co/{value}/resolve/main/tokenizer.json"
+    return locate(NEOX_TOKENIZER, value)
 
 
 @functools.lru_cache(maxsize=4)

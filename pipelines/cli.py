@@ -101,7 +101,7 @@ def _add_models_parser(commands) -> None:
 def _add_report_parsers(commands) -> None:
     report = commands.add_parser("report", help="token counts per slice vs the published ones (md, json, png)")
     report.add_argument("output", help="an output folder holding slice folders (local or gs://)")
-    report.add_argument("--tokenizer", help="GPT-NeoX-20B tokenizer.json (path, URL or gs://; default: the hub's)")
+    report.add_argument("--tokenizer", help="tokenizer.json (path, URL, gs://) or hub name (default: EleutherAI/gpt-neox-20b)")
     report.add_argument("--no-eod", action="store_true", help="do not count one end-of-document token per document")
     report.add_argument("--workers", type=int, default=0, help="processes (default: cores)")
     sample = commands.add_parser("sample", help="a deterministic subset of an output, like RedPajama-Data-1T-Sample")
@@ -128,7 +128,7 @@ def _tokenizer(location: str | None) -> str:
     from redpajama.filters import models
 
     try:
-        return models.locate(models.NEOX_TOKENIZER, location)
+        return models.tokenizer_location(location)
     except models.ModelNotFound as error:
         raise UsageError(str(error)) from error
 

@@ -142,12 +142,12 @@ class GitHub(Slice):
 
     def validate(self) -> None:
         try:
-            self.options["_tokenizer"] = models.locate(models.NEOX_TOKENIZER, self.options.get("tokenizer"))
+            self.options["_tokenizer"] = models.tokenizer_location(self.options.get("tokenizer"))
         except models.ModelNotFound as error:
             raise UsageError(str(error)) from error
 
     def steps(self) -> list:
-        tokenizer = self.options.get("_tokenizer") or models.locate(models.NEOX_TOKENIZER, self.options.get("tokenizer"))
+        tokenizer = self.options.get("_tokenizer") or models.tokenizer_location(self.options.get("tokenizer"))
         return [SelectFiles(), dedup_step(), CleanCode(), CodeQuality(tokenizer)]
 
     def _max_bytes(self) -> int:

@@ -52,3 +52,18 @@ def test_models_build_with_missing_wikipedia_output_is_one_line(capsys, tmp_path
     code, _, err = run(capsys, "models", "build", "--wikipedia", str(tmp_path / "none"),
                        "--commoncrawl", str(tmp_path / "none.wet.gz"), "--output", str(tmp_path / "m"))
     assert code == 2 and err.count("\n") == 1
+
+
+def test_tokenizer_locations():
+    from redpajama.filters import models
+
+    hub = "https://huggingface.co/EleutherAI/gpt-neox-20b/resolve/main/tokenizer.json"
+    assert models.tokenizer_location("EleutherAI/gpt-neox-20b") == hub
+    assert models.tokenizer_location("gs://bucket/tok.json") == "gs://bucket/tok.json"
+
+
+def test_sample_and_report_mistakes_are_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "sample", str(tmp_path), "--dest", str(tmp_path / "d"), "--fraction", "0")
+    assert code == 2 and err.count("\n") == 1 and "fraction in (0, 1]" in err
+    code, _, err = run(capsys, "sample", str(tmp_path), "--dest", str(tmp_path / "d"), "--fraction", "0.1")
+    assert code == 2 and err.count("\n") == 1 and "no slice output found" in err
