@@ -44,3 +44,18 @@ def remove_lines(text: str, hashes: list[bytes], shared: set[bytes]) -> tuple[st
 def first_by_order(items: Iterable[tuple[str, object]]) -> tuple[str, object]:
     """The item with the lowest order key: "keep first" never depends on worker order."""
     return min(items, key=lambda item: item[0])
+
+
+def keep_first_step(name: str, key, reason: str, description: str):
+    """A join step keeping, of the records that share ``key(record)``, the first by order key."""
+    from redpajama.filters.base import Drop, JoinStep
+
+    def keep_first(parents, children):
+        for index, record in enumerate(parents):  # the pipeline hands them over sorted by order key
+            yield record if index == 0 else Drop(reason)
+
+    return JoinStep(name=name, parent_key=key, child_key=_no_child, join=keep_first, description=description)
+
+
+def _no_child(record) -> None:
+    return None

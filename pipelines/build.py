@@ -190,6 +190,20 @@ class _StepDoFn(beam.DoFn):
         self.counters.docs_out.inc()
         self.counters.bytes_out.inc(utf8_len(record["text"]))
 
+    def apply_counted(self, order_key: str, record, *context):
+        """``step.apply(record, *context)``, each outcome counted; yields what leaves the step."""
+        try:
+            result = self.step.apply(record, *context)
+        except Exception as error:
+            self.counters.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, _step_failure(self.step.name, order_key, record, error))
+            return
+        if isinstance(result, Drop):
+            self.counters.dropped(result.reason)
+            return
+        self.count_out(result)
+        yield order_key, result
+
 
 class Join(beam.PTransform):
     """A :class:`JoinStep` as a shuffle: parents and children meet in ``CoGroupByKey``."""
@@ -337,17 +351,7 @@ class _ApplyLookup(_StepDoFn):
         for order_key, record in members[RECORDS]:
             if found:
                 self.matched.inc()
-            try:
-                result = self.step.apply(record, found)
-            except Exception as error:
-                self.counters.failed.inc()
-                yield beam.pvalue.TaggedOutput(FAILURES, _step_failure(self.step.name, order_key, record, error))
-                continue
-            if isinstance(result, Drop):
-                self.counters.dropped(result.reason)
-                continue
-            self.count_out(result)
-            yield order_key, result
+            yield from self.apply_counted(order_key, record, found)
 
 
 def _holder_id(order_key: str) -> bytes:
@@ -376,17 +380,7 @@ class _ApplyShared(_StepDoFn):
         _, members = grouped
         shared = set(members[SHARED])
         for order_key, record in members[RECORDS]:
-            try:
-                result = self.step.apply(record, shared)
-            except Exception as error:
-                self.counters.failed.inc()
-                yield beam.pvalue.TaggedOutput(FAILURES, _step_failure(self.step.name, order_key, record, error))
-                continue
-            if isinstance(result, Drop):
-                self.counters.dropped(result.reason)
-                continue
-            self.count_out(result)
-            yield order_key, result
+            yield from self.apply_counted(order_key, record, shared)
 
 
 def _step_failure(step: str, order_key: str, record, error: Exception) -> Failure:

@@ -8,10 +8,13 @@ configured slice must pickle and must not hold open files or loaded models.
 from __future__ import annotations
 
 import argparse
+import lzma
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import zstandard
 from redpajama.filters.base import Failure, JoinStep, Record, SharedKeyStep, Step
 
 Keyed = tuple[str, Record]
@@ -123,3 +126,26 @@ def registry() -> dict[str, type[Slice]]:
     from redpajama.slices import arxiv, books, c4, commoncrawl, github, stackexchange, wikipedia  # noqa: F401
 
     return dict(sorted(_REGISTRY.items()))
+
+
+DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
+
+
+def numbered_lines(source: str) -> Iterator[tuple[int, bytes] | Failure]:
+    """Non-empty lines of a text file (compressed by its extension) with their 0-based numbers.
+
+    A file that cannot be opened, or the rest of one after a corrupt or truncated stretch,
+    becomes one :class:`Failure`; every line before it is still yielded.
+    """
+    from redpajama.pipelines import sources
+
+    number = -1
+    try:
+        with sources.open_range(source) as stream:
+            for number, (_, line) in enumerate(sources.iter_lines(sources.decompressed_chunks(stream, source))):
+                if line.strip():
+                    yield number, line
+    except sources.SourceError as error:
+        yield Failure(source, f"after line {number + 1}", "unreadable_input", str(error))
+    except DECOMPRESSION_ERRORS as error:
+        yield Failure(source, f"after line {number + 1}", "corrupt_compression", f"{type(error).__name__}: {error}")

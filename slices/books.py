@@ -12,19 +12,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import lzma
 import posixpath
 import re
-import zlib
 from collections.abc import Iterator
 
-import zstandard
+from redpajama.dedup import exact
 from redpajama.dedup.minhash import words
-from redpajama.filters.base import Drop, Failure, JoinStep, NearDedupStep, Record, make_record
+from redpajama.filters.base import Failure, NearDedupStep, make_record
 from redpajama.pipelines import sources
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+from redpajama.slices.base import DECOMPRESSION_ERRORS, Keyed, Slice, UsageError, WorkUnit, numbered_lines, register
 
-DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 TITLE_LINE = re.compile(r"^\s*Title:\s*(.+?)\s*$", re.MULTILINE)
 DEFAULT_THRESHOLD = 0.8
 
@@ -47,11 +44,6 @@ def file_stem(path: str) -> str:
     for suffix in (".gz", ".zst", ".xz", ".jsonl", ".json", ".parquet", ".txt"):
         name = name.removesuffix(suffix)
     return name
-
-
-def _keep_first(parents: list[Record], children: list[Record]):
-    for index, record in enumerate(parents):
-        yield record if index == 0 else Drop("exact_duplicate")
 
 
 @register
@@ -83,11 +75,10 @@ class Books(Slice):
 
     def steps(self) -> list:
         return [
-            JoinStep(
-                name="exact_dedup",
-                parent_key=lambda record: normalized_digest(record["text"]),
-                child_key=lambda record: None,
-                join=_keep_first,
+            exact.keep_first_step(
+                "exact_dedup",
+                key=lambda record: normalized_digest(record["text"]),
+                reason="exact_duplicate",
                 description="exact_dedup: same words (lower-cased) = same book, keep the first by (corpus, file, row)",
             ),
             NearDedupStep(
@@ -129,14 +120,8 @@ class Books(Slice):
 
     def _read_jsonl(self, source: str) -> Iterator[Keyed | Failure]:
         stem = file_stem(source)
-        number = -1
-        try:
-            with sources.open_range(source) as stream:
-                for number, (_, line) in enumerate(sources.iter_lines(sources.decompressed_chunks(stream, source))):
-                    if line.strip():
-                        yield self._row(source, stem, number, line)
-        except (sources.SourceError, *DECOMPRESSION_ERRORS) as error:
-            yield Failure(source, f"after line {number + 1}", "unreadable_input", f"{type(error).__name__}: {error}")
+        for item in numbered_lines(source):
+            yield item if isinstance(item, Failure) else self._row(source, stem, *item)
 
     def _row(self, source: str, stem: str, number: int, line: bytes) -> Keyed | Failure:
         try:

@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import lzma
 import posixpath
 import re
 import sys
-import zlib
 from collections.abc import Iterator
 
-import zstandard
 from redpajama import manifests
 from redpajama.filters.base import Drop, Failure, Record, ReferenceStep, StepResult, make_record
 from redpajama.pipelines import sources
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, numbered_lines, register
 
 VALIDATION = re.compile(r"c4-validation\.\d+-of-\d+")
-DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 OUTPUT_PATTERNS = ("*.jsonl.zst", "*/*.jsonl.zst")
 
 
@@ -120,24 +116,9 @@ class C4(Slice):
         yield WorkUnit(source)
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
-        source = unit.source
-        stem = file_stem(source)
-        try:
-            stream = sources.open_range(source)
-        except sources.SourceError as error:
-            yield Failure(source, "whole file", "unreadable_input", str(error))
-            return
-        number = -1
-        with stream:
-            try:
-                for number, (_, line) in enumerate(sources.iter_lines(sources.decompressed_chunks(stream, source))):
-                    if not line.strip():
-                        continue
-                    yield self._record(source, stem, number, line)
-            except DECOMPRESSION_ERRORS as error:
-                yield Failure(source, f"after line {number + 1}", "corrupt_compression", f"{type(error).__name__}: {error}")
-            except sources.SourceError as error:
-                yield Failure(source, f"after line {number + 1}", "unreadable_input", str(error))
+        stem = file_stem(unit.source)
+        for item in numbered_lines(unit.source):
+            yield item if isinstance(item, Failure) else self._record(unit.source, stem, *item)
 
     @staticmethod
     def _record(source: str, stem: str, number: int, line: bytes) -> Keyed | Failure:

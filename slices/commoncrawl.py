@@ -83,18 +83,11 @@ def line_dedup_step() -> SharedKeyStep:
     )
 
 
-def _keep_first_digest(parents: list[Record], children: list[Record]):
-    """Records sharing a WET digest arrive sorted by order key: the first stays."""
-    for index, record in enumerate(parents):
-        yield record if index == 0 else Drop("duplicate_digest")
-
-
 def digest_dedup_step() -> JoinStep:
-    return JoinStep(
-        name="digest_dedup",
-        parent_key=lambda record: record["meta"]["digest"],
-        child_key=lambda record: None,
-        join=_keep_first_digest,
+    return exact.keep_first_step(
+        "digest_dedup",
+        key=lambda record: record["meta"]["digest"],
+        reason="duplicate_digest",
         description="digest_dedup: exact dedup on the WET digest across the snapshots of the run, "
         "keep the first by (snapshot, file, offset)",
     )

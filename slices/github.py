@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import lzma
 import os
 import re
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
-import zstandard
+from redpajama.dedup import exact
 from redpajama.filters import license as licenses
 from redpajama.filters import models
 from redpajama.filters.base import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
 from redpajama.filters.code import CleanCode, CodeQuality, content_hash, skipped_path
-from redpajama.pipelines import sources
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, numbered_lines, register
 
-DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 SKIPPED_DIRS = {".git", ".hg", ".svn"}
 FILES_PER_UNIT = 2000
 GITHUB_REMOTE = re.compile(r"url\s*=\s*\S*github\.com[:/]([^/\s]+/[^/\s]+?)(?:\.git)?\s*$", re.MULTILINE)
@@ -105,17 +101,11 @@ class SelectFiles(Step):
         return Drop(reason) if reason else record
 
 
-def _keep_first_copy(parents: list[Record], children: list[Record]):
-    for index, record in enumerate(parents):
-        yield record if index == 0 else Drop("duplicate_content")
-
-
 def dedup_step() -> JoinStep:
-    return JoinStep(
-        name="exact_dedup",
-        parent_key=lambda record: record["meta"]["content_hash"],
-        child_key=lambda record: None,
-        join=_keep_first_copy,
+    return exact.keep_first_step(
+        "exact_dedup",
+        key=lambda record: record["meta"]["content_hash"],
+        reason="duplicate_content",
         description="exact_dedup: md5 of the raw content across the whole run, keep the first by (repo, ref, path)",
     )
 
@@ -205,21 +195,8 @@ class GitHub(Slice):
             yield self._keyed(text, columns, skip)
 
     def _read_bigquery(self, source: str) -> Iterator[Keyed | Failure]:
-        try:
-            stream = sources.open_range(source)
-        except sources.SourceError as error:
-            yield Failure(source, "whole file", "unreadable_input", str(error))
-            return
-        number = -1
-        with stream:
-            try:
-                for number, (_, line) in enumerate(sources.iter_lines(sources.decompressed_chunks(stream, source))):
-                    if line.strip():
-                        yield self._bigquery_row(source, number, line)
-            except DECOMPRESSION_ERRORS as error:
-                yield Failure(source, f"after line {number + 1}", "corrupt_compression", f"{type(error).__name__}: {error}")
-            except sources.SourceError as error:
-                yield Failure(source, f"after line {number + 1}", "unreadable_input", str(error))
+        for item in numbered_lines(source):
+            yield item if isinstance(item, Failure) else self._bigquery_row(source, *item)
 
     def _bigquery_row(self, source: str, number: int, line: bytes) -> Keyed | Failure:
         try:
