@@ -32,7 +32,8 @@ setup(
         "pyaskalono>=0.2",
         "datasketch>=1.6",
         "rensa>=0.2",
-        "pyarrow>=14",  # built from source by pip; lmplz/build_binary are built by `models build`
+        "pyarrow>=14",
+        "matplotlib>=3.7",  # built from source by pip; lmplz/build_binary are built by `models build`
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60,<3"],
