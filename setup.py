@@ -27,13 +27,13 @@ setup(
         "warcio>=1.7",
         "resiliparse>=0.14",
         "sentencepiece>=0.1.99",
-        "kenlm>=0.2",
-        "tokenizers>=0.15",
+        "kenlm>=0.2",  # built from source by pip; lmplz/build_binary are built by `models build`
+        "tokenizers>=0.20",  # encode_batch_fast
         "pyaskalono>=0.2",
         "datasketch>=1.6",
-        "rensa>=0.2",
+        "rensa>=0.5",  # digest matrices from precomputed token hashes
         "pyarrow>=14",
-        "matplotlib>=3.7",  # built from source by pip; lmplz/build_binary are built by `models build`
+        "matplotlib>=3.7",
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60,<3"],
