@@ -142,13 +142,23 @@ class NearDuplicates(beam.PTransform):
 
 
 class _Counters:
-    """Counters of the step, created lazily on the worker."""
+    """Counters of the step, created on first use on the worker and kept."""
 
     def __init__(self, slice_name: str, step: str):
         self.prefix = f"{slice_name}/{step}/"
+        self._made: dict = {}
+
+    def __getstate__(self):
+        return {"prefix": self.prefix}
+
+    def __setstate__(self, state):
+        self.prefix, self._made = state["prefix"], {}
 
     def inc(self, name: str, value: int = 1) -> None:
-        Metrics.counter(NAMESPACE, self.prefix + name).inc(value)
+        counter = self._made.get(name)
+        if counter is None:
+            counter = self._made[name] = Metrics.counter(NAMESPACE, self.prefix + name)
+        counter.inc(value)
 
 
 class _Sign(beam.DoFn):
