@@ -95,11 +95,16 @@ def locate(spec: ModelSpec, override: str | None = None) -> str:
     return str(cached) if cached.is_file() else spec.url
 
 
+def cached_path(location: str, filename: str) -> Path:
+    """Where :func:`fetch` keeps the copy of a remote model."""
+    return cache_dir() / hashlib.sha256(location.encode()).hexdigest()[:16] / filename
+
+
 def fetch(location: str, filename: str) -> str:
     """A local path for ``location``: local files as they are, URLs and gs:// copied to the cache."""
     if "://" not in location:
         return location
-    target = cache_dir() / hashlib.sha256(location.encode()).hexdigest()[:16] / filename
+    target = cached_path(location, filename)
     if target.is_file():
         return str(target)
     target.parent.mkdir(parents=True, exist_ok=True)

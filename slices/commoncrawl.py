@@ -168,8 +168,15 @@ class CommonCrawl(Slice):
                 raise UsageError(f"--snapshot takes YYYY-WW (for example 2023-06), got {snapshot!r}")
         if (self.options.get("dedup_shards") or 1) < 1:
             raise UsageError("--dedup-shards must be at least 1")
-        self.options["_models"] = self.resolve_models()
-        Cutoffs.load(self.options["_models"]["cutoffs"])
+        chosen = self.options["_models"] = self.resolve_models()
+        remote = [*chosen["sp"].values(), *chosen["lm"].values(), chosen["wikiref"], chosen["cutoffs"]]
+        for location in remote:
+            if sources.is_url(location) and not _reachable(location):
+                raise UsageError(
+                    f"cannot reach {location} (offline?): build local models with `redpajama models build` "
+                    "or pass --sp-model, --lm-model, --cutoffs and --wikiref-model"
+                )
+        Cutoffs.load(chosen["cutoffs"])
 
     def resolve_models(self) -> dict[str, Any]:
         """Concrete model locations: explicit options, else a built models folder, else the published models."""
@@ -355,6 +362,11 @@ class CommonCrawl(Slice):
             meta["_content_type"] = document.content_type
         record = {"text": document.text or "", "meta": meta}
         return f"{snapshot}|{name}|{document.offset:015d}", record
+
+
+def _reachable(url: str) -> bool:
+    """A published model is usable if it is cached already or its server answers."""
+    return models.cached_path(url, posixpath.basename(url)).is_file() or sources.exists(url)
 
 
 def _local_scope(scope: str, snapshot: str | None, source: str) -> str:

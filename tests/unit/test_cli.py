@@ -67,3 +67,13 @@ def test_sample_and_report_mistakes_are_one_line(capsys, tmp_path):
     assert code == 2 and err.count("\n") == 1 and "fraction in (0, 1]" in err
     code, _, err = run(capsys, "sample", str(tmp_path), "--dest", str(tmp_path / "d"), "--fraction", "0.1")
     assert code == 2 and err.count("\n") == 1 and "no slice output found" in err
+
+
+def test_unreachable_published_models_are_one_line(capsys, tmp_path):
+    wet = tmp_path / "x.warc.wet.gz"
+    wet.write_bytes(b"")
+    dead = "http://127.0.0.1:9/models"
+    code, _, err = run(capsys, "run", "commoncrawl", "--input", str(wet), "--output", str(tmp_path / "o"),
+                       "--sp-model", f"{dead}/en.sp.model", "--lm-model", f"{dead}/en.arpa.bin", "--cutoffs", "ccnet",
+                       "--wikiref-model", f"{dead}/wikiref.bin")
+    assert code == 2 and err.count("\n") == 1 and "cannot reach http://127.0.0.1:9/models/en.sp.model" in err
