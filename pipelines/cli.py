@@ -265,8 +265,11 @@ def _token_counter(choice: str) -> str | None:
     if choice == "off":
         return None
     if choice == "auto":
-        cached = models.cache_dir() / models.NEOX_TOKENIZER.filename
-        return str(cached) if cached.is_file() else None
+        url = models.NEOX_TOKENIZER.url
+        for cached in (models.cache_dir() / models.NEOX_TOKENIZER.filename, models.cached_path(url, os.path.basename(url))):
+            if cached.is_file():
+                return str(cached)
+        return None
     return _tokenizer(choice)
 
 
