@@ -55,14 +55,15 @@ def _scope_prefix(scope: str) -> bytes:
 
 def _line_keys(record: Record) -> set[bytes]:
     hashes = exact.line_hashes(record["text"])
-    record["meta"]["_line_hashes"] = hashes
+    record["meta"]["_line_hashes"] = b"".join(hashes)  # one bytes object is cheaper to shuffle
     prefix = _scope_prefix(record["meta"]["_scope"])
     return {prefix + digest for digest in hashes}
 
 
 def _remove_shared_lines(record: Record, shared: set[bytes]) -> StepResult:
     meta = record["meta"]
-    hashes = meta.pop("_line_hashes")
+    packed = meta.pop("_line_hashes")
+    hashes = [packed[i : i + exact.HASH_BYTES] for i in range(0, len(packed), exact.HASH_BYTES)]
     repeated = {key[4:] for key in shared}
     text, nlines = exact.remove_lines(record["text"], hashes, repeated)
     if nlines == 0:
