@@ -56,7 +56,12 @@ def built_folder() -> Path:
 
 
 def built_models(folder: str | None = None) -> dict | None:
-    """The models of a ``models build`` output (absolute paths), or None when there is none."""
+    """The models of a ``models build`` output, or None when there is none.
+
+    Models of the default folder are named relative to the model cache (``cache:built/...``),
+    so a worker finds them in its own cache (a worker image bakes them there); models of a
+    folder given explicitly keep their paths.
+    """
     import json
 
     root = Path(folder) if folder else built_folder()
@@ -64,7 +69,10 @@ def built_models(folder: str | None = None) -> dict | None:
     if not manifest.is_file():
         return None
     data = json.loads(manifest.read_text("utf-8"))
-    files = {name: str(root / entry["file"]) for name, entry in data["files"].items()}
+    if folder:
+        files = {name: str(root / entry["file"]) for name, entry in data["files"].items()}
+    else:
+        files = {name: f"{CACHED}{root.name}/{entry['file']}" for name, entry in data["files"].items()}
     return {"language": data["language"], "folder": str(root), **files}
 
 
@@ -80,19 +88,43 @@ def packaged_path(spec: ModelSpec) -> Path | None:
     return path if path.is_file() else None
 
 
+PACKAGED = "package:"  # a model file inside an installed package, found on each machine
+CACHED = "cache:"  # a model file in the model cache, found on each machine
+
+
 def locate(spec: ModelSpec, override: str | None = None) -> str:
-    """Where the model is, without fetching it: the override, a packaged copy, the cache, or its URL."""
+    """Where the model is, without fetching it: the override, a packaged copy, the cache, or its URL.
+
+    Packaged and cached copies are named symbolically, resolved where the model is loaded,
+    so a location chosen on the launcher also holds on a worker.
+    """
     if override:
-        if "://" in override:
+        if "://" in override or override.startswith((PACKAGED, CACHED)):
             return override
         if not os.path.isfile(override):
             raise ModelNotFound(f"{spec.description}: no file at {override}")
         return override
-    packaged = packaged_path(spec)
-    if packaged is not None:
-        return str(packaged)
+    if spec.packaged is not None and packaged_path(spec) is not None:
+        return PACKAGED + "/".join(spec.packaged)
     cached = cache_dir() / spec.filename
-    return str(cached) if cached.is_file() else spec.url
+    return CACHED + spec.filename if cached.is_file() else spec.url
+
+
+def local_file(location: str) -> Path | None:
+    """The local file a path, ``package:`` or ``cache:`` location names here, or None."""
+    if location.startswith(PACKAGED):
+        package, _, inner = location[len(PACKAGED) :].partition("/")
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            return None
+        path = Path(list(found.submodule_search_locations)[0]) / inner
+    elif location.startswith(CACHED):
+        path = cache_dir() / location[len(CACHED) :]
+    elif "://" in location:
+        return None
+    else:
+        path = Path(location)
+    return path if path.is_file() else None
 
 
 def cached_path(location: str, filename: str) -> Path:
@@ -102,6 +134,11 @@ def cached_path(location: str, filename: str) -> Path:
 
 def fetch(location: str, filename: str) -> str:
     """A local path for ``location``: local files as they are, URLs and gs:// copied to the cache."""
+    if location.startswith((PACKAGED, CACHED)):
+        found = local_file(location)
+        if found is None:
+            raise ModelNotFound(f"{location} is not on this machine (install the package or build the models here)")
+        return str(found)
     if "://" not in location:
         return location
     target = cached_path(location, filename)

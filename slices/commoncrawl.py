@@ -48,9 +48,12 @@ def cc_net_shard(index: int, total: int, shards: int) -> int:
 # --- the recipe's steps that need no model ---------------------------------------------------
 
 
+SCOPE_BYTES = 8  # tens of thousands of scopes: 8 bytes keep them apart, and keys stay short
+
+
 def _scope_prefix(scope: str) -> bytes:
-    """4 bytes naming the dedup scope in front of each line hash (short keys shuffle faster)."""
-    return hashlib.blake2b(scope.encode("utf-8"), digest_size=4).digest()
+    """A short, stable name of the dedup scope put in front of each line hash."""
+    return hashlib.blake2b(scope.encode("utf-8"), digest_size=SCOPE_BYTES).digest()
 
 
 def _line_keys(record: Record) -> set[bytes]:
@@ -64,7 +67,7 @@ def _remove_shared_lines(record: Record, shared: set[bytes]) -> StepResult:
     meta = record["meta"]
     packed = meta.pop("_line_hashes")
     hashes = [packed[i : i + exact.HASH_BYTES] for i in range(0, len(packed), exact.HASH_BYTES)]
-    repeated = {key[4:] for key in shared}
+    repeated = {key[SCOPE_BYTES:] for key in shared}
     text, nlines = exact.remove_lines(record["text"], hashes, repeated)
     if nlines == 0:
         return Drop("duplicate_lines")
@@ -212,7 +215,7 @@ class CommonCrawl(Slice):
             )
         wikiref = self.options.get("wikiref_model") or (built or {}).get("wikiref") or published["wikiref"]
         for location in [*sp.values(), *lm.values(), wikiref, cutoffs]:
-            if location != CCNET and "://" not in location and not sources.exists(location):
+            if location != CCNET and "://" not in location and models.local_file(location) is None:
                 raise UsageError(f"model file not found: {location}")
         return {"lid": lid, "sp": sp, "lm": lm, "cutoffs": cutoffs, "wikiref": wikiref, "origin": origin}
 

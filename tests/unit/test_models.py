@@ -1,0 +1,33 @@
+"""Model locations chosen on the launcher must hold on a worker: packaged and cached copies are symbolic."""
+
+import json
+
+import pytest
+from redpajama.filters import models
+
+
+def test_packaged_and_cached_models_are_named_symbolically(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDPAJAMA_CACHE", str(tmp_path))
+    spec = models.ModelSpec("m", "a test model", "https://example.org/m.bin", "m.bin", ("json", "__init__.py"))
+    location = models.locate(spec)
+    assert location == "package:json/__init__.py"
+    assert models.fetch(location, "x") == json.__file__
+    cached = models.ModelSpec("c", "a cached model", "https://example.org/c.bin", "c.bin")
+    assert models.locate(cached) == cached.url  # not in the cache yet: the published URL
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "c.bin").write_bytes(b"model")
+    assert models.locate(cached) == "cache:c.bin"
+    assert models.fetch("cache:c.bin", "c.bin") == str(tmp_path / "models" / "c.bin")
+    with pytest.raises(models.ModelNotFound):
+        models.fetch("cache:missing.bin", "missing.bin")
+
+
+def test_built_models_in_the_default_folder_resolve_against_each_machines_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDPAJAMA_CACHE", str(tmp_path))
+    built = models.built_folder()
+    built.mkdir(parents=True)
+    (built / "en.sp.model").write_bytes(b"sp")
+    (built / models.BUILT_MANIFEST).write_text(json.dumps({"language": "en", "files": {"sp": {"file": "en.sp.model"}}}))
+    assert models.built_models()["sp"] == "cache:built/en.sp.model"
+    assert models.local_file("cache:built/en.sp.model") == built / "en.sp.model"
+    assert models.built_models(str(built))["sp"] == str(built / "en.sp.model")  # an explicit folder keeps paths
