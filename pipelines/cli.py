@@ -9,6 +9,7 @@ import os
 import sys
 from typing import NoReturn
 
+from redpajama.filters.models import ModelNotFound
 from redpajama.pipelines.options import RUNNERS, RunnerConfig
 from redpajama.slices.base import UsageError, registry
 
@@ -127,10 +128,7 @@ def _fraction(text: str) -> float:
 def _tokenizer(location: str | None) -> str:
     from redpajama.filters import models
 
-    try:
-        return models.tokenizer_location(location)
-    except models.ModelNotFound as error:
-        raise UsageError(str(error)) from error
+    return models.tokenizer_location(location)
 
 
 def _existing_output(output: str) -> None:
@@ -330,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             return cmd_sample(args)
         return cmd_run(args, beam_args)
-    except UsageError as error:
+    except (UsageError, ModelNotFound) as error:  # a missing model is the user's to fix, like a typo
         print(f"redpajama: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

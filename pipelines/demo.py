@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             report = build_report(args.output, tokenizer, processes=args.workers or os.cpu_count() or 1)
             write_report(report, args.output)
             print(markdown(report))
-    except UsageError as error:
+    except (UsageError, models.ModelNotFound) as error:
         print(f"redpajama: error: {error}", file=sys.stderr)
         return 2
     return 0

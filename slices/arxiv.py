@@ -156,10 +156,7 @@ class Arxiv(Slice):
         raise UsageError("arxiv needs --input: bulk source tars (s3://arxiv/src/, requester pays) or paper folders")
 
     def validate(self) -> None:
-        try:
-            self.options["_lid"] = models.locate(models.LID, self.options.get("lid_model"))
-        except models.ModelNotFound as error:
-            raise UsageError(str(error)) from error
+        self.options["_lid"] = models.locate(models.LID, self.options.get("lid_model"))
 
     def _limit(self) -> int:
         return int((self.options.get("max_paper_mb") or 256.0) * MB)

@@ -187,10 +187,7 @@ class CommonCrawl(Slice):
         if "_models" in self.options:
             return self.options["_models"]
         languages = self.languages()
-        try:
-            lid = models.locate(models.LID, self.options.get("lid_model"))
-        except models.ModelNotFound as error:
-            raise UsageError(str(error)) from error
+        lid = models.locate(models.LID, self.options.get("lid_model"))
         built = models.built_models(self.options.get("models_dir"))
         if self.options.get("models_dir") and built is None:
             raise UsageError(f"--models-dir {self.options['models_dir']}: no models.json (run `redpajama models build`)")

@@ -131,10 +131,7 @@ class GitHub(Slice):
         raise UsageError("github needs --input: BigQuery export files (github_*.jsonl.gz) or repository folders")
 
     def validate(self) -> None:
-        try:
-            self.options["_tokenizer"] = models.tokenizer_location(self.options.get("tokenizer"))
-        except models.ModelNotFound as error:
-            raise UsageError(str(error)) from error
+        self.options["_tokenizer"] = models.tokenizer_location(self.options.get("tokenizer"))
 
     def steps(self) -> list:
         tokenizer = self.options.get("_tokenizer") or models.tokenizer_location(self.options.get("tokenizer"))
