@@ -23,14 +23,21 @@ from datetime import datetime, timezone
 from redpajama.filters import models
 from redpajama.filters.base import Failure, Record, Step, StepResult, make_record
 from redpajama.filters.langid import LanguageTagger
-from redpajama.filters.latex import CleanLatex
+from redpajama.filters.latex import CleanLatex, LatexRules
 from redpajama.pipelines import sources
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, add_compat_argument, compat_rules, register
 
 NEW_ID = re.compile(r"^(\d{4})\.\d{4,5}(v\d+)?$")
 OLD_ID = re.compile(r"^([a-z\-]+(?:\.[A-Z]{2})?)(\d{7})(v\d+)?$")
 TEXT_SUFFIXES = (".tex",)  # what RedPajama read; styles and classes are not text
 MB = 1 << 20
+COMPAT = {
+    "archive-order": "every .tex file in archive order, each cleaned alone, joined by newlines",
+    "cut-regexes": "RedPajama's section, appendix and bibliography expressions",
+    "comments": "RedPajama's comment expressions (eats the character before %)",
+    "macros": "RedPajama's macro table and re.sub templates (a failing template drops the paper)",
+    "utf8-only": "a paper with a .tex file that is not UTF-8 is dropped",
+}
 
 
 class PaperTooLarge(Exception):
@@ -69,22 +76,31 @@ def read_capped(stream, limit: int) -> bytes:
     return data
 
 
-def decode_tex(data: bytes) -> str:
-    """UTF-8, else Latin-1 (RedPajama dropped the whole paper on one non-UTF-8 file)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+class TexFiles(dict):
+    """A paper's text files (name -> text, in archive order) and the names that were not UTF-8."""
+
+    def __init__(self):
+        super().__init__()
+        self.latin1: list[str] = []
+
+    def add(self, name: str, data: bytes) -> None:
+        """UTF-8, else Latin-1 (RedPajama dropped the whole paper on one non-UTF-8 file)."""
+        try:
+            self[name] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self[name] = data.decode("latin-1")
+            self.latin1.append(name)
 
 
-def project_files(payload: bytes, limit: int) -> dict[str, str]:
+def project_files(payload: bytes, limit: int) -> TexFiles:
     """The text files of one paper's ``.gz``: a gzipped tar project or a single gzipped TeX file."""
     raw = read_capped(gzip.GzipFile(fileobj=io.BytesIO(payload)), limit)
+    files = TexFiles()
     try:
         archive = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
     except tarfile.TarError:
-        return {"main.tex": decode_tex(raw)}
-    files: dict[str, str] = {}
+        files.add("main.tex", raw)
+        return files
     total = 0
     with archive:
         for member in archive:
@@ -94,12 +110,12 @@ def project_files(payload: bytes, limit: int) -> dict[str, str]:
             total += member.size
             if total > limit:
                 raise PaperTooLarge(f"more than {limit // MB} MB of TeX")
-            files[name] = decode_tex(archive.extractfile(member).read())
+            files.add(name, archive.extractfile(member).read())
     return files
 
 
-def folder_files(folder: str, limit: int) -> dict[str, str]:
-    files: dict[str, str] = {}
+def folder_files(folder: str, limit: int) -> TexFiles:
+    files = TexFiles()
     total = 0
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -111,7 +127,7 @@ def folder_files(folder: str, limit: int) -> dict[str, str]:
             if total > limit:
                 raise PaperTooLarge(f"more than {limit // MB} MB of TeX")
             with open(path, "rb") as handle:
-                files[os.path.relpath(path, folder).replace(os.sep, "/")] = decode_tex(handle.read())
+                files.add(os.path.relpath(path, folder).replace(os.sep, "/"), handle.read())
     return files
 
 
@@ -146,6 +162,7 @@ class Arxiv(Slice):
         parser.add_argument("--max-paper-mb", type=float, default=256.0,
                             help="cap on one paper's decompressed size (default: 256)")
         parser.add_argument("--lid-model", help="fastText language ID model (path, URL or gs://)")
+        add_compat_argument(parser, COMPAT)
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -156,14 +173,23 @@ class Arxiv(Slice):
         raise UsageError("arxiv needs --input: bulk source tars (s3://arxiv/src/, requester pays) or paper folders")
 
     def validate(self) -> None:
+        self.rules()
         self.options["_lid"] = models.locate(models.LID, self.options.get("lid_model"))
+
+    def rules(self) -> LatexRules:
+        chosen = compat_rules(self.options.get("redpajama_compat"), COMPAT)
+        return LatexRules(
+            archive_order="archive-order" in chosen, cut_regexes="cut-regexes" in chosen,
+            comments="comments" in chosen, macros="macros" in chosen, utf8_only="utf8-only" in chosen,
+            keep_appendix=bool(self.options.get("keep_appendix")),
+        )
 
     def _limit(self) -> int:
         return int((self.options.get("max_paper_mb") or 256.0) * MB)
 
     def steps(self) -> list[Step]:
         lid = self.options.get("_lid") or models.locate(models.LID, self.options.get("lid_model"))
-        return [CleanLatex(bool(self.options.get("keep_appendix"))), TagLanguage(lid)]
+        return [CleanLatex(self.rules()), TagLanguage(lid)]
 
     # --- reading -----------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
@@ -240,14 +266,16 @@ class Arxiv(Slice):
     @staticmethod
     def _keyed(arxiv_id: str, yymm: str, mtime: float, files: dict, skip: str | None, where: str) -> Keyed:
         meta = {
-            "timestamp": datetime.fromtimestamp(mtime, tz=timezone.utc).isoformat(timespec="seconds"),
+            # RedPajama's local-time ISO string of the member's mtime, on a machine set to UTC
+            "timestamp": datetime.fromtimestamp(int(mtime), tz=timezone.utc).replace(tzinfo=None).isoformat(),
             "yymm": yymm,
             "arxiv_id": arxiv_id,
             "language": None,
             "url": f"https://arxiv.org/abs/{arxiv_id}",
             "source": "arxiv",
             "id": f"arxiv/{arxiv_id}",
-            "_files": files,
+            "_files": dict(files),
+            "_latin1": list(getattr(files, "latin1", ())),
             "_source_bytes": sum(len(text.encode("utf-8", "surrogatepass")) for text in files.values()),
         }
         if skip:

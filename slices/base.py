@@ -113,6 +113,29 @@ class Slice:
         return [getattr(step, "description", step.name) for step in self.steps()]
 
 
+COMPAT_ALL = "all"
+
+
+def add_compat_argument(parser: argparse.ArgumentParser, rules: dict[str, str]) -> None:
+    """``--redpajama-compat RULE,...``: switch named deviations back to RedPajama's behaviour."""
+    listing = "; ".join(f"{name}: {what}" for name, what in rules.items())
+    parser.add_argument(
+        "--redpajama-compat", metavar="RULES",
+        help=f"comma-separated rules (or '{COMPAT_ALL}') that restore RedPajama's own behaviour: {listing}",
+    )
+
+
+def compat_rules(value: str | None, rules: dict[str, str]) -> frozenset[str]:
+    """The rule names a ``--redpajama-compat`` value asks for; an unknown name is a :class:`UsageError`."""
+    names = {item.strip() for item in (value or "").split(",") if item.strip()}
+    if COMPAT_ALL in names:
+        return frozenset(rules)
+    unknown = sorted(names - set(rules))
+    if unknown:
+        raise UsageError(f"--redpajama-compat: unknown rule {', '.join(unknown)} (known: {', '.join(rules)}, {COMPAT_ALL})")
+    return frozenset(names)
+
+
 _REGISTRY: dict[str, type[Slice]] = {}
 
 
