@@ -3,7 +3,8 @@
 Answers are joined to their question by a shuffle keyed by question id, so no site has
 to fit in one machine's memory. Answers are ordered by numeric score, highest first
 (RedPajama sorted the score strings, which puts "9" above "10"). Questions without
-answers are kept as question-only documents, as RedPajama did.
+answers are kept as question-only documents, as RedPajama did. ``--redpajama-compat``
+restores RedPajama's string order, its HTML-to-text and its string scores.
 """
 
 from __future__ import annotations
@@ -22,15 +23,20 @@ from lxml import etree
 from redpajama import manifests
 from redpajama.filters import models
 from redpajama.filters.base import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
-from redpajama.filters.html import html_to_text
+from redpajama.filters.html import html_to_text, redpajama_text
 from redpajama.filters.langid import LanguageTagger
 from redpajama.pipelines import sources
 from redpajama.slices.archives import ArchiveError, stream_member
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, add_compat_argument, compat_rules, register
 
 SITE_IN_NAME = re.compile(r"([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.(?:com|net|org))", re.IGNORECASE)
 DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 _ROW_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+COMPAT = {
+    "answer-order": "answers sorted by their score strings ('9' above '10')",
+    "html-text": "'Title Body' through BeautifulSoup's get_text() after RedPajama's <li>/<ol> replacements",
+    "score-strings": "meta.question_score as the dump's string",
+}
 
 
 # --- which sites: the N largest in the dump's file listing ---------------------------------
@@ -92,11 +98,24 @@ class SelectPosts(Step):
 
 
 class CleanHtml(Step):
+    """Post HTML to text; a question's text starts with its title and a space."""
+
     name = "clean_html"
-    description = "clean_html: post HTML to text keeping paragraphs, list items and code blocks"
+
+    def __init__(self, redpajama: bool = False):
+        self.redpajama = redpajama
+        self.description = (
+            "clean_html: 'Title Body' through RedPajama's BeautifulSoup get_text()" if redpajama
+            else "clean_html: post HTML to text by lxml's parser events, line breaks, blocks and list items kept apart"
+        )
 
     def apply(self, record: Record) -> StepResult:
-        record["text"] = html_to_text(record["text"])
+        meta = record["meta"]
+        title = f"{meta['_title']} " if meta["_parent_id"] is None else ""
+        if self.redpajama:  # RedPajama parsed the title as HTML together with the body
+            record["text"] = redpajama_text(title + record["text"])
+        else:
+            record["text"] = title + html_to_text(record["text"])
         return record
 
 
@@ -111,19 +130,31 @@ def _answer_key(record: Record) -> str | None:
 
 
 class JoinAnswers:
-    """Lay out ``Q: title question\\nA: answer\\nA: ...`` with answers by numeric score."""
+    """Lay out ``Q: title question\\nA: answer\\nA: ...``, answers by numeric score (ties by id).
 
-    def __init__(self, dump_date: str | None):
+    ``string_order`` sorts by the score strings instead, ties in post order, as RedPajama's
+    stable ``sorted(..., reverse=True)`` did; ``string_scores`` writes ``question_score`` as
+    the dump's string.
+    """
+
+    def __init__(self, dump_date: str | None, string_order: bool = False, string_scores: bool = False):
         self.dump_date = dump_date
+        self.string_order = string_order
+        self.string_scores = string_scores
+
+    def _ranked(self, answers: list[Record]) -> list[Record]:
+        by_id = sorted(answers, key=lambda a: a["meta"]["_post_id"])
+        if self.string_order:
+            return sorted(by_id, key=lambda a: a["meta"]["_score_text"], reverse=True)
+        return sorted(by_id, key=lambda a: -a["meta"]["_score"])
 
     def __call__(self, questions: list[Record], answers: list[Record]) -> list[StepResult]:
         if not questions:
             return [Drop("orphan_answer") for _ in answers]
         question = questions[0]
         meta = question["meta"]
-        ranked = sorted(answers, key=lambda a: (-a["meta"]["_score"], a["meta"]["_post_id"]))
-        head = f"{meta['_title']} {question['text']}".strip()
-        text = "Q: " + head + "".join(f"\nA: {answer['text']}" for answer in ranked)
+        ranked = self._ranked(answers)
+        text = "Q: " + question["text"] + "".join(f"\nA: {answer['text']}" for answer in ranked)
         timestamp = self.dump_date or max(
             [meta["_last_activity"], *(a["meta"]["_last_activity"] for a in answers)]
         )[:10]
@@ -134,7 +165,7 @@ class JoinAnswers:
             url=f"https://{site}/questions/{post_id}",
             timestamp=timestamp,
             source="stackexchange",
-            question_score=meta["_score"],
+            question_score=meta["_score_text"] if self.string_scores else meta["_score"],
             id=f"stackexchange/{site}/{post_id}",
         )
         duplicates = [Drop("duplicate_question") for _ in questions[1:]]
@@ -164,6 +195,7 @@ class StackExchange(Slice):
         parser.add_argument("--dump-date", help="meta.timestamp (default: each thread's last activity date)")
         parser.add_argument("--lid-model", help="fastText lid.176 model: path, gs:// or URL (default: packaged/cached/official)")
         parser.add_argument("--max-member-gb", type=float, default=200.0, help="cap on one archive member's size")
+        add_compat_argument(parser, COMPAT)
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -177,7 +209,11 @@ class StackExchange(Slice):
     def _lid_location(self) -> str:
         return models.locate(models.LID, self.options.get("lid_model"))
 
+    def _compat(self) -> frozenset[str]:
+        return compat_rules(self.options.get("redpajama_compat"), COMPAT)
+
     def validate(self) -> None:
+        self._compat()
         try:
             self._lid_location()
         except models.ModelNotFound as error:
@@ -203,14 +239,16 @@ class StackExchange(Slice):
         return [manifest["download_url"].format(name=name) for name in archives]
 
     def steps(self) -> list[Step | JoinStep]:
+        compat = self._compat()
         join = JoinStep(
             "join_answers",
             _question_key,
             _answer_key,
-            JoinAnswers(self.options.get("dump_date")),
-            "join_answers: answers joined to their question by shuffle, numeric score descending",
+            JoinAnswers(self.options.get("dump_date"), "answer-order" in compat, "score-strings" in compat),
+            "join_answers: answers joined to their question by shuffle, "
+            + ("score strings descending (RedPajama)" if "answer-order" in compat else "numeric score descending"),
         )
-        return [SelectPosts(), CleanHtml(), join, LanguageTagger(self._lid_location())]
+        return [SelectPosts(), CleanHtml("html-text" in compat), join, LanguageTagger(self._lid_location())]
 
     # --- reading -------------------------------------------------------------------------
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
@@ -286,13 +324,15 @@ def _post_record(line: bytes, site: str) -> Keyed:
     row = etree.fromstring(line, _ROW_PARSER).attrib
     post_id = int(row["Id"])
     parent = row.get("ParentId")
+    score = row.get("Score")
     record = make_record(
         row.get("Body", ""),
         _site=site,
         _post_id=post_id,
         _parent_id=int(parent) if parent else None,
         _title=row.get("Title", ""),
-        _score=int(row.get("Score") or 0),
+        _score=int(score or 0),
+        _score_text=score if score is not None else 0,  # RedPajama: the attribute, else the number 0
         _last_activity=row.get("LastActivityDate") or row.get("CreationDate", ""),
     )
     return f"{site}/{post_id:012d}", record

@@ -18,15 +18,16 @@ from urllib.parse import quote
 import zstandard
 from redpajama import manifests
 from redpajama.filters.base import Drop, Failure, Record, Step, StepResult, make_record
-from redpajama.filters.wikitext import WikitextCleaner
+from redpajama.filters.wikitext import DEFAULT_CATEGORY_PREFIXES, DEFAULT_MEDIA_PREFIXES, WikitextCleaner
 from redpajama.pipelines import sources
 from redpajama.slices import mediawiki
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, add_compat_argument, compat_rules, register
 
 DUMP_DATE_IN_NAME = re.compile(r"(?:^|/)([a-z_\-]+)wiki-(\d{8})-")
 WIKI_IN_NAME = re.compile(r"(?:^|/)([a-z_\-]+?)wiki-")
 DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 ARTICLE_NAMESPACE = 0
+COMPAT = {"empty-sections": "sections that clean to nothing still joined, leaving runs of blank lines"}
 
 
 class SelectArticles(Step):
@@ -47,25 +48,26 @@ class SelectArticles(Step):
 
 
 class CleanWikitext(Step):
-    """Wikitext to plain text with per-language media and category prefixes."""
+    """Wikitext to plain text with the wiki's media and category prefixes (see ``filters.wikitext``)."""
 
     name = "clean_wikitext"
     description = (
-        "clean_wikitext: mwparserfromhell; drop File/Image/Media links (with language aliases),"
+        "clean_wikitext: mwparserfromhell; drop File/Image/Media links (with the wiki's names and aliases),"
         " <ref> and <table>, templates and magic words; keep link and category text"
     )
 
-    def __init__(self, media_aliases: dict[str, list[str]], category_aliases: dict[str, list[str]]):
-        self._media_aliases = media_aliases
-        self._category_aliases = category_aliases
+    def __init__(self, namespaces: dict[str, dict[str, list[str]]], keep_empty_sections: bool = False):
+        self._namespaces = namespaces
+        self._keep_empty_sections = keep_empty_sections
         self._cleaners: dict[tuple, WikitextCleaner] = {}
 
     def _cleaner(self, language: str, media: tuple, category: tuple) -> WikitextCleaner:
         key = (language, media, category)
         if key not in self._cleaners:
             self._cleaners[key] = WikitextCleaner(
-                [*self._media_aliases.get(language, ()), *media],
-                [*self._category_aliases.get(language, ()), *category],
+                [*DEFAULT_MEDIA_PREFIXES, *self._namespaces["media"].get(language, ())],
+                [*DEFAULT_CATEGORY_PREFIXES, *self._namespaces["category"].get(language, ())],
+                media, category, self._keep_empty_sections,
             )
         return self._cleaners[key]
 
@@ -110,6 +112,7 @@ class Wikipedia(Slice):
             default=64.0,
             help="target compressed MB per work unit when splitting a multistream dump",
         )
+        add_compat_argument(parser, COMPAT)
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -135,16 +138,15 @@ class Wikipedia(Slice):
         return urls
 
     def validate(self) -> None:
+        compat_rules(self.options.get("redpajama_compat"), COMPAT)
         date = self.options.get("dump_date")
         if date and not re.fullmatch(r"\d{8}", date):
             raise UsageError(f"--dump-date must be YYYYMMDD, got {date!r}")
 
     def steps(self) -> list[Step]:
-        manifest = manifests.load("wikipedia")
-        return [
-            SelectArticles(),
-            CleanWikitext(manifest["media_aliases"], manifest["category_aliases"]),
-        ]
+        namespaces = manifests.load(manifests.load("wikipedia")["namespaces"].removesuffix(".json"))
+        keep_empty = "empty-sections" in compat_rules(self.options.get("redpajama_compat"), COMPAT)
+        return [SelectArticles(), CleanWikitext(namespaces, keep_empty)]
 
     # --- reading ---------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:

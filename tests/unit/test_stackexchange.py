@@ -38,6 +38,7 @@ def test_answers_sorted_by_numeric_score_not_as_strings():
                post(5, "hundred", 1, score=100), post(6, "two", 1, score=2, when="2021-05-06T00:00:00")]
     for record in [question, *answers]:
         se.CleanHtml().apply(record)
+    assert question["text"] == "Best beer Which?"
     kept, *drops = se.JoinAnswers(None)([question], answers)
     assert kept["text"] == "Q: Best beer Which?\nA: hundred\nA: ten\nA: nine\nA: two\nA: minus"
     assert kept["meta"] == {
@@ -47,8 +48,22 @@ def test_answers_sorted_by_numeric_score_not_as_strings():
     assert drops == [Drop("answer_merged")] * 5
 
 
+def test_redpajama_string_order_and_string_scores():
+    question = post(1, "q", title="T", score=5)
+    answers = [post(2, "nine", 1, score=9), post(3, "ten", 1, score=10), post(4, "also nine", 1, score=9)]
+    kept, *_ = se.JoinAnswers(None, string_order=True, string_scores=True)([question], answers)
+    assert kept["text"] == "Q: q\nA: nine\nA: also nine\nA: ten"  # "9" > "10"; ties keep post order
+    assert kept["meta"]["question_score"] == "5"
+
+
+def test_question_title_then_body_and_redpajamas_html_text():
+    question = post(1, "&lt;p&gt;a&lt;/p&gt;&lt;p&gt;b&lt;/p&gt;", title="What does &lt;br&gt; do?")
+    assert se.CleanHtml().apply(dict(question, meta=dict(question["meta"])))["text"] == "What does <br> do? a\nb"
+    assert se.CleanHtml(redpajama=True).apply(question)["text"] == "What does  do? ab"
+
+
 def test_question_only_orphans_and_dump_date():
-    question = post(1, "body", title="T")
+    question = se.CleanHtml().apply(post(1, "body", title="T"))
     kept, = se.JoinAnswers("2023-03-29")([question], [])
     assert kept["text"] == "Q: T body" and kept["meta"]["timestamp"] == "2023-03-29"
     assert se.JoinAnswers(None)([], [post(9, "x", 1)]) == [Drop("orphan_answer")]
