@@ -27,7 +27,10 @@ DUMP_DATE_IN_NAME = re.compile(r"(?:^|/)([a-z_\-]+)wiki-(\d{8})-")
 WIKI_IN_NAME = re.compile(r"(?:^|/)([a-z_\-]+?)wiki-")
 DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 ARTICLE_NAMESPACE = 0
-COMPAT = {"empty-sections": "sections that clean to nothing still joined, leaving runs of blank lines"}
+COMPAT = {
+    "empty-sections": "sections that clean to nothing still joined, leaving runs of blank lines",
+    "namespace-table": "media and category prefixes from the 2021 alias table only, not also from the dump's siteinfo",
+}
 
 
 class SelectArticles(Step):
@@ -56,9 +59,11 @@ class CleanWikitext(Step):
         " <ref> and <table>, templates and magic words; keep link and category text"
     )
 
-    def __init__(self, namespaces: dict[str, dict[str, list[str]]], keep_empty_sections: bool = False):
+    def __init__(self, namespaces: dict[str, dict[str, list[str]]], keep_empty_sections: bool = False,
+                 table_only: bool = False):
         self._namespaces = namespaces
         self._keep_empty_sections = keep_empty_sections
+        self._table_only = table_only
         self._cleaners: dict[tuple, WikitextCleaner] = {}
 
     def _cleaner(self, language: str, media: tuple, category: tuple) -> WikitextCleaner:
@@ -67,7 +72,7 @@ class CleanWikitext(Step):
             self._cleaners[key] = WikitextCleaner(
                 [*DEFAULT_MEDIA_PREFIXES, *self._namespaces["media"].get(language, ())],
                 [*DEFAULT_CATEGORY_PREFIXES, *self._namespaces["category"].get(language, ())],
-                media, category, self._keep_empty_sections,
+                () if self._table_only else media, () if self._table_only else category, self._keep_empty_sections,
             )
         return self._cleaners[key]
 
@@ -145,8 +150,8 @@ class Wikipedia(Slice):
 
     def steps(self) -> list[Step]:
         namespaces = manifests.load(manifests.load("wikipedia")["namespaces"].removesuffix(".json"))
-        keep_empty = "empty-sections" in compat_rules(self.options.get("redpajama_compat"), COMPAT)
-        return [SelectArticles(), CleanWikitext(namespaces, keep_empty)]
+        compat = compat_rules(self.options.get("redpajama_compat"), COMPAT)
+        return [SelectArticles(), CleanWikitext(namespaces, "empty-sections" in compat, "namespace-table" in compat)]
 
     # --- reading ---------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
