@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SHARED ?= ../shared/data
 OUT    ?= out
 DEBIAN_PACKAGES := bzip2 build-essential cmake libboost-program-options-dev libboost-system-dev \
-	libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev
+	libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev ruby-licensee
 
 .PHONY: setup demo test lint bench clean
 

@@ -29,7 +29,7 @@ setup(
         "sentencepiece>=0.1.99",
         "kenlm>=0.2",  # built from source by pip; lmplz/build_binary are built by `models build`
         "tokenizers>=0.20",  # encode_batch_fast
-        "pyaskalono>=0.2",
+        "identify>=2.5",  # choosealicense.com licence texts (GitHub licensee's templates)
         "datasketch>=1.6",
         "rensa>=0.5",  # digest matrices from precomputed token hashes
         "pyarrow>=14",

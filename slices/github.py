@@ -2,8 +2,8 @@
 
 Two inputs: RedPajama's BigQuery export (JSONL rows joining ``contents``, ``files``,
 ``licenses`` and ``languages``; the licence comes from the row), or local repositories
-(each ``--input`` folder is one repository; its licence is detected from its licence
-files with askalono). Exact dedup on the md5 of the raw content is a shuffle across the
+(each ``--input`` folder is one repository; its licence is the one GitHub's licensee would
+give it, from its root licence files). Exact dedup on the md5 of the raw content is a shuffle across the
 whole run, keeping the first copy by (repo, ref, path) rather than by listing order.
 """
 
@@ -66,13 +66,23 @@ def repository_files(folder: str) -> list[str]:
     return sorted(found)
 
 
+def inside(folder: str, path: str) -> bool:
+    """Whether ``path``, links resolved, stays inside ``folder``."""
+    root = os.path.realpath(folder)
+    return os.path.commonpath([root, os.path.realpath(path)]) == root
+
+
 def license_texts(folder: str, limit: int = 1 << 20) -> dict[str, str]:
+    """The root licence files of a repository (name -> text). A link is followed only while it
+    stays inside the repository; special files and files over ``limit`` bytes are skipped."""
     texts = {}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
-        if licenses.is_license_file(name) and os.path.isfile(path) and os.path.getsize(path) <= limit:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                texts[name] = handle.read()
+        if name.startswith(".") or not licenses.is_license_file(name) or not inside(folder, path):
+            continue
+        if os.path.isfile(path) and os.path.getsize(path) <= limit:
+            with open(path, "rb") as handle:  # invalid UTF-8 is dropped, as licensee drops it
+                texts[name] = handle.read().decode("utf-8", "ignore")
     return texts
 
 
@@ -125,7 +135,7 @@ class GitHub(Slice):
     @classmethod
     def describe_sources(cls) -> str:
         return ("RedPajama's BigQuery export of bigquery-public-data.github_repos (JSONL rows, license taken from the "
-                "row), or local repository folders (licence detected from LICENSE/COPYING with askalono).")
+                "row), or local repository folders (licence of the root LICENSE/COPYING files, as GitHub's licensee decides).")
 
     def default_inputs(self) -> list[str]:
         raise UsageError("github needs --input: BigQuery export files (github_*.jsonl.gz) or repository folders")

@@ -53,7 +53,7 @@ def test_repositories_licences_dedup_and_filters(tmp_path):
     by_path = {(d["meta"]["repo_name"], d["meta"]["path"]): d for d in docs}
     assert ("aaa-fork", "core.py") in by_path and ("click", "core.py") not in by_path
     meta = by_path[("aaa-fork", "core.py")]["meta"]
-    assert meta["license"] == "BSD-3-Clause" and meta["license_confidence"] > 0.9
+    assert meta["license"] == "bsd-3-clause" and meta["license_confidence"] > 0.9  # licensee keys, as BigQuery
     assert list(meta)[:7] == ["content_hash", "timestamp", "source", "line_count", "max_line_length",
                               "avg_line_length", "alnum_prop"]
     assert {d["meta"]["repo_name"] for d in docs} == {"aaa-fork", "click", "mwparserfromhell"}

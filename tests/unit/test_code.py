@@ -1,14 +1,13 @@
-"""GitHub rules: copyright stripping, line statistics, the quality filter and licence detection."""
+"""GitHub rules: copyright stripping, line statistics and the quality filter."""
 
 import pytest
 from redpajama.filters.base import Drop
 from redpajama.filters.code import CodeQuality, alpha_per_token, line_stats, skipped_path, strip_copyright
-from redpajama.filters.license import bigquery_allowed, detect
+from redpajama.filters.license import bigquery_allowed
 
 from tests.conftest import SHARED, need
 
 TOKENIZER = SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json"
-LICENSES = SHARED / "github" / "choosealicense-licenses"
 
 
 def test_block_comment_with_copyright_is_cut_and_others_stay():
@@ -67,32 +66,7 @@ def test_good_code_and_extension_edge_cases_pass(quality):
     assert alpha_per_token(good, quality._tokenizer) > 1.5
 
 
-def _license_text(name):
-    return (LICENSES / name).read_text().split("---", 2)[2]
-
-
-def test_licence_detection_on_the_reference_texts():
-    for name, spdx in (("mit.txt", "MIT"), ("apache-2.0.txt", "Apache-2.0"), ("bsd-2-clause.txt", "BSD-2-Clause"),
-                       ("bsd-3-clause.txt", "BSD-3-Clause")):
-        found = detect({"LICENSE": _license_text(need(LICENSES / name).name)})
-        assert (found.license, found.allowed) == (spdx, True) and found.confidence > 0.95
-    assert detect({"COPYING": _license_text("gpl-3.0.txt")}).allowed is False
-    dual = detect({"LICENSE-MIT": _license_text("mit.txt"), "LICENSE-APACHE": _license_text("apache-2.0.txt")})
-    assert dual.allowed and dual.license == "Apache-2.0 AND MIT"
-    assert detect({}).allowed is False
-
-
-def test_askalono_identifies_most_of_the_47_reference_licences():
-    texts = sorted(need(LICENSES).glob("*.txt"))
-    right = 0
-    for path in texts:
-        front, _, body = path.read_text().partition("---")[2].partition("---")
-        spdx = next(line.split(":", 1)[1].strip() for line in front.splitlines() if line.startswith("spdx-id:"))
-        # choosealicense uses the older ids ("GPL-3.0" for askalono's "GPL-3.0-only")
-        right += (detect({"LICENSE": body}).license or "").startswith(spdx)
-    assert len(texts) == 47 and right >= 45  # measured: 45 (misses: CECILL-2.1 as 1.0, PostgreSQL)
-
-
 def test_bigquery_licence_values():
     assert all(bigquery_allowed(v) for v in ("mit", "apache-2.0", "bsd-3-clause", "bsd-2-clause"))
-    assert not any(bigquery_allowed(v) for v in ("gpl-3.0", "", None, "lgpl-2.1"))
+    assert bigquery_allowed("mit-0") and bigquery_allowed("bsd-4-clause")  # LIKE 'mit%', 'bsd%'
+    assert not any(bigquery_allowed(v) for v in ("gpl-3.0", "", None, "lgpl-2.1", "0bsd", "other", 7, ["mit"]))
