@@ -212,7 +212,7 @@ def cmd_slices() -> int:
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from redpajama.pipelines.run import resolve_inputs, run_slice
+    from redpajama.pipelines.run import input_roots, resolve_inputs, run_slice
 
     cls = registry()[args.slice]
     slice_options = {
@@ -251,6 +251,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         overwrite=args.overwrite,
         quiet=not args.debug,
         tokenizer=_token_counter(args.count_tokens),
+        roots=input_roots(args.input or [], inputs),
     )
     print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
     return 0

@@ -8,6 +8,7 @@ only ``_temporary/``, which the rerun discards before producing the same result.
 from __future__ import annotations
 
 import json
+import posixpath
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +31,16 @@ class RunOutcome:
     stats: dict[str, Any]
     files: list[str]
     reused: bool
+
+
+def input_roots(patterns: list[str], files: list[str]) -> tuple[str, ...]:
+    """Where each input argument names files from (see :meth:`Slice.relative_name`); without
+    arguments, the folder the files have in common."""
+    if patterns:
+        return tuple(sorted({sources.input_root(p) for p in patterns}))
+    if not files:
+        return ()
+    return (posixpath.commonpath(files) if len(files) > 1 else posixpath.dirname(files[0]),)
 
 
 def resolve_inputs(patterns: list[str], limit: int | None) -> list[str]:
@@ -56,6 +67,7 @@ def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]
         "version": _package_version(),
         "slice": slc.name,
         "inputs": inputs,
+        "input_roots": list(slc.input_roots),
         "options": slc.fingerprint(),
         "shard_bytes": layout.shard_bytes,
         "num_shards": layout.num_shards,
@@ -74,8 +86,13 @@ def run_slice(
     commit: bool = True,
     quiet: bool = True,
     tokenizer: str | None = None,
+    roots: tuple[str, ...] | None = None,
 ) -> RunOutcome:
-    """Run ``slc`` over ``inputs`` into ``output/<slice>``; see the module docstring."""
+    """Run ``slc`` over ``inputs`` into ``output/<slice>``; see the module docstring.
+
+    ``roots`` are the folders the inputs were named from (default: their common folder).
+    """
+    slc.input_roots = roots if roots is not None else input_roots([], [i for i in inputs if "://" not in i])
     slice_dir = io.join(output, slc.directory)
     layout = Layout(slice_dir, shard_bytes, num_shards)
     wanted = fingerprint(slc, inputs, layout)

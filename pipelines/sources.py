@@ -11,6 +11,8 @@ import bz2
 import codecs
 import io
 import lzma
+import os
+import posixpath
 import time
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
@@ -61,6 +63,21 @@ def expand(pattern: str) -> list[str]:
         return [pattern]
     result = FileSystems.match([pattern])[0]
     return sorted(m.path for m in result.metadata_list)
+
+
+GLOB_CHARS = "*?["
+
+
+def input_root(argument: str) -> str:
+    """The folder an input argument names files from: itself for a folder, the part of a glob
+    before its first wildcard, a file's folder (URLs alike)."""
+    argument = argument.rstrip("/") if argument not in ("/", "") else argument
+    wild = min((argument.find(c) for c in GLOB_CHARS if c in argument), default=-1)
+    if wild >= 0:
+        return argument[: argument.rfind("/", 0, wild) + 1].rstrip("/") or "/"
+    if not is_url(argument) and "://" not in argument and os.path.isdir(argument):
+        return argument
+    return posixpath.dirname(argument)
 
 
 def open_range(path: str, start: int = 0, end: int | None = None) -> BinaryIO:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import lzma
+import posixpath
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class Slice:
 
     def __init__(self, **options: Any):
         self.options = options
+        self.input_roots: tuple[str, ...] = ()  # folders the inputs were named from (see relative_name)
 
     # --- configuration ---------------------------------------------------------------
     @classmethod
@@ -90,6 +92,15 @@ class Slice:
     def steps(self) -> list[Step | JoinStep | SharedKeyStep]:
         """The ordered recipe applied to every record after reading."""
         raise NotImplementedError
+
+    def relative_name(self, path: str) -> str:
+        """``path`` relative to the input argument that named it (a folder, a glob's folder, a
+        file's folder), so that ids do not depend on where the data lives; else its base name."""
+        for root in sorted(self.input_roots, key=len, reverse=True):
+            prefix = root.rstrip("/") + "/"
+            if path.startswith(prefix):
+                return path[len(prefix) :]
+        return posixpath.basename(path)
 
     @property
     def directory(self) -> str:

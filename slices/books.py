@@ -113,7 +113,7 @@ class Books(Slice):
             return
         text = decode_book(data)
         title = TITLE_LINE.search(text[:20_000])
-        path = source.split("://", 1)[-1].lstrip("/")
+        path = self.relative_name(source)
         record = make_record(text, title=title.group(1) if title else file_stem(source), source="gutenberg",
                              id=f"gutenberg/{path}")
         yield f"gutenberg|{path}|{0:09d}", record

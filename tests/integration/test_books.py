@@ -59,3 +59,23 @@ def test_pg19_rows_ids_per_corpus_exact_duplicates_and_determinism(tmp_path):
     assert first["meta"]["short_book_title"] == "Frankenstein" and first["meta"]["cluster_size"] == 1
     again = run(Books(), [pg19, books3], tmp_path / "one", workers=1)
     assert output_bytes(again.slice_dir) == output_bytes(outcome.slice_dir)
+
+
+def test_ids_do_not_depend_on_where_the_books_live(tmp_path):
+    from redpajama.pipelines import cli
+
+    books = sorted(need(GUTENBERG).glob("Alice*/**/*.txt"))[:2]
+    outputs = []
+    for place in ("here", "elsewhere/deeper"):
+        folder = tmp_path / place / "gutenberg"
+        for book in books:
+            target = folder / book.relative_to(GUTENBERG)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(book.read_bytes())
+        out = tmp_path / place / "out"
+        assert cli.main(["run", "books", "--input", f"{folder}/**/*.txt", "--output", str(out), "--workers", "1",
+                         "--count-tokens", "off"]) == 0
+        outputs.append(output_bytes(out / "books"))
+    assert outputs[0] == outputs[1] and any(name.endswith(".jsonl.zst") for name in outputs[0])
+    ids = sorted(d["meta"]["id"] for d in records(tmp_path / "here" / "out" / "books") + dropped(tmp_path / "here" / "out" / "books"))
+    assert ids == sorted(f"gutenberg/{b.relative_to(GUTENBERG)}" for b in books)

@@ -64,3 +64,19 @@ def test_stats_from_counters_and_the_identity():
     stats["kept"] -= 1
     with pytest.raises(AccountingError):
         check_identity(stats)
+
+
+def test_input_roots_and_relative_names(tmp_path):
+    from redpajama.pipelines.run import input_roots
+    from redpajama.pipelines.sources import input_root
+    from redpajama.slices.books import Books
+
+    assert input_root("data/books/**/*.txt") == "data/books"
+    assert input_root("data/books/x.txt") == "data/books"
+    assert input_root(str(tmp_path)) == str(tmp_path)
+    assert input_root("gs://bucket/pg19/*.jsonl") == "gs://bucket/pg19"
+    assert input_roots([], ["/a/b/c.txt", "/a/d/e.txt"]) == ("/a",)
+    slc = Books()
+    slc.input_roots = ("/data", "/data/books")
+    assert slc.relative_name("/data/books/x/y.txt") == "x/y.txt"
+    assert slc.relative_name("/elsewhere/z.txt") == "z.txt"
