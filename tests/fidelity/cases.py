@@ -149,5 +149,34 @@ NOT_PER_DOCUMENT = {
     "se-site-selection": "chooses which archives are read, not what a document holds",
     "se-memory": "how the join runs, not what it produces",
     "wiki-truncated-dump": "only a cut dump shows it (RedPajama's job failed there)",
-    "arxiv-appendix-option": "an extra option; the default is RedPajama's cut",
 }
+
+
+# --- Books -----------------------------------------------------------------------------------------
+
+
+def simhash_decisions(path: Path, prefix: str = "shared/data/books/gutenberg/") -> dict[str, dict]:
+    """RedPajama's SimHash decision per text, by path relative to the Gutenberg folder."""
+    import csv
+
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    decisions = {}
+    for row in rows:
+        because = [item.removeprefix(prefix) for item in row["removed_because_of(smaller-id near dups)"].split(",") if item]
+        nearest = row["nearest_other(unit:hamming)"].rsplit(":", 1)
+        decisions[row["unit"].removeprefix(prefix)] = {"kept": row["decision"] == "kept", "because": because,
+                                                       "nearest_hamming": int(nearest[1]) if len(nearest) == 2 else None}
+    return decisions
+
+
+def word_5gram_jaccard(a: str, b: str) -> float:
+    """Exact Jaccard of two texts' lower-cased word 5-gram sets (what the Books slice thresholds)."""
+    from redpajama.dedup.minhash import words
+
+    def grams(text: str) -> set:
+        w = words(text)
+        return {tuple(w[i : i + 5]) for i in range(len(w) - 4)}
+
+    first, second = grams(a), grams(b)
+    return len(first & second) / len(first | second) if first | second else 1.0

@@ -63,6 +63,7 @@ class Result:
     identical: int = 0
     explained: dict[str, list[str]] = field(default_factory=dict)  # key -> deviations used
     unexplained: dict[str, str] = field(default_factory=dict)  # key -> first difference
+    notes: list[str] = field(default_factory=list)  # printed under the slice's row
 
     def table_row(self) -> str:
         return (f"{self.slice:<14} {self.compared:>8} {self.identical:>10} {len(self.explained):>22} "
@@ -178,7 +179,7 @@ def readme_rows() -> dict[str, str]:
     """Deviation table rows of the README by id (the first column, in backticks)."""
     rows = {}
     for line in README.read_text("utf-8").splitlines():
-        match = re.match(r"^\|\s*`([a-z0-9-]+)`\s*\|\s*([a-z]+)\s*\|", line)
+        match = re.match(r"^\|\s*`([a-z0-9-]+)`\s*\|\s*([a-z0-9]+)\s*\|", line)
         if match:
             rows[match.group(1)] = match.group(2)
     return rows
@@ -190,6 +191,7 @@ def report(results: list[Result]) -> str:
         lines.append(result.table_row())
         for row, count in sorted(result.deviation_counts().items()):
             lines.append(f"    {row}: {count}")
+        lines += [f"    {note}" for note in result.notes]
         for key, difference in list(result.unexplained.items())[:10]:
             lines.append(f"    UNEXPLAINED {key}: {difference}")
     return "\n".join(lines)
