@@ -77,5 +77,6 @@ def test_ids_do_not_depend_on_where_the_books_live(tmp_path):
                          "--count-tokens", "off"]) == 0
         outputs.append(output_bytes(out / "books"))
     assert outputs[0] == outputs[1] and any(name.endswith(".jsonl.zst") for name in outputs[0])
-    ids = sorted(d["meta"]["id"] for d in records(tmp_path / "here" / "out" / "books") + dropped(tmp_path / "here" / "out" / "books"))
+    here = tmp_path / "here" / "out" / "books"
+    ids = sorted(d["meta"]["id"] for d in records(here) + dropped(here))
     assert ids == sorted(f"gutenberg/{b.relative_to(GUTENBERG)}" for b in books)
