@@ -222,7 +222,7 @@ class Arxiv(Slice):
             files = folder_files(folder, self._limit())
         except PaperTooLarge as error:
             return Failure(folder, "folder", "too_large", str(error))
-        newest = max((os.path.getmtime(os.path.join(folder, n)) for n in files), default=0)
+        newest = int(max((os.path.getmtime(os.path.join(folder, n)) for n in files), default=0))
         arxiv_id = stem.split("-")[0] if NEW_ID.match(stem.split("-")[0]) else stem
         return self._keyed(arxiv_id, yymm_of(arxiv_id), newest, files, None, folder)
 
@@ -267,7 +267,7 @@ class Arxiv(Slice):
     def _keyed(arxiv_id: str, yymm: str, mtime: float, files: dict, skip: str | None, where: str) -> Keyed:
         meta = {
             # RedPajama's local-time ISO string of the member's mtime, on a machine set to UTC
-            "timestamp": datetime.fromtimestamp(int(mtime), tz=timezone.utc).replace(tzinfo=None).isoformat(),
+            "timestamp": datetime.fromtimestamp(mtime, tz=timezone.utc).replace(tzinfo=None).isoformat(),
             "yymm": yymm,
             "arxiv_id": arxiv_id,
             "language": None,
