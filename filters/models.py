@@ -147,14 +147,16 @@ def fetch(location: str, filename: str) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     from redpajama.pipelines import sources  # late: keeps filters importable without Beam
 
+    partial = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{filename}.", suffix=".partial", delete=False)
     try:
-        with sources.open_range(location) as stream, tempfile.NamedTemporaryFile(
-            dir=target.parent, delete=False
-        ) as partial:
+        with partial, sources.open_range(location) as stream:
             shutil.copyfileobj(stream, partial, 1 << 20)
+        os.replace(partial.name, target)
     except Exception as error:
         raise ModelNotFound(f"cannot fetch {location}: {error}") from error
-    os.replace(partial.name, target)
+    finally:
+        if os.path.exists(partial.name):  # a failed or interrupted download leaves nothing behind
+            os.unlink(partial.name)
     return str(target)
 
 

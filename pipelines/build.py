@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from redpajama.filters.base import Drop, Failure, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, Step, utf8_len
 from redpajama.pipelines import io, sources
+from redpajama.pipelines.progress import UnitProgress
 from redpajama.slices.base import Slice, WorkUnit
 
 NAMESPACE = "redpajama"
@@ -118,21 +120,36 @@ class ReadUnits(beam.DoFn):
         started = time.monotonic()
         documents = failed = 0
         self.counters.docs_in.inc()
-        for item in self.slice.read(unit):
-            if isinstance(item, Failure):
-                failed += item.units
-                self.counters.failed.inc(item.units)
-                yield beam.pvalue.TaggedOutput(FAILURES, item)
-                continue
-            documents += 1
-            self.counters.docs_out.inc()
-            # a reader that keeps the source beside the text (arXiv's files) says how big it is
-            self.counters.bytes_out.inc(item[1]["meta"].get("_source_bytes") or utf8_len(item[1]["text"]))
-            yield item
+        label = f"{self.slice.name}: reading {unit.source} ({unit.location})"
+        with UnitProgress(label, _unit_bytes(unit)) as progress:
+            for item in self._items(unit):
+                if isinstance(item, Failure):
+                    failed += item.units
+                    self.counters.failed.inc(item.units)
+                    yield beam.pvalue.TaggedOutput(FAILURES, item)
+                    continue
+                documents += 1
+                progress.documents = documents
+                self.counters.docs_out.inc()
+                # a reader that keeps the source beside the text (arXiv's files) says how big it is
+                self.counters.bytes_out.inc(item[1]["meta"].get("_source_bytes") or utf8_len(item[1]["text"]))
+                yield item
+        if documents == 0 and failed == 0:  # an empty input is a counted failure, not a silent nothing
+            self.counters.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, Failure(unit.source, unit.location, "empty_input",
+                                                             "the input holds no documents"))
+            failed = 1
         _progress(
             f"{self.slice.name}: read {unit.source} ({unit.location}): {documents} documents, "
             f"{failed} failed, {time.monotonic() - started:.1f}s"
         )
+
+    def _items(self, unit: WorkUnit):
+        """The reader's items; a reader that breaks fails the rest of its unit, not the job."""
+        try:
+            yield from self.slice.read(unit)
+        except Exception as error:
+            yield Failure(unit.source, unit.location, "reader_failed", f"{type(error).__name__}: {error}")
 
 
 class ApplySteps(beam.DoFn):
@@ -170,6 +187,16 @@ class ApplySteps(beam.DoFn):
             counters.docs_out.inc()
             counters.bytes_out.inc(size)
         yield key, record
+
+
+def _unit_bytes(unit: WorkUnit) -> int | None:
+    """The unit's size in raw bytes, where it is cheap to know (for the time left in progress lines)."""
+    if unit.end is not None:
+        return unit.end - unit.start
+    try:
+        return os.path.getsize(unit.source) - unit.start if "://" not in unit.source else None
+    except OSError:
+        return None
 
 
 class _StepDoFn(beam.DoFn):
@@ -401,7 +428,7 @@ def _to_line(item, slc: Slice) -> tuple[str, str, str, bytes]:
 
 def _failure_line(failure: Failure) -> tuple[str, str, str, bytes]:
     key = f"{failure.source}\t{failure.location}\t{failure.reason}"
-    return "errors", key, key, json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8")
+    return "errors", key, key, json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 INLINE_INPUT_BYTES = 256 << 10
@@ -458,10 +485,10 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         failures.append(applied[FAILURES])
         records = applied.kept
 
-    written = (
-        records
-        | "Encode" >> beam.ParDo(_EncodeWritten(slc))
-        | "Write" >> io.WriteSortedShards(layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written())
+    encoded = records | "Encode" >> beam.ParDo(_EncodeWritten(slc)).with_outputs(FAILURES, main="lines")
+    failures.append(encoded[FAILURES])
+    written = encoded.lines | "Write" >> io.WriteSortedShards(
+        layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written()
     )
     errors_written = (
         failures
@@ -483,7 +510,8 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
 
 
 class _EncodeWritten(beam.DoFn):
-    """Counts a kept record as written and turns it into its sink line."""
+    """Counts a kept record as written and turns it into its sink line; a record that cannot be
+    written as UTF-8 JSON (a lone surrogate from a JSON escape, say) fails alone."""
 
     def __init__(self, slc: Slice):
         self.slice = slc
@@ -492,9 +520,15 @@ class _EncodeWritten(beam.DoFn):
         self.counters = StepCounters(self.slice.name, "write")
 
     def process(self, item):
+        try:
+            line = _to_line(item, self.slice)
+        except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
+            self.counters.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, _step_failure("write", item[0], item[1], error))
+            return
         self.counters.docs_out.inc()
         self.counters.bytes_out.inc(utf8_len(item[1]["text"]))
-        yield _to_line(item, self.slice)
+        yield line
 
 
 def _group_steps(steps: list) -> list:

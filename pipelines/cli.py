@@ -6,11 +6,15 @@ import argparse
 import difflib
 import logging
 import os
+import signal
 import sys
 from typing import NoReturn
 
 from redpajama.filters.models import ModelNotFound
+from redpajama.pipelines.engine import Interrupted
+from redpajama.pipelines.lock import OutputBusy
 from redpajama.pipelines.options import RUNNERS, RunnerConfig
+from redpajama.pipelines.sources import Limits
 from redpajama.slices.base import UsageError, registry
 
 EXIT_USAGE = 2
@@ -58,8 +62,14 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=_positive, help="read only the first N input files (sorted)")
     parser.add_argument("--output", required=True, help="output directory (local or gs://)")
     parser.add_argument("--runner", choices=RUNNERS, default="local")
-    parser.add_argument("--workers", type=int, default=0, help="local processes (default: cores) or Dataflow max workers")
-    parser.add_argument("--shard-mb", type=float, default=256.0, help="uncompressed MB of JSONL per output shard")
+    parser.add_argument("--workers", type=_not_negative, default=0,
+                        help="local processes (default: cores) or Dataflow max workers")
+    parser.add_argument("--shard-mb", type=_positive_float, default=256.0, help="uncompressed MB of JSONL per output shard")
+    parser.add_argument("--max-record-mb", type=_positive_float, default=Limits.max_record_bytes / (1 << 20),
+                        help="longest line, page or record an input may hold (default: %(default)g); longer fails its unit")
+    parser.add_argument("--max-expansion", type=_positive_float, default=Limits.max_expansion,
+                        help="most decompressed bytes per compressed byte of an input (default: %(default)g); "
+                        "more is a decompression bomb and fails its unit")
     parser.add_argument("--shards", type=_positive, help="fixed number of output shards")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run with other settings")
     parser.add_argument("--count-tokens", default="auto", metavar="TOKENIZER",
@@ -190,6 +200,26 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _not_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -222,6 +252,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if cls.limits_in_plan:
         slice_options["file_limit"] = args.limit
     slc = cls(**slice_options)
+    slc.limits = Limits(int(args.max_record_mb * (1 << 20)), args.max_expansion)
     if args.input:
         inputs = resolve_inputs(args.input, args.limit)
     else:
@@ -318,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         cut = argv.index("--")
         argv, beam_args = argv[:cut], argv[cut + 1 :]
     _quiet_logs("--debug" in argv)
+    signal.signal(signal.SIGTERM, _interrupted)  # SIGINT raises KeyboardInterrupt already
+    if "--debug" in argv:
+        os.environ["REDPAJAMA_DEBUG"] = "1"
     args = make_parser().parse_args(argv)
     try:
         if args.command == "slices":
@@ -329,11 +363,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sample":
             return cmd_sample(args)
         return cmd_run(args, beam_args)
-    except (UsageError, ModelNotFound) as error:  # a missing model is the user's to fix, like a typo
+    except (UsageError, ModelNotFound, OutputBusy) as error:  # a missing model is the user's to fix, like a typo
         print(f"redpajama: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except Interrupted as stop:
+        print(f"redpajama: interrupted ({stop}); rerun the same command to finish", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
-        print("redpajama: interrupted; rerun the same command to finish", file=sys.stderr)
+        print("redpajama: interrupted (SIGINT); rerun the same command to finish", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
@@ -343,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"redpajama: run failed: {type(error).__name__}: {error} (--debug for details)", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _interrupted(signum, frame) -> NoReturn:
+    raise Interrupted(signum)
 
 
 def _quiet_logs(debug: bool) -> None:

@@ -28,6 +28,7 @@ TEMPORARY = "_temporary"
 ERRORS = "_errors"
 DROPPED = "_dropped"
 MARKER = "_SUCCESS"
+LOCK = "_LOCK"  # held by a running run (see redpajama.pipelines.lock)
 STATS = "stats.json"
 ZSTD_LEVEL = 3  # the zstd command line's default, which RedPajama's release used
 
@@ -222,7 +223,7 @@ def commit(slice_dir: str, stats: dict[str, Any], marker: dict[str, Any]) -> lis
     staged = list_files(temporary)
     for stale in list_files(slice_dir):
         relative = stale[len(slice_dir) :].lstrip("/")
-        if not relative.startswith(TEMPORARY):
+        if not relative.startswith(TEMPORARY) and relative != LOCK:
             FileSystems.delete([stale])
     finals = []
     for path in staged:

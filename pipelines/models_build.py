@@ -103,17 +103,16 @@ def commoncrawl_texts(paths: list[str], settings: BuildSettings) -> tuple[list[s
     documents: list[str] = []
     read = 0
     for path in paths:
-        with sources.open_range(path) as stream:
-            for item in read_archive(stream, path):
-                if not isinstance(item, RawDocument):
-                    continue
-                read += 1
-                meta = {"length": item.length}
-                if item.html is not None:
-                    meta.update(_html=item.html, _content_type=item.content_type)
-                parsed = parse.apply({"text": item.text or "", "meta": meta})
-                if not isinstance(parsed, Drop):
-                    documents.append(parsed["text"])
+        for item in read_archive(lambda offset, path=path: sources.open_range(path, offset), path):
+            if not isinstance(item, RawDocument):
+                continue
+            read += 1
+            meta = {"length": item.length}
+            if item.html is not None:
+                meta.update(_html=item.html, _content_type=item.content_type)
+            parsed = parse.apply({"text": item.text or "", "meta": meta})
+            if not isinstance(parsed, Drop):
+                documents.append(parsed["text"])
     documents = _dedup_lines(documents)
     tagger = LanguageFilter(settings.lid_model or models.locate(models.LID), (settings.language,))
     kept = [text for text in documents if not isinstance(tagger.apply({"text": text, "meta": {}}), Drop)]

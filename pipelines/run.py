@@ -1,15 +1,20 @@
 """Run one slice end to end: resume logic, the Beam pipeline, accounting, commit.
 
-A finished run leaves ``_SUCCESS`` holding the run's fingerprint (slice, inputs,
-settings). Rerunning with the same fingerprint does no work; an interrupted run left
-only ``_temporary/``, which the rerun discards before producing the same result.
+A finished run leaves ``_SUCCESS`` holding the run's fingerprint (slice, inputs and their
+sizes and dates, settings). Rerunning with the same fingerprint does no work; an interrupted
+run left only ``_temporary/``, which the rerun discards before producing the same result.
+Output is checked before any work, one run at a time holds a slice's folder, and local runs
+go through a supervised engine process (``redpajama.pipelines.engine``) so that Ctrl-C and
+SIGTERM end them cleanly.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +22,8 @@ from typing import Any
 import apache_beam as beam
 from redpajama.pipelines import io, sources
 from redpajama.pipelines.build import Layout, build
+from redpajama.pipelines.engine import run_supervised
+from redpajama.pipelines.lock import OutputLock
 from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
 from redpajama.pipelines.progress import quiet_worker_logs
 from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result
@@ -67,7 +74,9 @@ def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]
         "version": _package_version(),
         "slice": slc.name,
         "inputs": inputs,
+        "input_states": sources.input_states(inputs),
         "input_roots": list(slc.input_roots),
+        "limits": [slc.limits.max_record_bytes, slc.limits.max_expansion],
         "options": slc.fingerprint(),
         "shard_bytes": layout.shard_bytes,
         "num_shards": layout.num_shards,
@@ -95,45 +104,67 @@ def run_slice(
     slc.input_roots = roots if roots is not None else input_roots([], [i for i in inputs if "://" not in i])
     slice_dir = io.join(output, slc.directory)
     layout = Layout(slice_dir, shard_bytes, num_shards)
-    wanted = fingerprint(slc, inputs, layout)
-    marker = io.read_marker(slice_dir)
-    if marker is not None and not overwrite:
-        if marker.get("fingerprint") == wanted:
-            with beam.io.filesystems.FileSystems.open(io.join(slice_dir, io.STATS)) as handle:
-                stats = json.loads(handle.read())
-            return RunOutcome(slice_dir, stats, marker.get("files", []), reused=True)
-        raise UsageError(
-            f"{slice_dir} holds a finished run with other settings; "
-            "pass --overwrite to replace it or choose another --output"
-        )
-    io.clear(layout.temporary)
+    check_output(output, slice_dir)
     slc.validate()
+    with OutputLock(slice_dir) as lock:
+        wanted = fingerprint(slc, inputs, layout)
+        marker = io.read_marker(slice_dir)
+        if marker is not None and not overwrite:
+            if marker.get("fingerprint") == wanted:
+                with beam.io.filesystems.FileSystems.open(io.join(slice_dir, io.STATS)) as handle:
+                    stats = json.loads(handle.read())
+                return RunOutcome(slice_dir, stats, marker.get("files", []), reused=True)
+            raise UsageError(
+                f"{slice_dir} holds a finished run with other settings or inputs; "
+                "pass --overwrite to replace it or choose another --output"
+            )
+        io.clear(layout.temporary)
 
-    workers = local_workers(config.workers) if config.runner == "local" else config.workers
-    _say(f"{slc.name}: {len(inputs)} input(s), {config.runner} runner" + (f", {workers} worker(s)" if workers else ""))
-    started = time.monotonic()
-    options = pipeline_options(config)
-    pipeline = beam.Pipeline(runner=make_runner(config, options), options=options)
-    build(pipeline, slc, inputs, layout)
-    with quiet_worker_logs(quiet and config.runner == "local"):
-        result = pipeline.run()
-        result.wait_until_finish()
-    wall = time.monotonic() - started
+        workers = local_workers(config.workers) if config.runner == "local" else config.workers
+        _say(f"{slc.name}: {len(inputs)} input(s), {config.runner} runner" + (f", {workers} worker(s)" if workers else ""))
+        started = time.monotonic()
 
-    stats = build_stats(slc.name, [step.name for step in slc.steps()], counters_from_result(result), wall)
-    check_identity(stats)
-    stats["units"]["inputs"] = len(inputs)
-    info = slc.run_info()
-    if info:
-        stats["recipe"] = info
-    if tokenizer:
-        stats.update(count_output_tokens(layout.temporary, tokenizer, workers or 1))
-    files: list[str] = []
-    if commit:
-        staged = io.list_files(layout.temporary)
-        names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
-        files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names})
-    return RunOutcome(slice_dir, stats, files, reused=False)
+        def work() -> dict[str, int]:
+            options = pipeline_options(config)
+            pipeline = beam.Pipeline(runner=make_runner(config, options), options=options)
+            build(pipeline, slc, inputs, layout)
+            result = pipeline.run()
+            result.wait_until_finish()
+            return counters_from_result(result)
+
+        with quiet_worker_logs(quiet and config.runner == "local"):
+            counters = run_supervised(work, lock.fds) if config.runner == "local" else work()
+        wall = time.monotonic() - started
+
+        stats = build_stats(slc.name, [step.name for step in slc.steps()], counters, wall)
+        check_identity(stats)
+        stats["units"]["inputs"] = len(inputs)
+        info = slc.run_info()
+        if info:
+            stats["recipe"] = info
+        if tokenizer:
+            stats.update(count_output_tokens(layout.temporary, tokenizer, workers or 1))
+        files: list[str] = []
+        if commit:
+            staged = io.list_files(layout.temporary)
+            names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
+            files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names})
+        return RunOutcome(slice_dir, stats, files, reused=False)
+
+
+def check_output(output: str, slice_dir: str) -> None:
+    """An output folder that cannot hold the run is found before any work (local paths)."""
+    if "://" in output:
+        return
+    for folder in (output, slice_dir):
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise UsageError(f"--output: {folder} is a file, not a folder")
+    try:
+        os.makedirs(slice_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=slice_dir, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise UsageError(f"--output: cannot write to {slice_dir}: {error.strerror or error}") from None
 
 
 def count_output_tokens(folder: str, tokenizer: str, processes: int) -> dict[str, Any]:

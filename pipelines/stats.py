@@ -48,7 +48,7 @@ def build_stats(slice_name: str, step_names: list[str], counters: dict[str, int]
 
     steps = []
     dropped: dict[str, int] = defaultdict(int)
-    failed = sum(get(step, "failed") for step in SOURCE_STEPS)
+    failed = sum(get(step, "failed") for step in (*SOURCE_STEPS, "write"))
     for step in step_names:
         step_drops = drops_of(step)
         for reason, count in step_drops.items():

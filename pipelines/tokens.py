@@ -87,5 +87,12 @@ def count_files(paths: list[str], tokenizer_location: str, eod: bool, processes:
         return dict(map(_count_job, jobs))
     import multiprocessing
 
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+    with multiprocessing.get_context("spawn").Pool(processes, initializer=_leave_interrupts_to_the_parent) as pool:
         return dict(pool.imap(_count_job, jobs))
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Ctrl-C reaches the whole process group: the parent ends the pool, its workers stay quiet."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -15,6 +15,7 @@ import io
 import os
 import posixpath
 import re
+import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
@@ -82,6 +83,7 @@ class TexFiles(dict):
     def __init__(self):
         super().__init__()
         self.latin1: list[str] = []
+        self.special: list[str] = []  # FIFOs, devices, sockets: never opened
 
     def add(self, name: str, data: bytes) -> None:
         """UTF-8, else Latin-1 (RedPajama dropped the whole paper on one non-UTF-8 file)."""
@@ -122,6 +124,9 @@ def folder_files(folder: str, limit: int) -> TexFiles:
         for name in sorted(names):
             path = os.path.join(root, name)
             if not name.endswith(TEXT_SUFFIXES) or os.path.islink(path):
+                continue
+            if not stat.S_ISREG(os.stat(path).st_mode):  # opening a FIFO would block forever
+                files.special.append(path)
                 continue
             total += os.path.getsize(path)
             if total > limit:
@@ -206,25 +211,29 @@ class Arxiv(Slice):
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
         if unit.context.get("folder"):
-            yield self._folder_paper(unit.source)
+            yield from self._folder_paper(unit.source)
             return
         try:
             stream = sources.open_range(unit.source)
         except sources.SourceError as error:
-            yield Failure(unit.source, "whole file", "unreadable_input", str(error))
+            yield Failure(unit.source, "whole file", sources.failure_reason(error), str(error))
             return
         with stream:
             yield from self._bulk_tar(unit.source, stream)
 
-    def _folder_paper(self, folder: str) -> Keyed | Failure:
+    def _folder_paper(self, folder: str) -> Iterator[Keyed | Failure]:
+        """The paper in a folder; each special file in it is skipped and counted as a failure."""
         stem = os.path.basename(os.path.normpath(folder))
         try:
             files = folder_files(folder, self._limit())
         except PaperTooLarge as error:
-            return Failure(folder, "folder", "too_large", str(error))
+            yield Failure(folder, "folder", "too_large", str(error))
+            return
+        for path in files.special:
+            yield Failure(path, "file", "not_regular_file", "a FIFO, device or socket is never read")
         newest = int(max((os.path.getmtime(os.path.join(folder, n)) for n in files), default=0))
         arxiv_id = stem.split("-")[0] if NEW_ID.match(stem.split("-")[0]) else stem
-        return self._keyed(arxiv_id, yymm_of(arxiv_id), newest, files, None, folder)
+        yield self._keyed(arxiv_id, yymm_of(arxiv_id), newest, files, None, folder)
 
     def _bulk_tar(self, source: str, stream) -> Iterator[Keyed | Failure]:
         try:

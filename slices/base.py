@@ -8,6 +8,7 @@ configured slice must pickle and must not hold open files or loaded models.
 from __future__ import annotations
 
 import argparse
+import json
 import lzma
 import posixpath
 import zlib
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 import zstandard
 from redpajama.filters.base import Failure, JoinStep, Record, SharedKeyStep, Step
+from redpajama.pipelines.sources import Limits
 
 Keyed = tuple[str, Record]
 """A record with its deterministic order key: output is sorted by it, dedup keeps its first."""
@@ -58,6 +60,7 @@ class Slice:
     def __init__(self, **options: Any):
         self.options = options
         self.input_roots: tuple[str, ...] = ()  # folders the inputs were named from (see relative_name)
+        self.limits = Limits()  # caps on records and decompression (--max-record-mb, --max-expansion)
 
     # --- configuration ---------------------------------------------------------------
     @classmethod
@@ -165,21 +168,47 @@ def registry() -> dict[str, type[Slice]]:
 DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 
 
-def numbered_lines(source: str) -> Iterator[tuple[int, bytes] | Failure]:
+def json_row(line: bytes) -> Any:
+    """One JSON line; raises ValueError for invalid JSON and for lone surrogates (``"\\udc80"``
+    escapes), which no UTF-8 output, and no Beam coder, can carry."""
+    row = json.loads(line)
+    if b"\\ud" in line or b"\\uD" in line:
+        _refuse_surrogates(row)
+    return row
+
+
+def _refuse_surrogates(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"a lone surrogate ({value[error.start]!r}) cannot be written as UTF-8") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_surrogates(key)
+            _refuse_surrogates(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_surrogates(item)
+
+
+def numbered_lines(source: str, limits: Limits = Limits()) -> Iterator[tuple[int, bytes] | Failure]:
     """Non-empty lines of a text file (compressed by its extension) with their 0-based numbers.
 
-    A file that cannot be opened, or the rest of one after a corrupt or truncated stretch,
-    becomes one :class:`Failure`; every line before it is still yielded.
+    A file that cannot be opened, or the rest of one after a corrupt or truncated stretch, a
+    line over ``limits.max_record_bytes`` or a decompression bomb, becomes one
+    :class:`Failure`; every line before it is still yielded.
     """
     from redpajama.pipelines import sources
 
     number = -1
     try:
         with sources.open_range(source) as stream:
-            for number, (_, line) in enumerate(sources.iter_lines(sources.decompressed_chunks(stream, source))):
+            chunks = sources.decompressed_chunks(stream, source, limits=limits)
+            for number, (_, line) in enumerate(sources.iter_lines(chunks, limits.max_record_bytes)):
                 if line.strip():
                     yield number, line
     except sources.SourceError as error:
-        yield Failure(source, f"after line {number + 1}", "unreadable_input", str(error))
+        yield Failure(source, f"after line {number + 1}", sources.failure_reason(error), str(error))
     except DECOMPRESSION_ERRORS as error:
         yield Failure(source, f"after line {number + 1}", "corrupt_compression", f"{type(error).__name__}: {error}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import posixpath
 import re
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from redpajama.dedup import exact
 from redpajama.dedup.minhash import words
 from redpajama.filters.base import Failure, NearDedupStep, make_record
 from redpajama.pipelines import sources
-from redpajama.slices.base import DECOMPRESSION_ERRORS, Keyed, Slice, UsageError, WorkUnit, numbered_lines, register
+from redpajama.slices.base import DECOMPRESSION_ERRORS, Keyed, Slice, UsageError, WorkUnit, json_row, numbered_lines, register
 
 TITLE_LINE = re.compile(r"^\s*Title:\s*(.+?)\s*$", re.MULTILINE)
 DEFAULT_THRESHOLD = 0.8
@@ -32,6 +31,32 @@ def decode_book(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+MAX_CONTROL_SHARE = 0.01  # real text, UTF-8 or Latin-1, has next to none; binary read as Latin-1 ~20 %
+
+
+def not_text(text: str) -> str | None:
+    """Why a decoded file is not a book (NUL and control bytes: binary, or mojibake), or None."""
+    sample = text[:1 << 20]
+    if not sample:
+        return "no text"
+    share = len(CONTROL.findall(sample)) / len(sample)
+    return f"{share:.0%} control characters: binary, not text" if share > MAX_CONTROL_SHARE else None
+
+
+def json_value(value):
+    """A parquet cell as JSON can hold it (dates as ISO strings); raises TypeError for bytes and the like."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): json_value(item) for key, item in value.items()}
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"a {type(value).__name__} column cannot be written as JSON")
 
 
 def normalized_digest(text: str) -> str:
@@ -106,32 +131,52 @@ class Books(Slice):
 
     def _read_text(self, source: str) -> Iterator[Keyed | Failure]:
         try:
-            with sources.open_range(source) as stream:
-                data = b"".join(sources.decompressed_chunks(stream, source))
-        except (sources.SourceError, *DECOMPRESSION_ERRORS) as error:
+            data = self._whole_file(source)
+        except sources.SourceError as error:
+            yield Failure(source, "whole file", sources.failure_reason(error), str(error))
+            return
+        except DECOMPRESSION_ERRORS as error:
             yield Failure(source, "whole file", "unreadable_input", f"{type(error).__name__}: {error}")
             return
+        if not data.strip():
+            yield Failure(source, "whole file", "empty_input", "no text (an empty file)")
+            return
         text = decode_book(data)
+        problem = not_text(text)
+        if problem:
+            yield Failure(source, "whole file", "not_text", problem)
+            return
         title = TITLE_LINE.search(text[:20_000])
         path = self.relative_name(source)
         record = make_record(text, title=title.group(1) if title else file_stem(source), source="gutenberg",
                              id=f"gutenberg/{path}")
         yield f"gutenberg|{path}|{0:09d}", record
 
+    def _whole_file(self, source: str) -> bytes:
+        """The decompressed file, at most ``max_record_bytes`` of it (a book is one record)."""
+        parts, size = [], 0
+        with sources.open_range(source) as stream:
+            for chunk in sources.decompressed_chunks(stream, source, limits=self.limits):
+                size += len(chunk)
+                if size > self.limits.max_record_bytes:
+                    raise sources.LimitExceeded("record_too_large",
+                                                f"more than {self.limits.max_record_bytes >> 20} MB of text")
+                parts.append(chunk)
+        return b"".join(parts)
+
     def _read_jsonl(self, source: str) -> Iterator[Keyed | Failure]:
         stem = file_stem(source)
-        for item in numbered_lines(source):
+        for item in numbered_lines(source, self.limits):
             yield item if isinstance(item, Failure) else self._row(source, stem, *item)
 
     def _row(self, source: str, stem: str, number: int, line: bytes) -> Keyed | Failure:
         try:
-            row = json.loads(line)
-            text = row.pop("text")
-            if not isinstance(text, str):
-                raise TypeError("text is not a string")
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            row = json_row(line)
+        except ValueError as error:
             return Failure(source, f"line {number + 1}", "invalid_record", f"{type(error).__name__}: {error}")
-        return self._book(text, row, stem, number)
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            return Failure(source, f"line {number + 1}", "invalid_record", "not an object with a string text")
+        return self._book(row.pop("text"), row, stem, number)
 
     def _read_parquet(self, source: str) -> Iterator[Keyed | Failure]:
         import pyarrow.parquet as pq
@@ -144,18 +189,27 @@ class Books(Slice):
                 for batch in table.iter_batches(batch_size=64):
                     for row in batch.to_pylist():
                         text = row.pop("text", None)
-                        if isinstance(text, str):
-                            yield self._book(text, row, stem, number)
+                        try:
+                            columns = {key: json_value(value) for key, value in row.items()}
+                        except TypeError as error:
+                            yield Failure(source, f"row {number}", "invalid_record", str(error))
                         else:
-                            yield Failure(source, f"row {number}", "invalid_record", "no text")
+                            if isinstance(text, str):
+                                yield self._book(text, columns, stem, number)
+                            else:
+                                yield Failure(source, f"row {number}", "invalid_record", "no text")
                         number += 1
+        except sources.SourceError as error:
+            yield Failure(source, f"after row {number}", sources.failure_reason(error), str(error))
         except Exception as error:  # pyarrow raises its own error types for damaged files
             yield Failure(source, f"after row {number}", "unreadable_input", f"{type(error).__name__}: {error}")
 
     @staticmethod
     def _book(text: str, row: dict, stem: str, number: int) -> Keyed:
-        """PG-19 rows keep their columns; Books3 rows their title. Ids are per corpus and file."""
+        """PG-19 rows keep their columns; Books3 rows their title. Ids are per corpus and file;
+        a column named ``source`` or ``id`` keeps its value as ``row_source`` / ``row_id``."""
         corpus = "pg19" if "short_book_title" in row or "url" in row else "books3"
-        meta = {key: value for key, value in row.items() if key != "meta"}
-        record = make_record(text, **meta, source=corpus, id=f"{corpus}/{stem}/{number}")
+        meta = {(f"row_{key}" if key in ("source", "id") else key): value for key, value in row.items() if key != "meta"}
+        meta.update(source=corpus, id=f"{corpus}/{stem}/{number}")
+        record = make_record(text, **meta)
         return f"{corpus}|{stem}|{number:09d}", record

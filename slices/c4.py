@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from redpajama import manifests
 from redpajama.filters.base import Drop, Failure, Record, ReferenceStep, StepResult, make_record
 from redpajama.pipelines import sources
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, numbered_lines, register
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, json_row, numbered_lines, register
 
 VALIDATION = re.compile(r"c4-validation\.\d+-of-\d+")
 OUTPUT_PATTERNS = ("*.jsonl.zst", "*/*.jsonl.zst")
@@ -117,17 +117,18 @@ class C4(Slice):
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
         stem = file_stem(unit.source)
-        for item in numbered_lines(unit.source):
+        for item in numbered_lines(unit.source, self.limits):
             yield item if isinstance(item, Failure) else self._record(unit.source, stem, *item)
 
     @staticmethod
     def _record(source: str, stem: str, number: int, line: bytes) -> Keyed | Failure:
         try:
-            row = json.loads(line)
+            row = json_row(line)
             text, url, timestamp = row["text"], row["url"], row["timestamp"]
         except (ValueError, KeyError, TypeError) as error:
             return Failure(source, f"line {number + 1}", "invalid_record", f"{type(error).__name__}: {error}")
-        if not isinstance(text, str):
-            return Failure(source, f"line {number + 1}", "invalid_record", "text is not a string")
+        wrong = [name for name, value in (("text", text), ("url", url), ("timestamp", timestamp)) if not isinstance(value, str)]
+        if wrong:
+            return Failure(source, f"line {number + 1}", "invalid_record", f"{', '.join(wrong)} not a string")
         record = make_record(text, timestamp=timestamp, url=url, language="en", source="c4", id=f"c4/{stem}/{number}")
         return f"{stem}|{number:09d}", record

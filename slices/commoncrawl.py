@@ -10,9 +10,7 @@ Default inputs are the snapshots' ``wet.paths.gz`` listings, expanded on the wor
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
-import io
 import posixpath
 from collections.abc import Iterator
 from typing import Any
@@ -291,7 +289,7 @@ class CommonCrawl(Slice):
             return
         try:
             paths = self._listing(source)
-        except (sources.SourceError, OSError, EOFError) as error:
+        except (sources.SourceError, OSError, EOFError, UnicodeDecodeError) as error:
             yield Failure(source, "listing", "unreadable_listing", f"{type(error).__name__}: {error}", step="plan")
             return
         snapshot = snapshot_in(source) or UNKNOWN_SNAPSHOT
@@ -307,13 +305,10 @@ class CommonCrawl(Slice):
             location = path if sources.is_url(path) or path.startswith("gs://") else root + path
             yield WorkUnit(location, context={"snapshot": snapshot, "scope": group})
 
-    @staticmethod
-    def _listing(source: str) -> list[str]:
+    def _listing(self, source: str) -> list[str]:
         with sources.open_range(source) as stream:
-            data = stream.read()
-        if source.endswith(".gz"):
-            data = gzip.decompress(data)
-        return [line.strip() for line in io.StringIO(data.decode("utf-8")) if line.strip()]
+            chunks = sources.decompressed_chunks(stream, source, limits=self.limits)
+            return [line.strip().decode("utf-8") for _, line in sources.iter_lines(chunks, 1 << 16) if line.strip()]
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
         source = unit.source
@@ -321,12 +316,7 @@ class CommonCrawl(Slice):
         scope = unit.context.get("scope") or source
         name = posixpath.basename(source)
         try:
-            stream = sources.open_range(source)
-        except sources.SourceError as error:
-            yield Failure(source, "whole file", "unreadable_input", str(error))
-            return
-        with stream:
-            for item in read_archive(stream, source):
+            for item in read_archive(lambda offset: sources.open_range(source, offset), source, self.limits):
                 if isinstance(item, str):
                     snapshot = snapshot or item
                     continue
@@ -334,10 +324,13 @@ class CommonCrawl(Slice):
                     yield item
                     continue
                 yield self._keyed(item, snapshot or UNKNOWN_SNAPSHOT, scope, name)
+        except sources.SourceError as error:
+            yield Failure(source, "whole file", sources.failure_reason(error), str(error))
 
     @staticmethod
     def _keyed(document: RawDocument, snapshot: str, scope: str, name: str) -> Keyed:
-        record_id = document.record_id.removeprefix("urn:uuid:") or f"{name}/{document.offset}"
+        place = f"{document.offset}" + (f".{document.index}" if document.index else "")
+        record_id = document.record_id.removeprefix("urn:uuid:") or f"{name}/{place}"
         meta: dict[str, Any] = {
             "url": document.url,
             "date_download": document.date,
@@ -362,7 +355,8 @@ class CommonCrawl(Slice):
             meta["_html"] = document.html
             meta["_content_type"] = document.content_type
         record = {"text": document.text or "", "meta": meta}
-        return f"{snapshot}|{name}|{document.offset:015d}", record
+        order = f"{snapshot}|{name}|{document.offset:015d}"
+        return (f"{order}.{document.index:06d}" if document.index else order), record
 
 
 def _reachable(url: str) -> bool:

@@ -10,7 +10,6 @@ whole run, keeping the first copy by (repo, ref, path) rather than by listing or
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -21,7 +20,8 @@ from redpajama.filters import license as licenses
 from redpajama.filters import models
 from redpajama.filters.base import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
 from redpajama.filters.code import CleanCode, CodeQuality, content_hash, skipped_path
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, numbered_lines, register
+from redpajama.pipelines import sources
+from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, json_row, numbered_lines, register
 
 SKIPPED_DIRS = {".git", ".hg", ".svn"}
 FILES_PER_UNIT = 2000
@@ -96,6 +96,21 @@ def decode_source(data: bytes) -> str | None:
         return None
 
 
+def bigquery_row_problem(row: Any) -> str | None:
+    """Why a BigQuery export row cannot be used, or None: the columns the recipe reads must
+    have their types (``repo_name`` and ``path`` non-empty strings, ``ref``, ``license`` and
+    ``content`` strings or null)."""
+    if not isinstance(row, dict):
+        return f"a row is a JSON object, not {type(row).__name__}"
+    for column in ("repo_name", "path"):
+        if not isinstance(row.get(column), str) or not row[column]:
+            return f"{column} is {type(row.get(column)).__name__}, not a non-empty string"
+    for column in ("ref", "license", "content"):
+        if row.get(column) is not None and not isinstance(row[column], str):
+            return f"{column} is {type(row[column]).__name__}, not a string"
+    return None
+
+
 # --- steps ---------------------------------------------------------------------------------
 
 
@@ -141,7 +156,18 @@ class GitHub(Slice):
         raise UsageError("github needs --input: BigQuery export files (github_*.jsonl.gz) or repository folders")
 
     def validate(self) -> None:
-        self.options["_tokenizer"] = models.tokenizer_location(self.options.get("tokenizer"))
+        """The tokenizer of the alpha-per-token rule is found (and fetched into the cache) here,
+        before any work, not after retries on the workers."""
+        location = models.tokenizer_location(self.options.get("tokenizer"))
+        if sources.is_url(location) and not models.cached_path(location, os.path.basename(location)).is_file():
+            hint = "pass --tokenizer PATH to a tokenizer.json (the GPT-NeoX-20B one)"
+            if not sources.exists(location):
+                raise UsageError(f"cannot reach {location} (offline?): {hint}")
+            try:
+                models.fetch(location, os.path.basename(location))
+            except models.ModelNotFound as error:
+                raise UsageError(f"GPT-NeoX tokenizer: {error}; {hint}") from None
+        self.options["_tokenizer"] = location
 
     def steps(self) -> list:
         tokenizer = self.options.get("_tokenizer") or models.tokenizer_location(self.options.get("tokenizer"))
@@ -202,16 +228,21 @@ class GitHub(Slice):
             yield self._keyed(text, columns, skip)
 
     def _read_bigquery(self, source: str) -> Iterator[Keyed | Failure]:
-        for item in numbered_lines(source):
+        for item in numbered_lines(source, self.limits):
             yield item if isinstance(item, Failure) else self._bigquery_row(source, *item)
 
     def _bigquery_row(self, source: str, number: int, line: bytes) -> Keyed | Failure:
         try:
-            row = json.loads(line)
-            content = row.pop("content")
-            row["repo_name"], row["path"]  # noqa: B018 - required columns
-        except (ValueError, KeyError, TypeError) as error:
-            return Failure(source, f"line {number + 1}", "invalid_record", f"{type(error).__name__}: {error}")
+            row = json_row(line)
+            problem = bigquery_row_problem(row)
+        except ValueError as error:
+            problem = f"{type(error).__name__}: {error}"
+        if problem:
+            return Failure(source, f"line {number + 1}", "invalid_record", problem)
+        content = row.pop("content", None)
+        for ours in ("content_hash", "timestamp", "source", *STATS_KEYS):
+            if ours in row:  # a column named like one of our meta keys keeps its value under another name
+                row[f"row_{ours}"] = row.pop(ours)
         skip = None
         if not licenses.bigquery_allowed(row.get("license")):
             skip = "license_not_allowed"

@@ -68,10 +68,12 @@ class Page:
     timestamp: str
 
 
-def scan_pages(chunks: Iterable[bytes], base_offset: int = 0) -> Iterator[tuple[int, bytes] | bytes]:
+def scan_pages(chunks: Iterable[bytes], base_offset: int = 0, max_page: int = 1 << 30
+               ) -> Iterator[tuple[int, bytes] | bytes]:
     """Yield the header (bytes before the first page) once, then ``(offset, page_bytes)``.
 
-    Raises :class:`DumpError` ``truncated_page`` at the end if a page was left open.
+    Raises :class:`DumpError` ``truncated_page`` at the end if a page was left open, and
+    ``page_too_large`` when a page grows past ``max_page`` bytes (a bomb, not an article).
     """
     buffer = b""
     consumed = base_offset  # absolute offset of buffer[0] in the decompressed input
@@ -91,6 +93,9 @@ def scan_pages(chunks: Iterable[bytes], base_offset: int = 0) -> Iterator[tuple[
             closing = buffer.find(PAGE_CLOSE, opening.end())
             if closing < 0:
                 position = opening.start()
+                if len(buffer) - position > max_page:
+                    raise DumpError("page_too_large", f"the page at byte {consumed + position} is longer "
+                                    f"than {max_page >> 20} MB")
                 break
             end = closing + len(PAGE_CLOSE)
             yield consumed + opening.start(), buffer[opening.start() : end]

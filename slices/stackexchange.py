@@ -258,10 +258,10 @@ class StackExchange(Slice):
             return
         try:
             with sources.open_range(source) as stream:
-                chunks = sources.decompressed_chunks(stream, source)
-                yield from read_posts(chunks, source, _site_from_path(source))
+                chunks = sources.decompressed_chunks(stream, source, limits=self.limits)
+                yield from read_posts(chunks, source, _site_from_path(source), self.limits.max_record_bytes)
         except sources.SourceError as error:
-            yield Failure(source, "whole file", "unreadable_input", str(error))
+            yield Failure(source, "whole file", sources.failure_reason(error), str(error))
         except DECOMPRESSION_ERRORS as error:
             yield Failure(source, "whole file", "corrupt_compression", f"{type(error).__name__}: {error}")
 
@@ -274,12 +274,12 @@ class StackExchange(Slice):
                 wanted = lambda name: posixpath.basename(name.replace("\\", "/")).lower() == "posts.xml"  # noqa: E731
                 for name, chunks in stream_member(local, wanted, cap):
                     found = True
-                    yield from read_posts(chunks, f"{source}!{name}", site)
+                    yield from read_posts(chunks, f"{source}!{name}", site, self.limits.max_record_bytes)
         except ArchiveError as error:
             yield Failure(source, "archive", error.reason, str(error))
             return
         except sources.SourceError as error:
-            yield Failure(source, "whole file", "unreadable_input", str(error))
+            yield Failure(source, "whole file", sources.failure_reason(error), str(error))
             return
         if not found:
             yield Failure(source, "archive", "no_posts_xml", "the archive holds no Posts.xml")
@@ -294,11 +294,14 @@ def _site_from_path(path: str) -> str:
     return posixpath.basename(path).split(".")[0]
 
 
-def read_posts(chunks, source: str, site: str) -> Iterator[Keyed | Failure]:
-    """Rows of a ``Posts.xml`` byte stream -> keyed post records (one failure per bad row)."""
+def read_posts(chunks, source: str, site: str, max_row: int | None = None) -> Iterator[Keyed | Failure]:
+    """Rows of a ``Posts.xml`` byte stream -> keyed post records (one failure per bad row).
+
+    A row longer than ``max_row`` bytes fails the rest of the file (rows are lines).
+    """
     saw_root = saw_content = False
     try:
-        for offset, line in sources.iter_lines(sources.utf8_chunks(chunks)):
+        for offset, line in sources.iter_lines(sources.utf8_chunks(chunks), max_row):
             stripped = line.strip()
             if not stripped:
                 continue
@@ -312,6 +315,9 @@ def read_posts(chunks, source: str, site: str) -> Iterator[Keyed | Failure]:
                 yield Failure(source, f"line at byte {offset}", "invalid_row", f"{type(error).__name__}: {error}")
     except UnicodeDecodeError as error:
         yield Failure(source, "whole file", "invalid_encoding", str(error))
+        return
+    except sources.LimitExceeded as error:
+        yield Failure(source, "whole file", error.reason, str(error))
         return
     if not saw_content:
         yield Failure(source, "whole file", "empty_input", "no content")

@@ -160,7 +160,10 @@ class Wikipedia(Slice):
             return
         try:
             offsets = self._stream_offsets(source)
-        except (sources.SourceError, *DECOMPRESSION_ERRORS) as error:
+        except sources.SourceError as error:
+            yield Failure(source, "stream index", sources.failure_reason(error), str(error), step="plan")
+            return
+        except DECOMPRESSION_ERRORS as error:
             yield Failure(source, "stream index", "unreadable_input", str(error), step="plan")
             return
         if len(offsets) < 2:
@@ -197,11 +200,11 @@ class Wikipedia(Slice):
         try:
             stream = sources.open_range(source, unit.start, unit.end)
         except sources.SourceError as error:
-            yield Failure(source, where, "unreadable_input", str(error))
+            yield Failure(source, where, sources.failure_reason(error), str(error))
             return
         with stream:
-            chunks = sources.decompressed_chunks(stream, source)
-            pages = mediawiki.scan_pages(sources.utf8_chunks(chunks))
+            chunks = sources.decompressed_chunks(stream, source, limits=self.limits)
+            pages = mediawiki.scan_pages(sources.utf8_chunks(chunks), max_page=self.limits.max_record_bytes)
             try:
                 header = next(pages)
                 if "siteinfo" in unit.context:
@@ -226,7 +229,7 @@ class Wikipedia(Slice):
             except DECOMPRESSION_ERRORS as error:
                 yield Failure(source, where, "corrupt_compression", f"{type(error).__name__}: {error}")
             except sources.SourceError as error:
-                yield Failure(source, where, "unreadable_input", str(error))
+                yield Failure(source, where, sources.failure_reason(error), str(error))
 
 
 class _PageDescriber:

@@ -11,6 +11,7 @@ from redpajama.dedup.exact import line_hash
 from redpajama.filters.normalize import normalize
 from redpajama.filters.perplexity import Cutoffs, DocumentScorer, load_kenlm, load_sentencepiece
 from redpajama.filters.webpage import split_title
+from redpajama.pipelines.sources import open_range
 from redpajama.slices.commoncrawl import CommonCrawl
 from redpajama.slices.webarchive import RawDocument, read_archive
 
@@ -25,8 +26,8 @@ def slice_for(models: Path, **options) -> CommonCrawl:
 
 
 def wet_documents(path: Path) -> list[RawDocument]:
-    with path.open("rb") as stream:
-        return [item for item in read_archive(stream, str(path)) if isinstance(item, RawDocument)]
+    return [item for item in read_archive(lambda offset: open_range(str(path), offset), str(path))
+            if isinstance(item, RawDocument)]
 
 
 @pytest.fixture(scope="module")

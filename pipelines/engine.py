@@ -1,0 +1,154 @@
+"""Local runs in a supervised engine process, so that Ctrl-C and SIGTERM end a run cleanly.
+
+The pipeline runs in a forked child that leads a session of its own: the terminal's Ctrl-C
+reaches only the launcher, which then ends the child's whole process group (Beam's SDK
+worker processes included) at once, leaves ``_temporary/`` for the rerun and reports one
+line. The child dies with the launcher (``PR_SET_PDEATHSIG``) even when the launcher is
+killed outright, and its temporary files (Beam's ``beam-pipeline-temp*``) live in a folder
+the launcher removes; folders left by a launcher that was killed are removed by the next run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+TEMP_PREFIX = "redpajama-run-"
+GRACE_SECONDS = 3.0
+PR_SET_PDEATHSIG = 1
+
+
+class Interrupted(Exception):
+    """The launcher got SIGINT or SIGTERM; the run was ended and ``_temporary/`` kept."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+class EngineFailed(RuntimeError):
+    """The pipeline raised in the engine process; the message carries its error."""
+
+
+def run_supervised(work: Callable[[], Any], close_in_child: tuple[int, ...] = ()) -> Any:
+    """``work()`` in a forked engine process; its result (pickled) or its error, raised here."""
+    remove_stale_temp_folders()
+    temp = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    read_end, write_end = os.pipe()
+    launcher = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        for fd in close_in_child:
+            os.close(fd)
+        _engine(work, write_end, temp, launcher)
+    os.close(write_end)
+    handlers = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        payload = _read_all(read_end)
+        os.waitpid(pid, 0)
+    except Interrupted:
+        end_group(pid)
+        raise
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        os.close(read_end)
+        shutil.rmtree(temp, ignore_errors=True)
+    if not payload:
+        raise EngineFailed("the engine process ended without a result (killed?)")
+    status, value = pickle.loads(payload)
+    if status != "ok":
+        raise EngineFailed(value)
+    return value
+
+
+def _engine(work: Callable[[], Any], write_end: int, temp: str, launcher: int) -> None:
+    """The child: its own session, dies with the launcher, temp files in ``temp``; never returns."""
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))  # take the SDK workers along
+    _die_with(launcher)
+    os.environ["TMPDIR"] = tempfile.tempdir = temp
+    try:
+        payload = pickle.dumps(("ok", work()))
+    except BaseException as error:  # reported to the launcher, which decides how to say it
+        detail = f"{type(error).__name__}: {error}"
+        if os.environ.get("REDPAJAMA_DEBUG"):
+            detail += "\n" + traceback.format_exc()
+        payload = pickle.dumps(("error", detail))
+    try:
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(payload)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(0)
+
+
+def _die_with(launcher: int) -> None:
+    """Ask Linux for SIGTERM when the launcher dies (elsewhere: best effort)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != launcher:  # it died before the request took effect
+        os.killpg(0, signal.SIGKILL)
+
+
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+def _read_all(fd: int) -> bytes:
+    parts = []
+    while chunk := os.read(fd, 1 << 16):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def end_group(pid: int, wait: float = GRACE_SECONDS) -> None:
+    """End the engine's whole process group at once (SIGKILL: nothing is left to save, and the
+    SDK workers would otherwise print their dying threads' tracebacks), then reap the engine."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.02)
+
+
+def remove_stale_temp_folders() -> None:
+    """Remove temp folders of runs whose launcher is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            owner = int(folder.name[len(TEMP_PREFIX) :].split("-", 1)[0])
+        except ValueError:
+            continue
+        if not _alive(owner):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,81 @@
+"""One run at a time per slice output folder.
+
+Locally the lock is ``<slice>/_LOCK`` held with ``flock`` for the whole run: the kernel drops
+it when the run's process ends, however it ends, so a killed run never leaves a stale lock.
+On object stores (``gs://``) there is no such primitive: the file is a marker written at the
+start and removed at the end, and a run that was killed leaves it behind for the user to
+remove (the message says so).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+
+from apache_beam.io.filesystems import FileSystems
+
+LOCK = "_LOCK"
+
+
+class OutputBusy(Exception):
+    """Another run is writing this output; the message is one line for the user."""
+
+
+class OutputLock:
+    def __init__(self, slice_dir: str):
+        self.slice_dir = slice_dir
+        self.path = f"{slice_dir.rstrip('/')}/{LOCK}"
+        self.local = "://" not in slice_dir
+        self.fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if self.local:
+            os.makedirs(self.slice_dir, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                other = _describe(os.pread(self.fd, 4096, 0))
+                os.close(self.fd)
+                self.fd = None
+                raise OutputBusy(f"{self.slice_dir} is being written by another run ({other}); "
+                                 "wait for it to finish or choose another --output") from None
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, json.dumps(holder).encode(), 0)
+            return self
+        if FileSystems.exists(self.path):
+            with FileSystems.open(self.path) as handle:
+                other = _describe(handle.read())
+            raise OutputBusy(f"{self.slice_dir} is being written by another run ({other}); if that run is gone, "
+                             f"delete {self.path}")
+        with FileSystems.create(self.path) as handle:
+            handle.write(json.dumps(holder).encode())
+        return self
+
+    @property
+    def fds(self) -> tuple[int, ...]:
+        """Descriptors a forked engine must close, so that only the launcher holds the lock."""
+        return (self.fd,) if self.fd is not None else ()
+
+    def __exit__(self, *exc) -> None:
+        if self.local and self.fd is not None:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            os.close(self.fd)
+            self.fd = None
+        elif not self.local and FileSystems.exists(self.path):
+            FileSystems.delete([self.path])
+
+
+def _describe(data: bytes) -> str:
+    try:
+        holder = json.loads(data.decode("utf-8"))
+        return f"pid {holder['pid']} on {holder['host']}, started {holder['started']}"
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return "started by another process"
