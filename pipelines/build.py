@@ -423,7 +423,50 @@ def _step_failure(step: str, order_key: str, record, error: Exception) -> Failur
 
 def _to_line(item, slc: Slice) -> tuple[str, str, str, bytes]:
     key, record = item
-    return slc.partition(record), record["meta"]["id"], key, io.encode_record(record)
+    line = record["text"].encode("utf-8") if slc.output_format == "lines" else io.encode_record(record)
+    return slc.partition(record), record["meta"]["id"], key, line
+
+
+class CountBy(beam.PTransform):
+    """Kept records counted by ``key(record)``: lines ``key<TAB>count`` of ``<name>-counts``, most first."""
+
+    def __init__(self, name: str, key):
+        super().__init__()
+        self.name = name
+        self.key = key
+
+    def expand(self, keyed):
+        name, key = self.name, self.key
+        return (
+            keyed
+            | "Key" >> beam.Map(lambda item: (key(item[1]), 1))
+            | "Sum" >> beam.CombinePerKey(sum)
+            | "Line" >> beam.Map(lambda kv: (f"{name}-counts", kv[0], f"{10**15 - kv[1]:015d}|{kv[0]}",
+                                             f"{kv[0]}\t{kv[1]}".encode()))
+        )
+
+
+class SeededSample(beam.PTransform):
+    """A uniform sample of ``n`` kept records without replacement: those whose seeded hash of
+    the text is smallest (the same sample for the same seed, whatever the runner did)."""
+
+    def __init__(self, n: int, seed: int):
+        super().__init__()
+        self.n = n
+        self.seed = seed
+
+    def expand(self, keyed):
+        seed = self.seed
+        return (
+            keyed
+            | "Text" >> beam.Map(lambda item: item[1]["text"])
+            | "Smallest" >> beam.combiners.Top.Of(self.n, key=lambda text: sample_hash(seed, text), reverse=True)
+            | "Lines" >> beam.FlatMap(lambda texts: [("sample", text, text, text.encode("utf-8")) for text in texts])
+        )
+
+
+def sample_hash(seed: int, text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=str(seed).encode("utf-8")).digest()
 
 
 def _failure_line(failure: Failure) -> tuple[str, str, str, bytes]:
@@ -487,9 +530,18 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
 
     encoded = records | "Encode" >> beam.ParDo(_EncodeWritten(slc)).with_outputs(FAILURES, main="lines")
     failures.append(encoded[FAILURES])
+    as_lines = slc.output_format == "lines"
     written = encoded.lines | "Write" >> io.WriteSortedShards(
-        layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written()
+        layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written(),
+        compressed=not as_lines, extension=".txt" if as_lines else ".jsonl",
     )
+    extras = [records | f"Count_{name}" >> CountBy(name, key) for name, key in slc.counts().items()]
+    if slc.sample_spec():
+        extras.append(records | "Sample" >> SeededSample(*slc.sample_spec()))
+    if extras:
+        extras_written = extras | "AllExtras" >> beam.Flatten() | "WriteExtras" >> io.WriteSortedShards(
+            layout.temporary, layout.shard_bytes, compressed=False, extension=".txt"
+        )
     errors_written = (
         failures
         | "AllFailures" >> beam.Flatten()
@@ -497,7 +549,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         | "WriteErrors"
         >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), layout.shard_bytes, compressed=False, always=("errors",))
     )
-    outputs = [written, errors_written]
+    outputs = [written, errors_written, *([extras_written] if extras else [])]
     if samples:
         outputs.append(
             samples

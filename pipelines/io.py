@@ -38,9 +38,8 @@ def join(*parts: str) -> str:
     return FileSystems.join(*parts) if parts[0].startswith(("gs://", "s3://")) else posixpath.join(*parts)
 
 
-def shard_name(name: str, index: int, count: int, compressed: bool) -> str:
-    suffix = ".jsonl.zst" if compressed else ".jsonl"
-    return f"{name}-{index:05d}-of-{count:05d}{suffix}"
+def shard_name(name: str, index: int, count: int, compressed: bool, extension: str = ".jsonl") -> str:
+    return f"{name}-{index:05d}-of-{count:05d}{extension}{'.zst' if compressed else ''}"
 
 
 def stable_shard(record_id: str, count: int) -> int:
@@ -88,6 +87,7 @@ class WriteSortedShards(beam.PTransform):
         num_shards: int | None = None,
         compressed: bool = True,
         always: tuple[str, ...] = (),
+        extension: str = ".jsonl",
     ):
         super().__init__()
         self.directory = directory
@@ -95,6 +95,7 @@ class WriteSortedShards(beam.PTransform):
         self.num_shards = num_shards
         self.compressed = compressed
         self.always = tuple(always)
+        self.extension = extension
 
     def expand(self, items):
         # Lines travel in batches: the shard count needs every size first, and batches make
@@ -117,7 +118,8 @@ class WriteSortedShards(beam.PTransform):
             | "GroupByShard" >> beam.GroupByKey()
         )
         written = grouped | "WriteShard" >> beam.Map(
-            _write_shard, directory=self.directory, counts=counts_view, compressed=self.compressed
+            _write_shard, directory=self.directory, counts=counts_view, compressed=self.compressed,
+            extension=self.extension,
         )
         # Shards that no record hashed into still exist, empty, so each set is complete.
         empty = counts | "EmptyShards" >> beam.FlatMap(
@@ -125,6 +127,7 @@ class WriteSortedShards(beam.PTransform):
             written=beam.pvalue.AsList(written),
             directory=self.directory,
             compressed=self.compressed,
+            extension=self.extension,
         )
         return (written, empty) | "AllShards" >> beam.Flatten()
 
@@ -170,19 +173,19 @@ def _split_by_shard(batch, counts: dict[str, int]):
         yield (name, shard), lines
 
 
-def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool) -> str:
+def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool, extension: str) -> str:
     (name, index), batches = group
     ordered = sorted(entry for batch in batches for entry in batch)
-    path = join(directory, shard_name(name, index, counts[name], compressed))
+    path = join(directory, shard_name(name, index, counts[name], compressed, extension))
     write_lines(path, (line for _, line in ordered), compressed)
     return path
 
 
-def _write_missing_shards(name_count, written: list[str], directory: str, compressed: bool):
+def _write_missing_shards(name_count, written: list[str], directory: str, compressed: bool, extension: str):
     name, count = name_count
     present = set(written)
     for index in range(count):
-        path = join(directory, shard_name(name, index, count, compressed))
+        path = join(directory, shard_name(name, index, count, compressed, extension))
         if path not in present:
             write_lines(path, (), compressed)
             yield path

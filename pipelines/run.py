@@ -142,6 +142,8 @@ def run_slice(
         info = slc.run_info()
         if info:
             stats["recipe"] = info
+        if slc.counts():
+            stats["counts"] = {name: counts_summary(layout.temporary, name) for name in slc.counts()}
         if tokenizer:
             stats.update(count_output_tokens(layout.temporary, tokenizer, workers or 1))
         files: list[str] = []
@@ -150,6 +152,20 @@ def run_slice(
             names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
             files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names})
         return RunOutcome(slice_dir, stats, files, reused=False)
+
+
+def counts_summary(folder: str, name: str, top: int = 100) -> dict[str, Any]:
+    """What ``<name>-counts-*.txt`` holds: every key when there are few, else the most frequent."""
+    counts: list[tuple[str, int]] = []
+    for path in io.list_files(folder):
+        if posixpath.basename(path).startswith(f"{name}-counts-"):
+            with beam.io.filesystems.FileSystems.open(path) as handle:
+                for line in handle.read().decode("utf-8").splitlines():
+                    key, _, count = line.rpartition("\t")
+                    counts.append((key, int(count)))
+    counts.sort(key=lambda kv: (-kv[1], kv[0]))
+    return {"distinct": len(counts), "total": sum(c for _, c in counts),
+            ("all" if len(counts) <= top else f"top_{top}"): dict(counts[:top])}
 
 
 def check_output(output: str, slice_dir: str) -> None:

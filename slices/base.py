@@ -12,7 +12,7 @@ import json
 import lzma
 import posixpath
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -56,6 +56,7 @@ class Slice:
     summary: ClassVar[str]
     output_name: ClassVar[str]
     limits_in_plan: ClassVar[bool] = False  # --limit applies inside plan() (option ``file_limit``)
+    output_format: ClassVar[str] = "jsonl"  # "lines": each kept record's text on a line of a .txt shard
 
     def __init__(self, **options: Any):
         self.options = options
@@ -118,6 +119,14 @@ class Slice:
         """Partitions that exist in the output even when empty."""
         return (self.output_name,)
 
+    def counts(self) -> dict[str, Callable[[Record], str]]:
+        """Kept records counted by key: ``<name>-counts-*.txt`` shards (key TAB count) and a summary in stats.json."""
+        return {}
+
+    def sample_spec(self) -> tuple[int, int] | None:
+        """``(n, seed)``: also write a seeded uniform sample of n kept records (``sample-*``)."""
+        return None
+
     def run_info(self) -> dict[str, Any]:
         """What ``stats.json`` should record about this run's settings (models, cutoffs)."""
         return {}
@@ -160,7 +169,7 @@ def register(cls: type[Slice]) -> type[Slice]:
 
 def registry() -> dict[str, type[Slice]]:
     """All slices by name (importing a slice's module registers it)."""
-    from redpajama.slices import arxiv, books, c4, commoncrawl, github, stackexchange, wikipedia  # noqa: F401
+    from redpajama.slices import arxiv, books, c4, commoncrawl, github, stackexchange, wikipedia, wikiref_urls  # noqa: F401
 
     return dict(sorted(_REGISTRY.items()))
 

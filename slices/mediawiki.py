@@ -39,6 +39,7 @@ class SiteInfo:
     dbname: str = ""
     base: str = ""
     namespaces: dict[int, str] = field(default_factory=dict)
+    content_language: str = ""  # xml:lang of <mediawiki>: the content language, not always the wiki's code
 
     @property
     def language(self) -> str:
@@ -48,11 +49,13 @@ class SiteInfo:
         return ""
 
     def as_dict(self) -> dict:
-        return {"dbname": self.dbname, "base": self.base, "namespaces": self.namespaces}
+        return {"dbname": self.dbname, "base": self.base, "namespaces": self.namespaces,
+                "content_language": self.content_language}
 
     @classmethod
     def from_dict(cls, data: dict) -> SiteInfo:
-        return cls(data["dbname"], data["base"], {int(k): v for k, v in data["namespaces"].items()})
+        return cls(data["dbname"], data["base"], {int(k): v for k, v in data["namespaces"].items()},
+                   data.get("content_language", ""))
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,11 @@ def parse_siteinfo(header: bytes) -> SiteInfo:
     """Read ``<siteinfo>`` from the bytes before the first page."""
     if b"<mediawiki" not in header:
         raise DumpError("not_a_mediawiki_dump", "no <mediawiki> root element before the first page")
+    lang = re.search(rb"<mediawiki[^>]*?\sxml:lang=\"([^\"]*)\"", header)
+    content_language = lang.group(1).decode("ascii", "replace") if lang else ""
     match = re.search(rb"<siteinfo>.*?</siteinfo>", header, re.S)
     if match is None:
-        return SiteInfo()
+        return SiteInfo(content_language=content_language)
     try:
         root = etree.fromstring(match.group(0), _PARSER)
     except etree.XMLSyntaxError as error:
@@ -130,7 +135,7 @@ def parse_siteinfo(header: bytes) -> SiteInfo:
         for ns in root.iterfind("namespaces/namespace")
         if ns.get("key", "").lstrip("-").isdigit()
     }
-    return SiteInfo(root.findtext("dbname", ""), root.findtext("base", ""), namespaces)
+    return SiteInfo(root.findtext("dbname", ""), root.findtext("base", ""), namespaces, content_language)
 
 
 def parse_page(offset: int, data: bytes) -> Page:

@@ -23,8 +23,8 @@ from redpajama.pipelines import sources
 from redpajama.slices import mediawiki
 from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, add_compat_argument, compat_rules, register
 
-DUMP_DATE_IN_NAME = re.compile(r"(?:^|/)([a-z_\-]+)wiki-(\d{8})-")
-WIKI_IN_NAME = re.compile(r"(?:^|/)([a-z_\-]+?)wiki-")
+DUMP_DATE_IN_NAME = re.compile(r"(?:^|[/.\-])([a-z_]+)wiki-(\d{8})-")
+WIKI_IN_NAME = re.compile(r"(?:^|[/.\-])([a-z_]+?)wiki-")
 DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 ARTICLE_NAMESPACE = 0
 COMPAT = {
@@ -88,6 +88,28 @@ class CleanWikitext(Step):
         return record
 
 
+def add_dump_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where dumps come from: languages, date, mirror, and how multistream dumps are split."""
+    manifest = manifests.load("wikipedia")
+    parser.add_argument(
+        "--languages",
+        help="comma-separated wiki languages for the default sources "
+        f"(default: RedPajama's {len(manifest['languages'])})",
+    )
+    parser.add_argument(
+        "--dump-date",
+        help="dump date YYYYMMDD for default sources and meta.timestamp "
+        f"(default: {manifest['dump_date']}; local files use the date in their name)",
+    )
+    parser.add_argument("--mirror", help="base URL replacing https://dumps.wikimedia.org in the default sources")
+    parser.add_argument(
+        "--split-mb",
+        type=float,
+        default=64.0,
+        help="target compressed MB per work unit when splitting a multistream dump",
+    )
+
+
 @register
 class Wikipedia(Slice):
     name = "wikipedia"
@@ -96,27 +118,7 @@ class Wikipedia(Slice):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        manifest = manifests.load("wikipedia")
-        parser.add_argument(
-            "--languages",
-            help="comma-separated wiki languages for the default sources "
-            f"(default: RedPajama's {len(manifest['languages'])})",
-        )
-        parser.add_argument(
-            "--dump-date",
-            help="dump date YYYYMMDD for default sources and meta.timestamp "
-            f"(default: {manifest['dump_date']}; local files use the date in their name)",
-        )
-        parser.add_argument(
-            "--mirror",
-            help="base URL replacing https://dumps.wikimedia.org in the default sources",
-        )
-        parser.add_argument(
-            "--split-mb",
-            type=float,
-            default=64.0,
-            help="target compressed MB per work unit when splitting a multistream dump",
-        )
+        add_dump_arguments(parser)
         add_compat_argument(parser, COMPAT)
 
     @classmethod
@@ -237,7 +239,8 @@ class _PageDescriber:
 
     def __init__(self, source: str, siteinfo: mediawiki.SiteInfo, dump_date: str | None):
         name_match = WIKI_IN_NAME.search(source)
-        self.language = siteinfo.language or (name_match.group(1).replace("_", "-") if name_match else "")
+        self.language = (siteinfo.language or (name_match.group(1).replace("_", "-") if name_match else "")
+                         or siteinfo.content_language)
         date_match = DUMP_DATE_IN_NAME.search(source)
         self.dump_date = dump_date or (date_match.group(2) if date_match else None)
         if siteinfo.base and "/wiki/" in siteinfo.base:

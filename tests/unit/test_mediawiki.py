@@ -41,6 +41,22 @@ def test_siteinfo_names_namespaces_and_language():
     info = mediawiki.parse_siteinfo(HEADER)
     assert info.namespaces[6] == "Datei" and info.namespaces[14] == "Kategorie"
     assert mediawiki.SiteInfo("be_x_oldwiki").language == "be-x-old"
+    assert info.content_language == "de"
+    bare = mediawiki.parse_siteinfo(b'<mediawiki version="0.10" xml:lang="hy">\n')
+    assert (bare.language, bare.content_language) == ("", "hy")
+
+
+@pytest.mark.parametrize("name, language", [
+    ("dumps/enwiki-20230401-pages-articles.xml.bz2", "en"),
+    ("gensim-enwiki-table-markup.xml.bz2", "en"),  # a prefix before the wiki's name
+    ("zh_min_nanwiki-latest-pages-articles.xml.bz2", "zh-min-nan"),
+    ("pages.xml", "hy"),  # neither dbname nor a wiki in the name: the content language
+])
+def test_a_dump_without_dbname_takes_its_language_from_the_name_then_xml_lang(name, language):
+    from redpajama.slices.wikipedia import _PageDescriber
+
+    siteinfo = mediawiki.parse_siteinfo(b'<mediawiki xml:lang="hy">\n')
+    assert _PageDescriber(name, siteinfo, None).language == language
 
 
 def test_truncated_last_page_raises_after_the_complete_ones():
