@@ -47,6 +47,7 @@ def make_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     commands.add_parser("slices", help="list slices, their sources and recipe steps")
     _add_models_parser(commands)
+    _add_fetch_parser(commands)
     _add_report_parsers(commands)
     run = commands.add_parser("run", help="run one slice", description="Run one slice.")
     slices = run.add_subparsers(dest="slice", required=True, metavar="SLICE", parser_class=OneLineParser)
@@ -107,6 +108,45 @@ def _add_models_parser(commands) -> None:
     build.add_argument("--order", type=_positive, default=5)
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--max-documents", type=_positive, default=200_000)
+
+
+def _add_fetch_parser(commands) -> None:
+    from redpajama.pipelines.fetch import FetchSettings
+
+    defaults = FetchSettings([], None)  # type: ignore[arg-type]
+    fetch = commands.add_parser(
+        "fetch-pages", help="fetch cited pages into WARC files (live sites or a CommonCrawl crawl)",
+        description="Fetch the pages of URL lists (such as wikiref-urls' sample) into WARC files, politely and "
+        "resumably. With --from-crawl the pages come from a CommonCrawl crawl instead of their sites.",
+    )
+    fetch.add_argument("--input", nargs="+", required=True, metavar="PATH", help="URL lists, one URL per line (.gz/.zst too)")
+    fetch.add_argument("--output", required=True, help="local folder for the WARC files, fetched.tsv and stats.json")
+    fetch.add_argument("--from-crawl", metavar="CC-MAIN-YYYY-WW", type=_crawl_name,
+                       help="take each page from this CommonCrawl crawl (CDX index + range request), not its site")
+    fetch.add_argument("--cdx-server", default=defaults.cdx_server, help="CDX index server (default: %(default)s)")
+    fetch.add_argument("--data-server", default=defaults.data_server, help="WARC data server (default: %(default)s)")
+    fetch.add_argument("--workers", type=_positive, default=defaults.workers, help="fetches at a time (default: %(default)s)")
+    fetch.add_argument("--per-host", type=_positive, default=defaults.per_host,
+                       help="fetches at a time per host (default: %(default)s)")
+    fetch.add_argument("--delay", type=_not_negative_float, default=defaults.delay,
+                       help="seconds between two requests to a host (default: %(default)s; robots.txt Crawl-delay wins)")
+    fetch.add_argument("--timeout", type=_positive_float, default=defaults.timeout,
+                       help="seconds each connect and read may wait (default: %(default)s, as RedPajama's wget)")
+    fetch.add_argument("--retries", type=_not_negative, default=defaults.retries,
+                       help="tries again after timeouts, resets, 429 and 5xx, with doubling back-off (default: %(default)s)")
+    fetch.add_argument("--max-page-mb", type=_positive_float, default=defaults.max_bytes / (1 << 20),
+                       help="largest page body kept (default: %(default)g)")
+    fetch.add_argument("--max-pages", type=_positive, help="stop once this many pages are fetched (RedPajama: 300000)")
+    fetch.add_argument("--language", help="Accept-Language sent to sites (the wiki's language)")
+    fetch.add_argument("--user-agent", default=defaults.user_agent)
+
+
+def _crawl_name(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"CC-MAIN-\d{4}-\d{2}", text):
+        raise argparse.ArgumentTypeError(f"expected a crawl name like CC-MAIN-2023-14, got {text!r}")
+    return text
 
 
 def _add_report_parsers(commands) -> None:
@@ -178,6 +218,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from redpajama.pipelines.fetch import FetchSettings, run_fetch
+    from redpajama.pipelines.run import resolve_inputs
+
+    if "://" in args.output:
+        raise UsageError(f"--output {args.output}: fetch-pages writes to a local folder")
+    settings = FetchSettings(
+        inputs=resolve_inputs(args.input, None), output=Path(args.output), from_crawl=args.from_crawl,
+        cdx_server=args.cdx_server, data_server=args.data_server, workers=args.workers, per_host=args.per_host,
+        delay=args.delay, timeout=args.timeout, retries=args.retries, max_bytes=int(args.max_page_mb * (1 << 20)),
+        max_pages=args.max_pages, language=args.language, user_agent=args.user_agent,
+    )
+    stats = run_fetch(settings)
+    failed = ", ".join(f"{reason} {count:,}" for reason, count in sorted(stats["this_run"]["failed"].items(),
+                                                                           key=lambda kv: -kv[1]))
+    urls = stats["urls"]
+    print(f"fetch-pages ({stats['source']}): {stats['this_run']['fetched']:,} pages fetched in "
+          f"{stats['this_run']['seconds']:.1f}s -> {args.output}")
+    print(f"  listed {urls['listed']:,}, done before {urls['done_before']:,}, duplicates {urls['duplicate']:,}"
+          + (f", not attempted {urls['not_attempted']:,}" if urls["not_attempted"] else ""))
+    print(f"  failed {sum(stats['this_run']['failed'].values()):,}" + (f" ({failed})" if failed else ""))
+    print(f"  in total {stats['total']['fetched']:,} pages in {args.output}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -207,6 +274,16 @@ def _not_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _not_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
     return value
 
 
@@ -362,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "sample":
             return cmd_sample(args)
+        if args.command == "fetch-pages":
+            return cmd_fetch(args)
         return cmd_run(args, beam_args)
     except (UsageError, ModelNotFound, OutputBusy) as error:  # a missing model is the user's to fix, like a typo
         print(f"redpajama: error: {error}", file=sys.stderr)

@@ -88,18 +88,19 @@ class CleanWikitext(Step):
         return record
 
 
-def add_dump_arguments(parser: argparse.ArgumentParser) -> None:
+def add_dump_arguments(parser: argparse.ArgumentParser, languages: bool = True, dump_date: str | None = None) -> None:
     """Where dumps come from: languages, date, mirror, and how multistream dumps are split."""
     manifest = manifests.load("wikipedia")
-    parser.add_argument(
-        "--languages",
-        help="comma-separated wiki languages for the default sources "
-        f"(default: RedPajama's {len(manifest['languages'])})",
-    )
+    if languages:
+        parser.add_argument(
+            "--languages",
+            help="comma-separated wiki languages for the default sources "
+            f"(default: RedPajama's {len(manifest['languages'])})",
+        )
     parser.add_argument(
         "--dump-date",
         help="dump date YYYYMMDD for default sources and meta.timestamp "
-        f"(default: {manifest['dump_date']}; local files use the date in their name)",
+        f"(default: {dump_date or manifest['dump_date']}; local files use the date in their name)",
     )
     parser.add_argument("--mirror", help="base URL replacing https://dumps.wikimedia.org in the default sources")
     parser.add_argument(
@@ -108,6 +109,18 @@ def add_dump_arguments(parser: argparse.ArgumentParser) -> None:
         default=64.0,
         help="target compressed MB per work unit when splitting a multistream dump",
     )
+
+
+def dump_urls(languages: list[str], date: str, mirror: str | None = None) -> list[str]:
+    """The pages-articles multistream dump of each language on a date (on ``mirror`` if given)."""
+    manifest = manifests.load("wikipedia")
+    urls = []
+    for language in languages:
+        url = manifest["dump_url"].format(wiki=f"{language.replace('-', '_')}wiki", date=date)
+        if mirror:
+            url = url.replace("https://dumps.wikimedia.org", mirror.rstrip("/"))
+        urls.append(url)
+    return urls
 
 
 @register
@@ -135,14 +148,7 @@ class Wikipedia(Slice):
         languages = manifest["languages"]
         if self.options.get("languages"):
             languages = [lang.strip() for lang in self.options["languages"].split(",") if lang.strip()]
-        date = self.options.get("dump_date") or manifest["dump_date"]
-        urls = []
-        for language in languages:
-            url = manifest["dump_url"].format(wiki=f"{language.replace('-', '_')}wiki", date=date)
-            if self.options.get("mirror"):
-                url = url.replace("https://dumps.wikimedia.org", self.options["mirror"].rstrip("/"))
-            urls.append(url)
-        return urls
+        return dump_urls(languages, self.options.get("dump_date") or manifest["dump_date"], self.options.get("mirror"))
 
     def validate(self) -> None:
         compat_rules(self.options.get("redpajama_compat"), COMPAT)

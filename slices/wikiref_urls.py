@@ -1,10 +1,11 @@
 """Wikipedia-cited URLs: step 1 of RedPajama's Wikipedia-reference classifier (recipe §1, step C).
 
 The same dump reader as the Wikipedia slice; every URL cited inside a ``<ref>`` of an article
-page (namespace 0, no redirect) becomes a record, distinct URLs are kept (the first citation by
-(language, page, position)), and the output is plain text, one URL per line, with counts per
-language and per domain. ``--sample N --seed S`` also writes a seeded uniform sample of N URLs,
-the list ``redpajama fetch-pages`` takes.
+page (namespace 0, no redirect) of the ``--language`` wiki (default ``en``, RedPajama's)
+becomes a record, distinct URLs are kept (the first citation by (language, page, position)),
+and the output is plain text, one URL per line, with counts per language and per domain.
+``--sample N --seed S`` also writes a seeded uniform sample of N URLs, the list
+``redpajama fetch-pages`` takes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from redpajama.dedup import exact
 from redpajama.filters.base import Failure, Record, make_record
 from redpajama.filters.citations import cited_urls, domain
 from redpajama.slices.base import Keyed, UsageError, WorkUnit, register
-from redpajama.slices.wikipedia import ARTICLE_NAMESPACE, Wikipedia, add_dump_arguments
+from redpajama.slices.wikipedia import ARTICLE_NAMESPACE, Wikipedia, add_dump_arguments, dump_urls
+
+DUMP_DATE = "20230401"  # RedPajama took the refs of enwiki-20230401
 
 
 @register
@@ -29,13 +32,23 @@ class WikirefUrls(Wikipedia):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        add_dump_arguments(parser)
+        add_dump_arguments(parser, languages=False, dump_date=DUMP_DATE)
+        parser.add_argument("--language", default="en",
+                            help="the wiki whose articles' citations are taken (default: en, as RedPajama)")
         parser.add_argument("--sample", type=int, metavar="N", help="also write a seeded uniform sample of N URLs")
         parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
 
     @classmethod
     def describe_sources(cls) -> str:
-        return "MediaWiki pages-articles dumps, as the Wikipedia slice reads them (RedPajama: the 20230401 English dump)."
+        return ("MediaWiki pages-articles dumps, as the Wikipedia slice reads them (default: the --language "
+                f"dump of {DUMP_DATE}; RedPajama: enwiki-{DUMP_DATE}).")
+
+    def default_inputs(self) -> list[str]:
+        return dump_urls([self.language], self.options.get("dump_date") or DUMP_DATE, self.options.get("mirror"))
+
+    @property
+    def language(self) -> str:
+        return self.options.get("language") or "en"
 
     def validate(self) -> None:
         super().validate()
@@ -64,6 +77,10 @@ class WikirefUrls(Wikipedia):
                 continue
             key, page = item
             meta = page["meta"]
+            if meta["language"] != self.language:
+                yield Failure(unit.source, "siteinfo", "other_language",
+                              f"a {meta['language'] or 'unknown'}-language dump; --language is {self.language}")
+                return
             if meta["_namespace"] != ARTICLE_NAMESPACE or meta["_redirect"] or not page["text"]:
                 continue
             for position, url in enumerate(cited_urls(page["text"])):
