@@ -73,7 +73,16 @@ def built_models(folder: str | None = None) -> dict | None:
         files = {name: str(root / entry["file"]) for name, entry in data["files"].items()}
     else:
         files = {name: f"{CACHED}{root.name}/{entry['file']}" for name, entry in data["files"].items()}
-    return {"language": data["language"], "folder": str(root), **files}
+    wikiref = data.get("parameters", {}).get("wikiref", {})
+    recipe = WIKIREF_RECIPES.get(wikiref.get("positives", {}).get("kind", "articles"))
+    return {"language": data["language"], "folder": str(root), **files, "wikiref_recipe": recipe}
+
+
+WIKIREF_RECIPES = {
+    "cited-pages": "built by RedPajama's recipe: pages cited by Wikipedia vs CommonCrawl head+middle",
+    "articles": "built offline stand-in: Wikipedia articles vs CommonCrawl (not RedPajama's recipe)",
+}
+RELEASED_WIKIREF = "RedPajama's released classifier"
 
 
 def packaged_path(spec: ModelSpec) -> Path | None:
@@ -151,7 +160,14 @@ def fetch(location: str, filename: str) -> str:
     try:
         with partial, sources.open_range(location) as stream:
             shutil.copyfileobj(stream, partial, 1 << 20)
+        with open(partial.name, "rb") as handle:
+            start = handle.read(512).lstrip().lower()
+        if start.startswith((b"<!doctype html", b"<html")) and not filename.endswith((".html", ".htm")):
+            raise ModelNotFound(f"{location} answered with a web page, not a model (a download warning or a login page); "
+                                "download it in a browser and pass its local path")
         os.replace(partial.name, target)
+    except ModelNotFound:
+        raise
     except Exception as error:
         raise ModelNotFound(f"cannot fetch {location}: {error}") from error
     finally:

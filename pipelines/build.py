@@ -24,6 +24,7 @@ from redpajama.slices.base import Slice, WorkUnit
 
 NAMESPACE = "redpajama"
 FAILURES = "failures"
+UNIT_YIELD = "_unit-yield"  # per-unit kept documents and bytes, read into stats.json and not kept
 PARENTS = "parents"
 CHILDREN = "children"
 RECORDS = "records"
@@ -121,6 +122,7 @@ class ReadUnits(beam.DoFn):
         documents = failed = 0
         self.counters.docs_in.inc()
         label = f"{self.slice.name}: reading {unit.source} ({unit.location})"
+        unit_id = unit_name(unit)
         with UnitProgress(label, _unit_bytes(unit)) as progress:
             for item in self._items(unit):
                 if isinstance(item, Failure):
@@ -131,6 +133,7 @@ class ReadUnits(beam.DoFn):
                 documents += 1
                 progress.documents = documents
                 self.counters.docs_out.inc()
+                item[1]["meta"]["_unit"] = unit_id
                 # a reader that keeps the source beside the text (arXiv's files) says how big it is
                 self.counters.bytes_out.inc(item[1]["meta"].get("_source_bytes") or utf8_len(item[1]["text"]))
                 yield item
@@ -427,6 +430,24 @@ def _to_line(item, slc: Slice) -> tuple[str, str, str, bytes]:
     return slc.partition(record), record["meta"]["id"], key, line
 
 
+def unit_name(unit: WorkUnit) -> str:
+    """Names a unit in the per-unit yields (a split file's units by their start)."""
+    return unit.source if unit.start == 0 else f"{unit.source}#@{unit.start}"
+
+
+class UnitYields(beam.PTransform):
+    """Kept documents and text bytes per input unit: lines ``unit<TAB>documents<TAB>bytes`` of
+    ``_unit-yield``, the spread that the report's projection intervals are drawn from."""
+
+    def expand(self, keyed):
+        return (
+            keyed
+            | "Unit" >> beam.Map(lambda item: (item[1]["meta"].get("_unit", ""), (1, utf8_len(item[1]["text"]))))
+            | "Sum" >> beam.CombinePerKey(lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0))
+            | "Line" >> beam.Map(lambda kv: (UNIT_YIELD, kv[0], kv[0], f"{kv[0]}\t{kv[1][0]}\t{kv[1][1]}".encode()))
+        )
+
+
 class CountBy(beam.PTransform):
     """Kept records counted by ``key(record)``: lines ``key<TAB>count`` of ``<name>-counts``, most first."""
 
@@ -536,12 +557,12 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         compressed=not as_lines, extension=".txt" if as_lines else ".jsonl",
     )
     extras = [records | f"Count_{name}" >> CountBy(name, key) for name, key in slc.counts().items()]
+    extras.append(records | "UnitYields" >> UnitYields())
     if slc.sample_spec():
         extras.append(records | "Sample" >> SeededSample(*slc.sample_spec()))
-    if extras:
-        extras_written = extras | "AllExtras" >> beam.Flatten() | "WriteExtras" >> io.WriteSortedShards(
-            layout.temporary, layout.shard_bytes, compressed=False, extension=".txt"
-        )
+    extras_written = extras | "AllExtras" >> beam.Flatten() | "WriteExtras" >> io.WriteSortedShards(
+        layout.temporary, layout.shard_bytes, compressed=False, extension=".txt"
+    )
     errors_written = (
         failures
         | "AllFailures" >> beam.Flatten()
@@ -549,7 +570,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         | "WriteErrors"
         >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), layout.shard_bytes, compressed=False, always=("errors",))
     )
-    outputs = [written, errors_written, *([extras_written] if extras else [])]
+    outputs = [written, errors_written, extras_written]
     if samples:
         outputs.append(
             samples

@@ -101,7 +101,10 @@ def _add_models_parser(commands) -> None:
                        help="Wikipedia slice output (folder or .jsonl.zst files): LM text and classifier positives")
     build.add_argument("--commoncrawl", nargs="+", required=True, metavar="PATH",
                        help="WET/WARC files (local or URLs): the cutoff reference sample and classifier negatives")
-    build.add_argument("--language", default="en")
+    build.add_argument("--wikiref-pages", nargs="+", metavar="WARC",
+                       help="WARC files of pages cited by Wikipedia (fetch-pages): the classifier's positives, as "
+                       "RedPajama's recipe; without them Wikipedia articles stand in")
+    build.add_argument("--language", default="en", help="the language of every model (default: %(default)s)")
     build.add_argument("--output", default=str(built_folder()), help="folder for the models (default: %(default)s)")
     build.add_argument("--lid-model", help="fastText language ID model for the reference sample")
     build.add_argument("--vocab-size", type=_positive, default=8000)
@@ -141,6 +144,12 @@ def _add_fetch_parser(commands) -> None:
     fetch.add_argument("--user-agent", default=defaults.user_agent)
 
 
+def _yymm(text: str) -> str:
+    if not (len(text) == 4 and text.isdigit() and 1 <= int(text[2:]) <= 12):
+        raise argparse.ArgumentTypeError(f"expected a month as YYMM, got {text!r}")
+    return text
+
+
 def _crawl_name(text: str) -> str:
     import re
 
@@ -155,6 +164,10 @@ def _add_report_parsers(commands) -> None:
     report.add_argument("--tokenizer", help="tokenizer.json (path, URL, gs://) or hub name (default: EleutherAI/gpt-neox-20b)")
     report.add_argument("--no-eod", action="store_true", help="do not count one end-of-document token per document")
     report.add_argument("--workers", type=int, default=0, help="processes (default: cores)")
+    report.add_argument("--cc-mirror", help="base URL replacing https://data.commoncrawl.org for the wet.paths.gz listings")
+    report.add_argument("--arxiv-manifest", metavar="PATH",
+                        help="arXiv's arXiv_src_manifest.xml (s3://arxiv/src/, requester pays): the full count of source tars")
+    report.add_argument("--arxiv-until", metavar="YYMM", type=_yymm, help="count only arXiv tars up to this month")
     sample = commands.add_parser("sample", help="a deterministic subset of an output, like RedPajama-Data-1T-Sample")
     sample.add_argument("output", help="an output folder holding slice folders (local or gs://)")
     sample.add_argument("--dest", required=True, help="folder for <slice>_sample.jsonl")
@@ -193,7 +206,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     _existing_output(args.output)
     report = build_report(args.output, _tokenizer(args.tokenizer), eod=not args.no_eod,
-                          processes=args.workers or os.cpu_count() or 1)
+                          processes=args.workers or os.cpu_count() or 1, cc_mirror=args.cc_mirror,
+                          arxiv_manifest=args.arxiv_manifest, arxiv_until=args.arxiv_until)
     paths = write_report(report, args.output)
     print(markdown(report))
     print("written: " + ", ".join(paths))
@@ -249,22 +263,31 @@ def cmd_models(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from redpajama.pipelines.models_build import BuildSettings, build
+    from redpajama.pipelines.run import resolve_inputs
 
-    commoncrawl = []
-    for pattern in args.commoncrawl:
-        from redpajama.pipelines.run import resolve_inputs
-
-        commoncrawl += resolve_inputs([pattern], None)
     manifest = build(BuildSettings(
-        wikipedia=args.wikipedia, commoncrawl=commoncrawl, output=Path(args.output), language=args.language,
-        lid_model=args.lid_model, vocab_size=args.vocab_size, order=args.order, seed=args.seed,
-        max_documents=args.max_documents,
+        wikipedia=args.wikipedia, commoncrawl=resolve_inputs(args.commoncrawl, None), output=Path(args.output),
+        language=args.language, lid_model=args.lid_model, vocab_size=args.vocab_size, order=args.order, seed=args.seed,
+        max_documents=args.max_documents, wikiref_pages=resolve_inputs(args.wikiref_pages or [], None),
     ))
     cutoffs = Path(args.output, "cutoff.csv").read_text().splitlines()
     rows = {line.split(",")[0]: line.split(",")[1] for line in cutoffs[1:]}
     print(f"models: {args.language} models in {args.output} ({manifest['seconds']}s); "
           f"perplexity cutoffs head < {rows['30']}, middle < {rows['60']}")
+    print(f"  {classifier_summary(manifest)}")
     return 0
+
+
+def classifier_summary(manifest: dict) -> str:
+    """One line on a built Wikipedia-reference classifier: its recipe, accuracy and keep rate."""
+    wikiref = manifest["parameters"]["wikiref"]
+    kind = wikiref.get("positives", {}).get("kind", "articles")
+    recipe = ("RedPajama's recipe (pages cited by Wikipedia)" if kind == "cited-pages"
+              else "offline stand-in (Wikipedia articles as positives)")
+    rate = wikiref.get("keep_rate", {})
+    kept = f"keeps {rate['kept']}/{rate['documents']} ({rate['rate']:.1%})" if rate.get("documents") else "keep rate unknown"
+    return (f"wikiref classifier: {recipe}; {wikiref['examples']['wiki']} positives, {wikiref['examples']['cc']} negatives, "
+            f"held-out accuracy {wikiref['held_out_accuracy']}; {kept} of CommonCrawl head+middle at wiki_prob >= 0.25")
 
 
 def _not_negative(text: str) -> int:

@@ -83,14 +83,20 @@ def _first_wet_files(listing: str, count: int = 1) -> list[str]:
     return ["https://data.commoncrawl.org/" + path for path in paths[:count]]
 
 
-def ensure_models(wikipedia_dir: str, cc_inputs: list[str], lid: str | None) -> None:
-    """Build the offline models unless a build is already in the model cache."""
-    if models.built_models() is not None:
-        return
-    from redpajama.pipelines.models_build import BuildSettings, build
+def ensure_models(wikipedia_dir: str, cc_inputs: list[str], lid: str | None, wikiref_pages: list[str]) -> None:
+    """Build the offline models unless a build is already in the model cache; say which classifier."""
+    import json
 
-    reference = _first_wet_files(cc_inputs[0]) if cc_inputs[0].endswith(".paths.gz") else cc_inputs
-    build(BuildSettings(wikipedia=[wikipedia_dir], commoncrawl=reference, output=models.built_folder(), lid_model=lid))
+    from redpajama.pipelines.cli import classifier_summary
+
+    if models.built_models() is None:
+        from redpajama.pipelines.models_build import BuildSettings, build
+
+        reference = _first_wet_files(cc_inputs[0]) if cc_inputs[0].endswith(".paths.gz") else cc_inputs
+        build(BuildSettings(wikipedia=[wikipedia_dir], commoncrawl=reference, output=models.built_folder(),
+                            lid_model=lid, wikiref_pages=wikiref_pages))
+    manifest = json.loads((models.built_folder() / models.BUILT_MANIFEST).read_text("utf-8"))
+    print(f"models ({models.built_folder()}): {classifier_summary(manifest)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", default="../shared/data")
     parser.add_argument("--output", default="out")
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--wikiref-pages", nargs="*", default=[], metavar="WARC",
+                        help="pages cited by Wikipedia (fetch-pages output) for RedPajama's classifier recipe")
     args = parser.parse_args(argv)
     lid_path = os.path.join(args.shared, "models/fasttext-lid/lid.176.ftz")
     lid = lid_path if os.path.exists(lid_path) else None
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: no public sample to run without {args.shared}; skipped", file=sys.stderr)
                 continue
             if name == "commoncrawl":
-                ensure_models(str(Path(args.output) / "wikipedia"), inputs, lid)
+                ensure_models(str(Path(args.output) / "wikipedia"), inputs, lid, args.wikiref_pages)
             slc = slices[name](**options.get(name, {}))
             outcome = run_slice(slc, inputs, args.output, RunnerConfig(workers=args.workers), tokenizer=tokenizer)
             print(summary(outcome.stats, outcome.slice_dir, outcome.reused))

@@ -3,11 +3,16 @@
 From local text it trains (1) a sentencepiece model and a KenLM n-gram on Wikipedia
 articles, normalised as cc_net normalises what it scores, (2) the perplexity cutoffs of
 that model: the percentiles of its scores on a CommonCrawl reference sample, and (3) a
-fastText Wikipedia-reference classifier: Wikipedia articles against random CommonCrawl
-documents. It writes ``models.json`` with sha256, training data and parameters.
+fastText Wikipedia-reference classifier. It writes ``models.json`` with sha256, training
+data, parameters and the classifier's held-out accuracy and keep rate.
 
-The classifier is a stand-in for RedPajama's (trained on pages *cited by* Wikipedia,
-whose URL list was never published); the language model is a small cousin of cc_net's.
+The classifier follows RedPajama's recipe when ``wikiref_pages`` are given (WARC files of
+pages cited by Wikipedia, from ``fetch-pages``): those pages through our own CommonCrawl
+steps (parsing, line dedup, language ID, perplexity), head and middle, at least 1,000
+characters, against as many CommonCrawl head+middle documents drawn at random with a seed
+(RedPajama took the first rows of each file). Without pages, the positives are the
+Wikipedia articles themselves: an offline stand-in, recorded as such. The language model
+is a small cousin of cc_net's.
 """
 
 from __future__ import annotations
@@ -29,13 +34,17 @@ from redpajama.dedup import exact
 from redpajama.filters import lm_training, models, wikiref
 from redpajama.filters.base import Drop
 from redpajama.filters.langid import LanguageFilter
-from redpajama.filters.perplexity import DocumentScorer, percentile_table
+from redpajama.filters.perplexity import Cutoffs, DocumentScorer, percentile_table
 from redpajama.filters.webpage import ParseWebDocument
 from redpajama.pipelines import sources
 from redpajama.slices.base import UsageError
 from redpajama.slices.webarchive import RawDocument, read_archive
 
 MIN_WIKI_CHARS = 1000  # RedPajama's positives: documents of at least 1,000 characters
+KEPT_BUCKETS = ("head", "middle")
+MIN_POSITIVES = 10
+CITED_PAGES = "cited-pages"
+ARTICLES = "articles"
 
 
 @dataclass
@@ -49,6 +58,7 @@ class BuildSettings:
     order: int = 5
     seed: int = 0
     max_documents: int = 200_000
+    wikiref_pages: list[str] = field(default_factory=list)  # WARC files of cited pages (fetch-pages)
     notes: list[str] = field(default_factory=list)
 
 
@@ -97,8 +107,8 @@ def _lines(raw) -> Iterator[bytes]:
         yield buffer
 
 
-def commoncrawl_texts(paths: list[str], settings: BuildSettings) -> tuple[list[str], dict]:
-    """The reference sample: documents of ``language`` after parsing, line dedup and language ID."""
+def web_documents(paths: list[str], settings: BuildSettings) -> tuple[list[str], dict]:
+    """Documents of ``language`` in WET/WARC files after cc_net's parsing, line dedup and language ID."""
     parse = ParseWebDocument()
     documents: list[str] = []
     read = 0
@@ -113,10 +123,50 @@ def commoncrawl_texts(paths: list[str], settings: BuildSettings) -> tuple[list[s
             parsed = parse.apply({"text": item.text or "", "meta": meta})
             if not isinstance(parsed, Drop):
                 documents.append(parsed["text"])
+    parsed_count = len(documents)
     documents = _dedup_lines(documents)
     tagger = LanguageFilter(settings.lid_model or models.locate(models.LID), (settings.language,))
     kept = [text for text in documents if not isinstance(tagger.apply({"text": text, "meta": {}}), Drop)]
-    return kept[: settings.max_documents], {"inputs": paths, "documents": read, "kept": len(kept)}
+    return kept, {"inputs": paths, "documents": read, "parsed": parsed_count, "after_line_dedup": len(documents),
+                  "kept": len(kept)}
+
+
+def commoncrawl_texts(paths: list[str], settings: BuildSettings) -> tuple[list[str], dict]:
+    """The reference sample: CommonCrawl documents of ``language`` (at most ``max_documents``)."""
+    kept, info = web_documents(paths, settings)
+    return kept[: settings.max_documents], info
+
+
+def cited_page_positives(settings: BuildSettings, scorer: DocumentScorer, cutoffs: Cutoffs) -> tuple[list[str], dict]:
+    """RedPajama's positives: cited pages of ``language`` in the head or middle bucket, >= 1,000 characters."""
+    texts, info = web_documents(settings.wikiref_pages, settings)
+    buckets: Counter = Counter()
+    positives = []
+    for text in texts:
+        bucket = cutoffs.bucket(settings.language, scorer.score(text))
+        buckets[bucket] += 1
+        if bucket in KEPT_BUCKETS and len(text) >= MIN_WIKI_CHARS:
+            positives.append(text)
+    info = {"kind": CITED_PAGES, **info, "buckets": dict(sorted(buckets.items())), "positives": len(positives)}
+    if len(positives) < MIN_POSITIVES:
+        raise UsageError(f"--wikiref-pages: only {len(positives)} pages are {settings.language}, head or middle and "
+                         f"at least {MIN_WIKI_CHARS} characters ({info}); fetch more pages")
+    return positives, info
+
+
+def _draw(documents: list[str], count: int, seed: int) -> tuple[list[str], list[str]]:
+    """A seeded uniform sample of ``count`` documents (in draw order), and the documents left out."""
+    picked = random.Random(seed).sample(range(len(documents)), min(count, len(documents)))
+    chosen = set(picked)
+    return [documents[i] for i in picked], [text for i, text in enumerate(documents) if i not in chosen]
+
+
+def keep_rate(model: str, documents: list[str], over: str) -> dict:
+    """How many ``documents`` the classifier keeps (``wiki_prob >= 0.25``)."""
+    classifier = wikiref.WikiReferenceClassifier(model)
+    kept = sum(classifier.wiki_prob(text) >= classifier.threshold for text in documents)
+    return {"documents": len(documents), "kept": kept, "rate": round(kept / len(documents), 4) if documents else None,
+            "threshold": classifier.threshold, "over": over}
 
 
 def _dedup_lines(texts: list[str]) -> list[str]:
@@ -182,9 +232,29 @@ def build(settings: BuildSettings) -> dict:
     (out / "cutoff.csv").write_text(percentile_table({lang: scores}), encoding="utf-8")
     _say(f"cutoffs from {len(reference)} CommonCrawl documents")
 
-    negatives = random.Random(settings.seed).sample(reference, min(len(positives), len(reference)))
+    cutoffs = Cutoffs.load(str(out / "cutoff.csv"))
+    head_middle = [text for text, score in zip(reference, scores, strict=True)
+                   if cutoffs.bucket(lang, score) in KEPT_BUCKETS]
+    if settings.wikiref_pages:
+        positives, positives_info = cited_page_positives(settings, scorer, cutoffs)
+        negatives, held_out = _draw(head_middle, len(positives), settings.seed)
+        negatives_info = {"kind": "commoncrawl head+middle, uniform sample", "seed": settings.seed}
+    else:
+        positives_info = {"kind": ARTICLES, "articles": wiki_docs, "positives": len(positives)}
+        negatives, _ = _draw(reference, len(positives), settings.seed)
+        drawn = set(negatives)
+        held_out = [text for text in head_middle if text not in drawn]
+        negatives_info = {"kind": "commoncrawl reference documents, uniform sample", "seed": settings.seed}
     classifier = wikiref.train(positives, negatives, str(out / "wikiref.bin"), settings.seed)
-    _say(f"wikiref: {classifier['examples']}")
+    if len(held_out) >= MIN_POSITIVES:
+        over = "CommonCrawl head+middle reference documents not used in training"
+    else:
+        held_out, over = head_middle, "all CommonCrawl head+middle reference documents"
+    classifier["keep_rate"] = keep_rate(str(out / "wikiref.bin"), held_out, over)
+    classifier["positives"] = positives_info
+    classifier["negatives"] = {**negatives_info, "count": len(negatives)}
+    _say(f"wikiref ({positives_info['kind']}): {classifier['examples']}, held-out accuracy "
+         f"{classifier['held_out_accuracy']}, keeps {classifier['keep_rate']['rate']:.1%} of CommonCrawl head+middle")
 
     files = {"sp": f"{lang}.sp.model", "lm": f"{lang}.arpa.bin", "cutoffs": "cutoff.csv", "wikiref": "wikiref.bin"}
     manifest = {
@@ -201,8 +271,7 @@ def build(settings: BuildSettings) -> dict:
             "wikiref": classifier,
         },
         "notes": [
-            "The Wikipedia-reference classifier is a stand-in: RedPajama trained on pages cited by Wikipedia "
-            "(positives) vs CommonCrawl; here the positives are Wikipedia articles themselves.",
+            WIKIREF_NOTES[positives_info["kind"]],
             "Cutoffs are this model's own 30th/60th percentiles on the CommonCrawl reference sample.",
             *settings.notes,
         ],
@@ -210,6 +279,15 @@ def build(settings: BuildSettings) -> dict:
     }
     (out / models.BUILT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+WIKIREF_NOTES = {
+    CITED_PAGES: "The Wikipedia-reference classifier follows RedPajama's recipe: pages cited by Wikipedia (head and "
+    "middle, >= 1,000 characters) against as many CommonCrawl head+middle documents, drawn at random with a seed.",
+    ARTICLES: "The Wikipedia-reference classifier is the offline stand-in: RedPajama trained on pages cited by "
+    "Wikipedia (positives) vs CommonCrawl; here the positives are Wikipedia articles themselves (build with "
+    "--wikiref-pages for the recipe).",
+}
 
 
 def _describe(path: Path) -> dict:

@@ -4,7 +4,10 @@ Works on any output folder (local or gs://) holding slice folders, ours or a Red
 download. For each slice: documents, tokens (GPT-NeoX-20B, EOD per document optional),
 bytes, tokens per document, share of the total, RedPajama's and LLaMA's published figures,
 and a projection to full scale: tokens x (units of the full input / units processed, from
-the run's ``stats.json``). Writes ``report.md``, ``report.json`` and ``report.png``.
+the run's ``stats.json``) with a 95% bootstrap interval over the processed units (see
+:mod:`redpajama.pipelines.projection`). CommonCrawl's full count is read from its
+listings, arXiv's from its source manifest. Writes ``report.md``, ``report.json`` and
+``report.png``, and says which Wikipedia-reference classifier a CommonCrawl run used.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama import manifests
-from redpajama.pipelines import io
+from redpajama.pipelines import io, projection
 from redpajama.pipelines.tokens import SLICE_OF_FOLDER, Counts, count_files, record_files
 
 SLICES = ("commoncrawl", "c4", "github", "books", "arxiv", "wikipedia", "stackexchange")
@@ -51,7 +54,17 @@ def _units_processed(stats: dict | None, key: str) -> int | None:
     return units.get(key)
 
 
-def build_report(output: str, tokenizer: str, eod: bool = True, processes: int = 1) -> dict[str, Any]:
+def _unit_yields(stats: dict | None, key: str) -> list[int] | None:
+    """Kept bytes per processed unit (or per input file), when the run recorded them completely."""
+    yields = (stats or {}).get("unit_yields")
+    if not yields or yields.get("unattributed", [0, 0])[0] or key == "read":
+        return None
+    rows = yields["per_unit" if key == "planned" else "per_input"]
+    return [size for _, size in rows]
+
+
+def build_report(output: str, tokenizer: str, eod: bool = True, processes: int = 1, cc_mirror: str | None = None,
+                 arxiv_manifest: str | None = None, arxiv_until: str | None = None) -> dict[str, Any]:
     """Count every slice under ``output`` and compare it with ``manifests/targets.json``."""
     targets = manifests.load("targets")
     folders = slice_folders(output)
@@ -64,9 +77,13 @@ def build_report(output: str, tokenizer: str, eod: bool = True, processes: int =
             counts.add(per_file[path])
         stats = _stats(folder)
         unit = targets["full_scale_units"].get(name, {})
-        processed = _units_processed(stats, unit.get("stats_key", "planned"))
-        full = unit.get("count")
-        projected = counts.tokens * full / processed if full and processed else None
+        key = unit.get("stats_key", "planned")
+        processed = _units_processed(stats, key)
+        full = projection.full_units(name, unit, cc_mirror, arxiv_manifest, arxiv_until) if unit else None
+        count = full.count if full else None
+        projected = counts.tokens * count / processed if count and processed else None
+        yields = _unit_yields(stats, key)
+        spread = projection.interval(yields, processed, count, counts.tokens) if projected and yields is not None else None
         published = targets["redpajama"]["tokens"].get(name)
         rows.append({
             "slice": name,
@@ -77,10 +94,13 @@ def build_report(output: str, tokenizer: str, eod: bool = True, processes: int =
             "redpajama_tokens": published,
             "llama_tokens_estimate": round(targets["llama"]["sampling_share"][name] * targets["llama"]["total_tokens"]),
             "units_processed": processed,
-            "units_full_scale": full,
+            "units_full_scale": count,
+            "units_full_scale_source": full.source if full else None,
             "unit": unit.get("unit"),
             "projected_tokens": round(projected) if projected else None,
+            "projected_interval": list(spread) if spread else None,
             "projected_vs_redpajama": float(f"{projected / published:.4g}") if projected and published else None,
+            "wikiref_classifier": ((stats or {}).get("recipe", {}).get("wikiref") or {}).get("recipe"),
         })
     total = sum(row["tokens"] for row in rows)
     for row in rows:
@@ -116,6 +136,7 @@ def markdown(report: dict[str, Any]) -> str:
         "| projected / RedPajama |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
+    notes = []
     for row in report["slices"]:
         units = f"{row['units_processed']} of {row['units_full_scale']} {row['unit']}" if row["units_full_scale"] else (
             f"{row['units_processed']} ({row['unit']}; full count unknown)" if row["unit"] else "n/a")
@@ -123,11 +144,25 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {row['slice']} | {row['documents']:,} | {_human(row['tokens'])} | {_human(row['bytes'])}B | "
             f"{row['tokens_per_document']:,} | {row['share']:.1%} | {_human(row['redpajama_tokens'])} | "
-            f"{_human(row['llama_tokens_estimate'])} | {units} | {_human(row['projected_tokens'])} | {ratio} |"
+            f"{_human(row['llama_tokens_estimate'])} | {units} | {_projected(row)} | {ratio} |"
         )
+        if row.get("units_full_scale_source") and not row["units_full_scale"]:
+            notes.append(f"- {row['slice']}: full-scale units {row['units_full_scale_source']}.")
+        if row.get("wikiref_classifier"):
+            notes.append(f"- {row['slice']}: Wikipedia-reference classifier {row['wikiref_classifier']}.")
     total = report["total"]
     lines += ["", f"Total: {total['documents']:,} documents, {_human(total['tokens'])} tokens, {_human(total['bytes'])}B."]
+    if notes:
+        lines += ["", "Projected: tokens x full-scale units / units processed; in brackets the 95% bootstrap interval "
+                  "over the processed units.", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _projected(row: dict[str, Any]) -> str:
+    if row["projected_tokens"] is None:
+        return "n/a"
+    spread = row.get("projected_interval")
+    return _human(row["projected_tokens"]) + (f" ({_human(spread[0])}-{_human(spread[1])})" if spread else "")
 
 
 def chart(report: dict[str, Any], path: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import apache_beam as beam
 from redpajama.pipelines import io, sources
-from redpajama.pipelines.build import Layout, build
+from redpajama.pipelines.build import UNIT_YIELD, Layout, build
 from redpajama.pipelines.engine import run_supervised
 from redpajama.pipelines.lock import OutputLock
 from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
@@ -144,6 +144,7 @@ def run_slice(
             stats["recipe"] = info
         if slc.counts():
             stats["counts"] = {name: counts_summary(layout.temporary, name) for name in slc.counts()}
+        stats["unit_yields"] = take_unit_yields(layout.temporary)
         if tokenizer:
             stats.update(count_output_tokens(layout.temporary, tokenizer, workers or 1))
         files: list[str] = []
@@ -166,6 +167,28 @@ def counts_summary(folder: str, name: str, top: int = 100) -> dict[str, Any]:
     counts.sort(key=lambda kv: (-kv[1], kv[0]))
     return {"distinct": len(counts), "total": sum(c for _, c in counts),
             ("all" if len(counts) <= top else f"top_{top}"): dict(counts[:top])}
+
+
+def take_unit_yields(folder: str) -> dict[str, Any]:
+    """Kept documents and bytes per unit and per input file that kept any (sorted by name), from
+    ``_unit-yield-*`` files, which are then removed: they are bookkeeping, not output."""
+    found: dict[str, list[int]] = {}
+    paths = [path for path in io.list_files(folder) if posixpath.basename(path).startswith(UNIT_YIELD + "-")]
+    for path in paths:
+        with beam.io.filesystems.FileSystems.open(path) as handle:
+            for line in handle.read().decode("utf-8").splitlines():
+                unit, documents, size = line.rsplit("\t", 2)
+                found[unit] = [int(documents), int(size)]
+    if paths:
+        beam.io.filesystems.FileSystems.delete(paths)
+    unattributed = found.pop("", [0, 0])
+    per_input: dict[str, list[int]] = {}
+    for unit, (documents, size) in found.items():
+        total = per_input.setdefault(unit.split("#@")[0], [0, 0])
+        total[0] += documents
+        total[1] += size
+    return {"per_unit": [found[unit] for unit in sorted(found)],
+            "per_input": [per_input[name] for name in sorted(per_input)], "unattributed": unattributed}
 
 
 def check_output(output: str, slice_dir: str) -> None:

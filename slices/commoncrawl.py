@@ -209,10 +209,17 @@ class CommonCrawl(Slice):
                 "measured with (`redpajama models build` writes them beside its model)"
             )
         wikiref = self.options.get("wikiref_model") or (built or {}).get("wikiref") or published["wikiref"]
+        if wikiref == published["wikiref"]:
+            recipe = models.RELEASED_WIKIREF
+        elif self.options.get("wikiref_model"):
+            recipe = "given with --wikiref-model"
+        else:
+            recipe = built["wikiref_recipe"]
         for location in [*sp.values(), *lm.values(), wikiref, cutoffs]:
             if location != CCNET and "://" not in location and models.local_file(location) is None:
                 raise UsageError(f"model file not found: {location}")
-        return {"lid": lid, "sp": sp, "lm": lm, "cutoffs": cutoffs, "wikiref": wikiref, "origin": origin}
+        return {"lid": lid, "sp": sp, "lm": lm, "cutoffs": cutoffs, "wikiref": wikiref, "wikiref_recipe": recipe,
+                "origin": origin}
 
     def _per_language(self, key: str) -> dict[str, str]:
         value = self.options.get(key)
@@ -239,6 +246,7 @@ class CommonCrawl(Slice):
                         "values": {lang: list(Cutoffs.load(chosen["cutoffs"]).by_language.get(lang, ()))
                                    for lang in self.languages()}},
             "dedup_scope": self.options.get("dedup_scope") or "shard",
+            "wikiref": {"location": chosen["wikiref"], "recipe": chosen.get("wikiref_recipe", "unknown")},
         }
 
     # --- the recipe ---------------------------------------------------------------------

@@ -12,81 +12,16 @@ from redpajama.pipelines.fetch import FetchSettings, read_journal, run_fetch
 from redpajama.slices.webarchive import RawDocument, read_archive
 from warcio.archiveiterator import ArchiveIterator
 
-from tests.conftest import SHARED, WIKI, need
-from tests.integration.loopback import (
-    HOSTS,
-    Capture,
-    Reply,
-    Server,
-    cdx_route,
-    cited_pages,
-    data_route,
-    index_warc,
-    loopback_url,
-    page_html,
-)
+from tests.conftest import SHARED, WIKI_EN, need
+from tests.integration.loopback import HOSTS, PAGES, Capture, Server, Site, cdx_route, data_route, index_warc
 
-EN = WIKI / "en" / "gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 CC_WARC = SHARED / "commoncrawl" / "warc" / "resiliparse-warcfile-CC-MAIN-2020-34.warc.gz"
 CC_NAME = "crawl-data/CC-MAIN-2020-34/segments/1596439738015.38/warc/CC-MAIN-20200808165417-20200808195417-00395.warc.gz"
-PAGES = 40
-HTML = {"Content-Type": "text/html; charset=utf-8"}
-
-
-class Site:
-    """The cited pages of the English excerpt on three loopback hosts, plus hostile paths on the third."""
-
-    def __init__(self):
-        self.routes: list[dict[str, Reply]] = [{} for _ in HOSTS]
-        self.flaky_served = False
-        self.servers = [Server(host, self._route(n)) for n, host in enumerate(HOSTS)]
-        self.cited = cited_pages(need(EN), PAGES)
-        self.pages: dict[str, str] = {}  # loopback URL -> cited URL
-        for url, title, text in self.cited:
-            server, local = loopback_url(url, self.servers)
-            self.routes[self.servers.index(server)][local[len(server.base):]] = Reply(body=page_html(title, text))
-            self.pages[local] = url
-        odd = self.servers[2]
-        self.odd = odd
-        article = page_html(*self.cited[0][1:])
-        self.routes[2].update({
-            "/robots.txt": Reply(body=b"User-agent: *\nDisallow: /private/\n", headers={"Content-Type": "text/plain"}),
-            "/moved": Reply(301, b"", {"Location": "/moved-here", "Content-Type": "text/html"}),
-            "/moved-here": Reply(body=article.replace(b"<h1>", b"<h1>Moved: ")),
-            "/missing": Reply(404, b"<html>not here</html>"),
-            "/slow": Reply(body=article, sleep=3.0),
-            "/huge": Reply(body=b"<html><body>" + b"x" * (3 << 20), chunked=True),
-            "/paper.pdf": Reply(body=b"%PDF-1.4 ...", headers={"Content-Type": "application/pdf"}),
-            "/private/page": Reply(body=article),
-            "/untyped": Reply(body=article.replace(b"<h1>", b"<h1>Untyped: "), headers={}),
-        })
-        self.special = [f"{odd.base}{path}" for path in ("/moved", "/missing", "/slow", "/huge", "/paper.pdf",
-                                                         "/private/page", "/untyped", "/flaky")]
-
-    def _route(self, index: int):
-        def route(path: str, query: str, headers: dict) -> Reply:
-            if index == 2 and path == "/flaky":
-                if not self.flaky_served:
-                    self.flaky_served = True
-                    return Reply(503, b"busy", {"Content-Type": "text/plain", "Retry-After": "0"})
-                return Reply(body=page_html("Flaky", self.cited[1][2]))
-            return self.routes[index].get(path + (f"?{query}" if query else "")) or Reply(404, b"<html>no</html>")
-        return route
-
-    def url_list(self, folder: Path) -> Path:
-        urls = [*self.pages, *self.special, "ftp://ftp.example.org/file.txt", next(iter(self.pages))]
-        path = folder / "urls.txt"
-        path.write_text("# cited pages, moved onto loopback hosts\n" + "\n".join(urls) + "\n")
-        return path
-
-    def close(self) -> None:
-        for server in self.servers:
-            server.close()
 
 
 @pytest.fixture
 def site():
-    served = Site()
+    served = Site(need(WIKI_EN))
     yield served
     served.close()
 

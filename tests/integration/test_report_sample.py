@@ -4,7 +4,7 @@ import gzip
 import json
 
 from redpajama.pipelines.cli import main
-from redpajama.pipelines.report import build_report, write_report
+from redpajama.pipelines.report import build_report, markdown, write_report
 from redpajama.pipelines.sample import sample
 from redpajama.slices.c4 import C4
 from redpajama.slices.wikipedia import Wikipedia
@@ -87,3 +87,45 @@ def test_report_reads_a_redpajama_download_layout(tmp_path):
             "\n".join(json.dumps({"text": r["text"], "meta": {"url": r["url"]}}) for r in rows) + "\n")
     report = build_report(str(tmp_path / "download"), str(need(TOKENIZER)))
     assert {r["slice"]: r["documents"] for r in report["slices"]} == {"c4": 3, "books": 1}
+
+
+def test_commoncrawl_and_arxiv_are_projected_with_intervals_from_their_listings(tmp_path):
+    from tests.integration.loopback import Reply, Server
+
+    out = tmp_path / "out"
+    texts = {"commoncrawl": ["Alpha beta gamma. " * 40, "Delta epsilon. " * 10, "Zeta eta theta. " * 25],
+             "arxiv": ["\\section{Intro} We prove a theorem. " * 20, "\\section{Result} The bound holds. " * 12]}
+    for name, documents in texts.items():
+        folder = out / name
+        folder.mkdir(parents=True)
+        (folder / f"{name}-00000-of-00001.jsonl").write_text(
+            "".join(json.dumps({"text": t, "meta": {}}) + "\n" for t in documents))
+        per_unit = [[1, len(t.encode())] for t in documents]  # one document per unit; one more unit kept nothing
+        stats = {"units": {"planned": len(documents) + 1}, "read": 10,
+                 "unit_yields": {"per_unit": per_unit, "per_input": per_unit, "unattributed": [0, 0]},
+                 "recipe": {"wikiref": {"recipe": "built by RedPajama's recipe"}} if name == "commoncrawl" else {}}
+        (folder / "stats.json").write_text(json.dumps(stats))
+    listing = gzip.compress(b"".join(f"crawl-data/x/segments/1/wet/{n}.warc.wet.gz\n".encode() for n in range(40)))
+    server = Server("127.0.0.1", lambda path, query, headers: Reply(body=listing, headers={"Content-Type": "application/gzip"}))
+    manifest = tmp_path / "arXiv_src_manifest.xml"
+    manifest.write_text("<arXivSRC>" + "".join(f"<file><filename>src/arXiv_src_{m}_001.tar</filename></file>"
+                                                for m in ("9108", "0001", "1201", "2303", "2304")) + "</arXivSRC>")
+    try:
+        report = build_report(str(out), str(need(TOKENIZER)), cc_mirror=server.base, arxiv_manifest=str(manifest),
+                              arxiv_until="2303")
+        offline = build_report(str(out), str(TOKENIZER), cc_mirror="http://127.0.0.1:9")
+    finally:
+        server.close()
+    rows = {row["slice"]: row for row in report["slices"]}
+    cc, arxiv = rows["commoncrawl"], rows["arxiv"]
+    assert (cc["units_processed"], cc["units_full_scale"]) == (4, 5 * 40)
+    assert cc["projected_tokens"] == round(cc["tokens"] * 200 / 4)
+    low, high = cc["projected_interval"]
+    assert 0 < low < cc["projected_tokens"] < high
+    assert (arxiv["units_processed"], arxiv["units_full_scale"]) == (3, 4)  # 2304 is after --arxiv-until
+    assert arxiv["projected_interval"][0] < arxiv["projected_tokens"] < arxiv["projected_interval"][1]
+    text = markdown(report)
+    assert "Wikipedia-reference classifier built by RedPajama's recipe" in text and " (" in text
+    cc_offline = {row["slice"]: row for row in offline["slices"]}["commoncrawl"]
+    assert cc_offline["projected_tokens"] is None and "unreachable" in cc_offline["units_full_scale_source"]
+    assert {row["slice"]: row for row in offline["slices"]}["arxiv"]["units_full_scale_source"].startswith("unknown")

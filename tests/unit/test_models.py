@@ -31,3 +31,18 @@ def test_built_models_in_the_default_folder_resolve_against_each_machines_cache(
     assert models.built_models()["sp"] == "cache:built/en.sp.model"
     assert models.local_file("cache:built/en.sp.model") == built / "en.sp.model"
     assert models.built_models(str(built))["sp"] == str(built / "en.sp.model")  # an explicit folder keeps paths
+    assert models.built_models()["wikiref_recipe"] == models.WIKIREF_RECIPES["articles"]  # an older manifest
+
+
+def test_a_web_page_instead_of_a_model_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    from tests.integration.loopback import Reply, Server
+
+    monkeypatch.setenv("REDPAJAMA_CACHE", str(tmp_path))
+    server = Server("127.0.0.1", lambda path, query, headers: Reply(
+        body=b"<!DOCTYPE html><html><body>Google Drive can't scan this file for viruses.</body></html>"))
+    try:
+        with pytest.raises(models.ModelNotFound, match="answered with a web page"):
+            models.fetch(f"{server.base}/download?id=x", "model.bin")
+    finally:
+        server.close()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
