@@ -229,6 +229,11 @@ def _plain(open_at: Opener, source: str, limits: Limits) -> Iterator[RawDocument
             return
         # the failing record starts here, or at the first WARC line after the last good record
         failing = position if outcome.last_good is None else _next_line_after(open_at, outcome.last_good + 1)
+        if outcome.last_good_was_bad:  # that record was counted; the next one is whole
+            if failing is None:
+                return
+            position = failing
+            continue
         following = None if failing is None else _next_line_after(open_at, failing + 1)
         if following is None:
             return
@@ -262,8 +267,19 @@ def _find_warc_line(stream: BinaryIO) -> int | None:
 class _Stopped:
     """What :func:`_parse` returns when warcio failed: the start of the last good record, if any."""
 
-    def __init__(self, last_good: int | None):
+    def __init__(self, last_good: int | None, last_good_was_bad: bool = False):
         self.last_good = last_good
+        self.last_good_was_bad = last_good_was_bad  # its Content-Length was wrong: what follows is intact
+
+
+def _QuietIterator(*args, **kwargs):  # noqa: N802 - a class, made on first use (warcio loads late)
+    global _QUIET
+    if _QUIET is None:
+        _QUIET = _quiet_iterator_class()
+    return _QUIET(*args, **kwargs)
+
+
+_QUIET = None
 
 
 def _parse(stream: BinaryIO, source: str, base: int, limits: Limits, stop_on_error: bool = False,
@@ -272,12 +288,23 @@ def _parse(stream: BinaryIO, source: str, base: int, limits: Limits, stop_on_err
 
     Returns None when the stream ended cleanly, else ``_Stopped`` (with ``stop_on_error``).
     """
-    from warcio.archiveiterator import ArchiveIterator
-
-    iterator = ArchiveIterator(stream, check_digests=True)
+    iterator = _QuietIterator(stream, check_digests=True)
     offset, index, last_good = base, -1, None
+    pending: RawDocument | None = None  # held until warcio has checked what follows it
+
+    def settled() -> RawDocument | Failure | None:
+        if pending is not None and iterator.err_count:
+            iterator.err_count = 0
+            return Failure(source, f"offset {pending.offset}", "invalid_content_length",
+                           "the record is not followed by the blank line its Content-Length promises")
+        return pending
+
     try:
         for index, record in enumerate(iterator):
+            if pending is not None:
+                yield settled()
+                pending = None
+            iterator.err_count = 0
             payload = b""
             if record.rec_type in ("warcinfo", *DOCUMENT_TYPES):
                 payload = record.content_stream().read(limits.max_record_bytes + 1)
@@ -298,15 +325,36 @@ def _parse(stream: BinaryIO, source: str, base: int, limits: Limits, stop_on_err
             problem = _integrity_problem(record)
             if problem:
                 yield Failure(source, f"offset {offset}", problem[0], problem[1])
+                if absolute and record.rec_headers.get_header("Content-Length") is None:
+                    return _Stopped(offset, last_good_was_bad=True)  # warcio read on to the end: resync after it
                 continue
-            yield _document(record, payload, offset, index if not absolute else 0)
+            pending = _document(record, payload, offset, index if not absolute else 0)
+        if pending is not None:
+            yield settled()
     except LimitExceeded:
         raise
     except Exception as error:  # warcio's ArchiveLoadFailed, chunking errors, bad headers
+        if pending is not None and iterator.err_count:  # warcio stumbled over a record's wrong length
+            yield settled()
+            return _Stopped(last_good, last_good_was_bad=True) if stop_on_error else None
+        if pending is not None:
+            yield settled()
         where = f"after offset {last_good}" if last_good is not None and absolute else f"offset {base}"
         yield Failure(source, where, "unreadable_record", f"{type(error).__name__}: {error}".strip())
         return _Stopped(last_good) if stop_on_error else None
     return None
+
+
+def _quiet_iterator_class():
+    from warcio.archiveiterator import ArchiveIterator
+
+    class QuietIterator(ArchiveIterator):
+        """warcio's iterator without its stderr warning; ``err_count`` says a record's
+        Content-Length did not match what followed it."""
+
+        INC_RECORD = ""
+
+    return QuietIterator
 
 
 def _document(record, payload: bytes, offset: int, index: int) -> RawDocument:

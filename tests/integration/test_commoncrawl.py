@@ -143,10 +143,12 @@ def test_broken_archives_are_dead_lettered(built_models, tmp_path):
               "warcio-example-bad-non-chunked.warc.gz"]
     outcome = run(slice_for(built_models), [need(WARC / name) for name in broken] + CC_WET[:1], tmp_path)
     reasons = Counter((Path(e["source"]).name, e["reason"]) for e in errors(outcome.slice_dir))
-    assert reasons[("warcio-example-trunc.warc", "digest_mismatch")] == 1
-    assert reasons[("resiliparse-clipped.warc.gz", "truncated_record")] == 1
-    assert reasons[("warcio-example-wrong-chunks.warc.gz", "unreadable_archive")] == 1
-    assert reasons[("warcio-example-bad-non-chunked.warc.gz", "unreadable_archive")] == 1
+    assert reasons == {
+        ("warcio-example-trunc.warc", "digest_mismatch"): 1,
+        ("resiliparse-clipped.warc.gz", "truncated_archive"): 1,  # the file ends inside its one gzip member
+        ("warcio-example-wrong-chunks.warc.gz", "truncated_record"): 1,  # its chunks undercut Content-Length
+        ("warcio-example-wrong-chunks.warc.gz", "unreadable_record"): 1,  # then a page where a record should be
+    }  # bad-non-chunked's one response is whole (its request record is not a document)
     assert outcome.stats["failed"] == sum(reasons.values())
     assert outcome.stats["kept"] > 0  # the good file next to them is processed
 
@@ -168,8 +170,9 @@ def test_listing_on_the_workers_with_limit_and_a_missing_file(built_models, tmp_
 def test_whirlwind_wet_and_wat(built_models, tmp_path):
     files = [need(CC / "whirlwind" / "whirlwind.warc.wet.gz"), CC / "whirlwind" / "whirlwind.warc.wat.gz"]
     outcome = run(slice_for(built_models), files, tmp_path)
-    # one conversion record (an Aragonese Wikipedia page); the WAT holds no documents
-    assert outcome.stats["read"] == 1 and outcome.stats["failed"] == 0 and outcome.stats["kept"] == 0
+    # one conversion record (an Aragonese Wikipedia page); the WAT holds no documents: a counted empty input
+    assert outcome.stats["read"] == 2 and outcome.stats["failed"] == 1 and outcome.stats["kept"] == 0
+    assert [e["reason"] for e in errors(outcome.slice_dir)] == ["empty_input"]
 
 
 def test_shipped_cc_net_cutoffs_are_cutoff_csv_percentiles_30_and_60():

@@ -123,8 +123,11 @@ def test_uncompressed_warc_resumes_at_the_next_warc_line_and_refuses_cut_headers
     starts = members(data)
     plain = b"".join(zlib.decompressobj(31).decompress(data[a:b]) for a, b in zip(starts, starts[1:] + [len(data)], strict=True))
     lines = [i for i in range(len(plain)) if plain.startswith(b"WARC/1.0\r\n", i)]
-    broken = plain[: lines[50]] + b"WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: oops\r\n\r\n" + plain[lines[51] :]
-    assert read(broken) == (len(lines) - 2, ["unreadable_record"])
+    broken = plain[: lines[50]] + b"WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length 12\r\n\r\n" + plain[lines[51] :]
+    assert read(broken) == (len(lines) - 2, ["truncated_record"])  # no Content-Length: the next record is whole
+    # A record whose Content-Length is a word is read as empty and fails alone; its neighbour is whole.
+    oops = plain[: lines[50]] + b"WARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: oops\r\n\r\n" + plain[lines[50]:]
+    assert read(oops) == (len(lines) - 1, ["invalid_content_length"])
     for cut in (50, 150, 400, 1200):  # inside the headers or the body of record 100
         assert read(plain[: lines[100] + cut]) == (99, ["truncated_record"]), cut
 
@@ -149,3 +152,16 @@ def test_progress_lines_say_documents_megabytes_rate_and_time_left(capsys):
     err = capsys.readouterr().err
     assert "wikipedia: reading dump.xml: 1,234 documents, 0.1 of 10.0 MB read" in err
     assert "MB/s" in err and "left" in err
+
+
+def test_a_record_whose_content_length_is_wrong_is_not_taken_as_a_document():
+    data = wet_bytes()
+    starts = members(data)
+    record = zlib.decompressobj(31).decompress(data[starts[50]: starts[51]])
+    head, _, body = record.partition(b"\r\n\r\n")
+    length = int(next(line for line in head.split(b"\r\n") if line.startswith(b"Content-Length:")).split(b":")[1])
+    short = head.replace(f"Content-Length: {length}".encode(), f"Content-Length: {length - 30}".encode())
+    short = b"\r\n".join(line for line in short.split(b"\r\n") if b"-Digest:" not in line)
+    member = gzip.compress(short + b"\r\n\r\n" + body)
+    documents, reasons = read(data[: starts[50]] + member + data[starts[51]:])
+    assert documents == len(starts) - 2 and reasons[0] == "invalid_content_length"
