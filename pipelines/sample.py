@@ -55,7 +55,7 @@ def fractions_for_budget(tokens: int, available: dict[str, int]) -> dict[str, fl
 def sample(output: str, dest: str, fractions: dict[str, float], seed: int, tokenizer: str | None) -> dict[str, Any]:
     """Write ``<dest>/<slice>_sample.jsonl`` for every slice and ``sample_report.json``."""
     folders = slice_folders(output)
-    loaded = models.load_tokenizer(tokenizer) if tokenizer else None
+    loaded = models.load_token_counter(tokenizer) if tokenizer else None
     report: dict[str, Any] = {"output": output, "seed": seed, "slices": []}
     for name, folder in folders.items():
         fraction = fractions.get(name, fractions.get("*", 0.0))

@@ -1,4 +1,5 @@
-"""Token counting with the GPT-NeoX-20B tokenizer (HF ``tokenizers``, batched), and reading outputs.
+"""Token counting with the GPT-NeoX-20B tokenizer (exact ``tokenizers`` counts, see
+:mod:`redpajama.filters.token_count`), and reading outputs.
 
 RedPajama counted with GPT-NeoX's ``preprocess_data.py`` and ``--append-eod``: one extra
 token per document. ``eod=True`` does the same. Output folders are read whatever wrote
@@ -51,15 +52,14 @@ def read_records(path: str) -> Iterator[dict]:
                 yield json.loads(line)
 
 
-def count_texts(texts: list[str], tokenizer, eod: bool) -> int:
+def count_texts(texts: list[str], counter, eod: bool) -> int:
     """Tokens of a batch of texts (plus one end-of-document token each when ``eod``)."""
-    encoded = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
-    return sum(len(item.ids) for item in encoded) + (len(texts) if eod else 0)
+    return sum(counter.count(texts)) + (len(texts) if eod else 0)
 
 
 def count_file(path: str, tokenizer_location: str, eod: bool) -> Counts:
     """Documents, tokens and UTF-8 bytes of text in one record file."""
-    tokenizer = models.load_tokenizer(tokenizer_location)
+    tokenizer = models.load_token_counter(tokenizer_location)
     counts = Counts()
     batch: list[str] = []
     for record in read_records(path):
