@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 from redpajama.filters.base import Drop, Failure, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, Step, utf8_len
 from redpajama.pipelines import io, sources
 from redpajama.pipelines.progress import UnitProgress
@@ -25,6 +28,7 @@ from redpajama.slices.base import Slice, WorkUnit
 NAMESPACE = "redpajama"
 FAILURES = "failures"
 UNIT_YIELD = "_unit-yield"  # per-unit kept documents and bytes, read into stats.json and not kept
+YIELDS = "yields"
 PARENTS = "parents"
 CHILDREN = "children"
 RECORDS = "records"
@@ -39,6 +43,7 @@ class Layout:
     slice_dir: str
     shard_bytes: int = 256 << 20
     num_shards: int | None = None
+    spill: str | None = None  # a local folder every worker sees: lines wait there, not in the shuffle
 
     @property
     def temporary(self) -> str:
@@ -61,6 +66,34 @@ class StepCounters:
         if reason not in self._dropped:
             self._dropped[reason] = Metrics.counter(NAMESPACE, f"{self._prefix}dropped:{reason}")
         self._dropped[reason].inc(count)
+
+
+class Tally:
+    """A batch's counts for one step, added to its Beam counters once per batch."""
+
+    __slots__ = ("docs_in", "docs_out", "bytes_in", "bytes_out", "failed", "dropped")
+
+    def __init__(self):
+        self.docs_in = self.docs_out = self.bytes_in = self.bytes_out = self.failed = 0
+        self.dropped: dict[str, int] = {}
+
+    def flush(self, counters: StepCounters) -> None:
+        for name in ("docs_in", "docs_out", "bytes_in", "bytes_out", "failed"):
+            value = getattr(self, name)
+            if value:
+                getattr(counters, name).inc(value)
+        for reason, count in self.dropped.items():
+            counters.dropped(reason, count)
+
+
+# Records move between the map-only stages in lists of this many (Beam's cost is per element).
+BATCH_RECORDS = 256
+BATCH_BYTES = 16 << 20
+
+
+def unbatch(item):
+    """A batch's records one by one (a single record passes through): before a shuffle."""
+    return item if isinstance(item, list) else [item]
 
 
 def _progress(message: str) -> None:
@@ -118,11 +151,14 @@ class ReadUnits(beam.DoFn):
         self.counters = StepCounters(self.slice.name, "read")
 
     def process(self, unit: WorkUnit):
+        """Yields lists of up to ``BATCH_RECORDS`` keyed records (failures one by one)."""
         started = time.monotonic()
         documents = failed = 0
         self.counters.docs_in.inc()
         label = f"{self.slice.name}: reading {unit.source} ({unit.location})"
         unit_id = unit_name(unit)
+        batch: list = []
+        batch_bytes = 0
         with UnitProgress(label, _unit_bytes(unit)) as progress:
             for item in self._items(unit):
                 if isinstance(item, Failure):
@@ -132,11 +168,17 @@ class ReadUnits(beam.DoFn):
                     continue
                 documents += 1
                 progress.documents = documents
-                self.counters.docs_out.inc()
                 item[1]["meta"]["_unit"] = unit_id
                 # a reader that keeps the source beside the text (arXiv's files) says how big it is
-                self.counters.bytes_out.inc(item[1]["meta"].get("_source_bytes") or utf8_len(item[1]["text"]))
-                yield item
+                batch_bytes += item[1]["meta"].get("_source_bytes") or utf8_len(item[1]["text"])
+                batch.append(item)
+                if len(batch) >= BATCH_RECORDS or batch_bytes >= BATCH_BYTES:
+                    self._count(batch, batch_bytes)
+                    yield batch
+                    batch, batch_bytes = [], 0
+        if batch:
+            self._count(batch, batch_bytes)
+            yield batch
         if documents == 0 and failed == 0:  # an empty input is a counted failure, not a silent nothing
             self.counters.failed.inc()
             yield beam.pvalue.TaggedOutput(FAILURES, Failure(unit.source, unit.location, "empty_input",
@@ -146,6 +188,10 @@ class ReadUnits(beam.DoFn):
             f"{self.slice.name}: read {unit.source} ({unit.location}): {documents} documents, "
             f"{failed} failed, {time.monotonic() - started:.1f}s"
         )
+
+    def _count(self, batch: list, size: int) -> None:
+        self.counters.docs_out.inc(len(batch))
+        self.counters.bytes_out.inc(size)
 
     def _items(self, unit: WorkUnit):
         """The reader's items; a reader that breaks fails the rest of its unit, not the job."""
@@ -168,28 +214,48 @@ class ApplySteps(beam.DoFn):
         self.counters = [StepCounters(self.slice_name, step.name) for step in self.steps]
 
     def process(self, item):
+        """A batch in, the batch of its kept records out (a single record: the same, unbatched)."""
+        tallies = [Tally() for _ in self.steps]
+        if isinstance(item, list):
+            kept = []
+            for single in item:
+                result = self._apply(single, tallies)
+                if isinstance(result, tuple):
+                    kept.append(result)
+                elif result is not None:
+                    yield result
+            if kept:
+                yield kept
+        else:
+            result = self._apply(item, tallies)
+            if result is not None:
+                yield result
+        for tally, counters in zip(tallies, self.counters, strict=True):
+            tally.flush(counters)
+
+    def _apply(self, item, tallies: list[Tally]):
+        """The record after every step, None if dropped, or a tagged failure."""
         key, record = item
         text = record["text"]
         size = utf8_len(text)  # measured again only when a step rewrites the text
-        for step, counters in zip(self.steps, self.counters, strict=True):
-            counters.docs_in.inc()
-            counters.bytes_in.inc(size)
+        for step, tally in zip(self.steps, tallies, strict=True):
+            tally.docs_in += 1
+            tally.bytes_in += size
             try:
                 result = step.apply(record)
             except Exception as error:
-                counters.failed.inc()
-                yield beam.pvalue.TaggedOutput(FAILURES, _step_failure(step.name, key, record, error))
-                return
+                tally.failed += 1
+                return beam.pvalue.TaggedOutput(FAILURES, _step_failure(step.name, key, record, error))
             if isinstance(result, Drop):
-                counters.dropped(result.reason)
-                return
+                tally.dropped[result.reason] = tally.dropped.get(result.reason, 0) + 1
+                return None
             record = result
             if record["text"] is not text:
                 text = record["text"]
                 size = utf8_len(text)
-            counters.docs_out.inc()
-            counters.bytes_out.inc(size)
-        yield key, record
+            tally.docs_out += 1
+            tally.bytes_out += size
+        return key, record
 
 
 def _unit_bytes(unit: WorkUnit) -> int | None:
@@ -435,17 +501,17 @@ def unit_name(unit: WorkUnit) -> str:
     return unit.source if unit.start == 0 else f"{unit.source}#@{unit.start}"
 
 
-class UnitYields(beam.PTransform):
-    """Kept documents and text bytes per input unit: lines ``unit<TAB>documents<TAB>bytes`` of
-    ``_unit-yield``, the spread that the report's projection intervals are drawn from."""
+def _yield_line(item) -> tuple[str, str, str, bytes]:
+    unit, (documents, size) = item
+    return UNIT_YIELD, unit, unit, f"{unit}\t{documents}\t{size}".encode()
 
-    def expand(self, keyed):
-        return (
-            keyed
-            | "Unit" >> beam.Map(lambda item: (item[1]["meta"].get("_unit", ""), (1, utf8_len(item[1]["text"]))))
-            | "Sum" >> beam.CombinePerKey(lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0))
-            | "Line" >> beam.Map(lambda kv: (UNIT_YIELD, kv[0], kv[0], f"{kv[0]}\t{kv[1][0]}\t{kv[1][1]}".encode()))
-        )
+
+def _add_pairs(pairs) -> tuple[int, int]:
+    documents = size = 0
+    for first, second in pairs:
+        documents += first
+        size += second
+    return documents, size
 
 
 class CountBy(beam.PTransform):
@@ -529,6 +595,8 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     samples = []  # dropped records a step wants kept for inspection (near-duplicates)
     records = read.records
     for index, group in enumerate(_group_steps(slc.steps())):
+        if not isinstance(group, list):  # a shuffle step takes records one by one
+            records = records | f"Unbatch{index}" >> beam.FlatMap(unbatch)
         if isinstance(group, JoinStep):
             records = records | f"Join{index}_{group.name}" >> Join(name, group)
             continue
@@ -549,26 +617,29 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         failures.append(applied[FAILURES])
         records = applied.kept
 
-    encoded = records | "Encode" >> beam.ParDo(_EncodeWritten(slc)).with_outputs(FAILURES, main="lines")
+    encoded = records | "Encode" >> beam.ParDo(_EncodeWritten(slc)).with_outputs(FAILURES, YIELDS, main="lines")
     failures.append(encoded[FAILURES])
     as_lines = slc.output_format == "lines"
     written = encoded.lines | "Write" >> io.WriteSortedShards(
         layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written(),
-        compressed=not as_lines, extension=".txt" if as_lines else ".jsonl",
+        compressed=not as_lines, extension=".txt" if as_lines else ".jsonl", spill=layout.spill,
     )
-    extras = [records | f"Count_{name}" >> CountBy(name, key) for name, key in slc.counts().items()]
-    extras.append(records | "UnitYields" >> UnitYields())
-    if slc.sample_spec():
-        extras.append(records | "Sample" >> SeededSample(*slc.sample_spec()))
+    extras = [encoded[YIELDS] | "UnitYields" >> beam.CombinePerKey(_add_pairs) | "YieldLines" >> beam.Map(_yield_line)]
+    if slc.counts() or slc.sample_spec():
+        singles = records | "UnbatchExtras" >> beam.FlatMap(unbatch)
+        extras += [singles | f"Count_{name}" >> CountBy(name, key) for name, key in slc.counts().items()]
+        if slc.sample_spec():
+            extras.append(singles | "Sample" >> SeededSample(*slc.sample_spec()))
     extras_written = extras | "AllExtras" >> beam.Flatten() | "WriteExtras" >> io.WriteSortedShards(
-        layout.temporary, layout.shard_bytes, compressed=False, extension=".txt"
+        layout.temporary, layout.shard_bytes, compressed=False, extension=".txt", spill=layout.spill
     )
     errors_written = (
         failures
         | "AllFailures" >> beam.Flatten()
         | "EncodeFailures" >> beam.Map(_failure_line)
         | "WriteErrors"
-        >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), layout.shard_bytes, compressed=False, always=("errors",))
+        >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), layout.shard_bytes, compressed=False,
+                                always=("errors",), spill=layout.spill)
     )
     outputs = [written, errors_written, extras_written]
     if samples:
@@ -577,14 +648,16 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             | "AllDropped" >> beam.Flatten()
             | "EncodeDropped" >> beam.Map(lambda item: ("near_duplicate", item[1]["meta"]["id"], item[0],
                                                         io.encode_record(item[1])))
-            | "WriteDropped" >> io.WriteSortedShards(io.join(layout.temporary, io.DROPPED), layout.shard_bytes)
+            | "WriteDropped" >> io.WriteSortedShards(io.join(layout.temporary, io.DROPPED), layout.shard_bytes,
+                                                     spill=layout.spill)
         )
     return outputs | "Written" >> beam.Flatten()
 
 
 class _EncodeWritten(beam.DoFn):
-    """Counts a kept record as written and turns it into its sink line; a record that cannot be
-    written as UTF-8 JSON (a lone surrogate from a JSON escape, say) fails alone."""
+    """Counts kept records as written and turns them into sink lines (a batch into a list of
+    lines); a record that cannot be written as UTF-8 JSON (a lone surrogate from a JSON escape,
+    say) fails alone. Kept documents and bytes per input unit leave once per bundle (``yields``)."""
 
     def __init__(self, slc: Slice):
         self.slice = slc
@@ -592,16 +665,34 @@ class _EncodeWritten(beam.DoFn):
     def setup(self):
         self.counters = StepCounters(self.slice.name, "write")
 
+    def start_bundle(self):
+        self._yields: dict[str, list[int]] = {}
+
     def process(self, item):
-        try:
-            line = _to_line(item, self.slice)
-        except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
-            self.counters.failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILURES, _step_failure("write", item[0], item[1], error))
-            return
-        self.counters.docs_out.inc()
-        self.counters.bytes_out.inc(utf8_len(item[1]["text"]))
-        yield line
+        tally = Tally()
+        lines = []
+        for single in unbatch(item):
+            key, record = single
+            try:
+                lines.append(_to_line(single, self.slice))
+            except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
+                tally.failed += 1
+                yield beam.pvalue.TaggedOutput(FAILURES, _step_failure("write", key, record, error))
+                continue
+            size = utf8_len(record["text"])
+            tally.docs_out += 1
+            tally.bytes_out += size
+            unit = self._yields.setdefault(record["meta"].get("_unit", ""), [0, 0])
+            unit[0] += 1
+            unit[1] += size
+        tally.flush(self.counters)
+        if lines:
+            yield lines
+
+    def finish_bundle(self):
+        for unit, counts in self._yields.items():
+            yield beam.pvalue.TaggedOutput(YIELDS, WindowedValue((unit, tuple(counts)), MIN_TIMESTAMP, [GlobalWindow()]))
+        self._yields = {}
 
 
 def _group_steps(steps: list) -> list:

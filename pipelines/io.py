@@ -8,7 +8,9 @@ settings of the run so that a rerun with the same settings does no work.
 
 from __future__ import annotations
 
+import array
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -78,6 +80,10 @@ class WriteSortedShards(beam.PTransform):
     sorted by order key within a shard, so output is byte-identical whatever the runner
     did. Names in ``always`` get their (empty) shard even when no record has them.
     Returns the written paths.
+
+    With ``spill`` (a local folder all workers share: the local runner), lines are written to
+    spill files where they are made and only ``(file, offset, length)`` travels through the
+    shuffle, so the shuffle's memory holds an index, not the text.
     """
 
     def __init__(
@@ -88,8 +94,10 @@ class WriteSortedShards(beam.PTransform):
         compressed: bool = True,
         always: tuple[str, ...] = (),
         extension: str = ".jsonl",
+        spill: str | None = None,
     ):
         super().__init__()
+        self.spill = spill
         self.directory = directory
         self.shard_bytes = shard_bytes
         self.num_shards = num_shards
@@ -100,8 +108,8 @@ class WriteSortedShards(beam.PTransform):
     def expand(self, items):
         # Lines travel in batches: the shard count needs every size first, and batches make
         # both that wait and the shuffle cost per batch instead of per record.
-        batches = items | "Batch" >> beam.ParDo(_BatchLines())
-        sizes = batches | "BatchBytes" >> beam.Map(lambda batch: (batch[0], sum(len(e[2]) + 1 for e in batch[1])))
+        batches = items | "Batch" >> beam.ParDo(_BatchLines(self.spill))
+        sizes = batches | "BatchBytes" >> beam.Map(_batch_bytes)
         if self.always:
             present = items.pipeline | "AlwaysWritten" >> beam.Create([(name, 0) for name in self.always])
             sizes = (sizes, present) | "WithAlways" >> beam.Flatten()
@@ -133,11 +141,15 @@ class WriteSortedShards(beam.PTransform):
 
 
 class _BatchLines(beam.DoFn):
-    """``(name, shard_key, order_key, line)`` -> ``(name, [(shard_key, order_key, line), ...])``,
-    batches of about ``BATCH_BYTES`` per name, with the bundle's buffer bounded."""
+    """``(name, shard_key, order_key, line)`` (or a list of them) -> ``(name, [(shard_key,
+    order_key, line), ...])``, batches of about ``BATCH_BYTES`` per name, with the bundle's
+    buffer bounded."""
 
     BATCH_BYTES = 4 << 20
     BUNDLE_BYTES = 64 << 20
+
+    def __init__(self, spill: str | None = None):
+        self.spill = spill
 
     def start_bundle(self):
         self._batches: dict[str, list] = {}
@@ -145,27 +157,71 @@ class _BatchLines(beam.DoFn):
         self._buffered = 0
 
     def process(self, item):
-        name, shard_key, order_key, line = item
-        self._batches.setdefault(name, []).append((shard_key, order_key, line))
-        self._sizes[name] = self._sizes.get(name, 0) + len(line)
-        self._buffered += len(line)
-        if self._sizes[name] >= self.BATCH_BYTES:
-            yield self._take(name)
-        if self._buffered >= self.BUNDLE_BYTES:
-            for pending in list(self._batches):
-                yield self._take(pending)
+        for name, shard_key, order_key, line in item if isinstance(item, list) else (item,):
+            self._batches.setdefault(name, []).append((shard_key, order_key, line))
+            self._sizes[name] = self._sizes.get(name, 0) + len(line)
+            self._buffered += len(line)
+            if self._sizes[name] >= self.BATCH_BYTES:
+                yield self._take(name)
+            if self._buffered >= self.BUNDLE_BYTES:
+                for pending in list(self._batches):
+                    yield self._take(pending)
 
     def _take(self, name):
         self._buffered -= self._sizes.pop(name)
-        return name, self._batches.pop(name)
+        entries = self._batches.pop(name)
+        return name, spill_lines(self.spill, entries) if self.spill else entries
 
     def finish_bundle(self):
         for name in list(self._batches):
             yield WindowedValue(self._take(name), MIN_TIMESTAMP, [GlobalWindow()])
 
 
+def spill_lines(folder: str, entries: list) -> tuple:
+    """Write a batch's lines to a new spill file: ``("spill", path, [(shard_key, order_key)],
+    spans)``, where ``spans`` packs each line's offset and length (an index, not the text)."""
+    import uuid
+
+    os.makedirs(folder, exist_ok=True)
+    path = posixpath.join(folder, uuid.uuid4().hex)
+    keys, spans, offset = [], array.array("Q"), 0
+    with open(path, "wb") as handle:
+        for shard_key, order_key, line in entries:
+            handle.write(line)
+            keys.append((shard_key, order_key))
+            spans.extend((offset, len(line)))
+            offset += len(line)
+    return SPILLED, path, keys, spans.tobytes()
+
+
+SPILLED = "spill"
+
+
+def _is_spilled(entries) -> bool:
+    return isinstance(entries, tuple) and entries[:1] == (SPILLED,)
+
+
+def _batch_bytes(batch) -> tuple[str, int]:
+    name, entries = batch
+    if _is_spilled(entries):
+        spans = array.array("Q", entries[3])
+        return name, sum(spans[1::2]) + len(entries[2])
+    return name, sum(len(line) + 1 for _, _, line in entries)
+
+
 def _split_by_shard(batch, counts: dict[str, int]):
     name, entries = batch
+    if _is_spilled(entries):
+        _, path, keys, packed = entries
+        spans = array.array("Q", packed)
+        parts: dict[int, tuple[list, array.array]] = {}
+        for index, (shard_key, order_key) in enumerate(keys):
+            part = parts.setdefault(stable_shard(shard_key, counts[name]), ([], array.array("Q")))
+            part[0].append(order_key)
+            part[1].extend(spans[2 * index: 2 * index + 2])
+        for shard, (order_keys, part_spans) in parts.items():
+            yield (name, shard), (SPILLED, path, order_keys, part_spans.tobytes())
+        return
     by_shard: dict[int, list] = {}
     for shard_key, order_key, line in entries:
         by_shard.setdefault(stable_shard(shard_key, counts[name]), []).append((order_key, line))
@@ -174,11 +230,57 @@ def _split_by_shard(batch, counts: dict[str, int]):
 
 
 def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool, extension: str) -> str:
-    (name, index), batches = group
-    ordered = sorted(entry for batch in batches for entry in batch)
+    """Sort a shard's lines by order key (ties by the lines' bytes, as sorting (key, line)
+    pairs does) and write them; spilled lines are read back from their files."""
+    (name, index), parts = group
     path = join(directory, shard_name(name, index, counts[name], compressed, extension))
-    write_lines(path, (line for _, line in ordered), compressed)
+    entries: list = []
+    spilled = False
+    for part in parts:
+        if _is_spilled(part):
+            spilled = True
+            _, source, order_keys, packed = part
+            spans = array.array("Q", packed)
+            entries += [(key, (source, spans[2 * i], spans[2 * i + 1])) for i, key in enumerate(order_keys)]
+        else:
+            entries += part
+    if not spilled:
+        write_lines(path, (line for _, line in sorted(entries)), compressed)
+        return path
+    read = _SpillReader()
+    try:
+        entries.sort(key=lambda entry: entry[0])
+        ordered: list = []
+        for _, tied in itertools.groupby(entries, key=lambda entry: entry[0]):
+            tied = list(tied)
+            ordered += tied if len(tied) == 1 else sorted((key, read(line)) for key, line in tied)
+        write_lines(path, (read(line) for _, line in ordered), compressed)
+    finally:
+        read.close()
     return path
+
+
+class _SpillReader:
+    """Reads spilled lines back by ``(path, offset, length)``; lines already read pass through."""
+
+    def __init__(self):
+        self.handles: dict[str, Any] = {}
+
+    def __call__(self, line) -> bytes:
+        if not isinstance(line, tuple):
+            return line
+        path, offset, length = line
+        handle = self.handles.get(path)
+        if handle is None:
+            if len(self.handles) > 256:
+                self.close()
+            handle = self.handles[path] = open(path, "rb")  # noqa: SIM115 - kept open across lines
+        return os.pread(handle.fileno(), length, offset)
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+        self.handles = {}
 
 
 def _write_missing_shards(name_count, written: list[str], directory: str, compressed: bool, extension: str):

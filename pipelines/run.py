@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shutil
 import sys
 import tempfile
 import time
@@ -103,7 +104,8 @@ def run_slice(
     """
     slc.input_roots = roots if roots is not None else input_roots([], [i for i in inputs if "://" not in i])
     slice_dir = io.join(output, slc.directory)
-    layout = Layout(slice_dir, shard_bytes, num_shards)
+    local = config.runner == "local" and "://" not in slice_dir
+    layout = Layout(slice_dir, shard_bytes, num_shards, spill=io.join(slice_dir, io.TEMPORARY, SPILL) if local else None)
     check_output(output, slice_dir)
     slc.validate()
     with OutputLock(slice_dir) as lock:
@@ -134,6 +136,8 @@ def run_slice(
 
         with quiet_worker_logs(quiet and config.runner == "local"):
             counters = run_supervised(work, lock.fds) if config.runner == "local" else work()
+        if layout.spill:
+            shutil.rmtree(layout.spill, ignore_errors=True)
         wall = time.monotonic() - started
 
         stats = build_stats(slc.name, [step.name for step in slc.steps()], counters, wall)
@@ -167,6 +171,9 @@ def counts_summary(folder: str, name: str, top: int = 100) -> dict[str, Any]:
     counts.sort(key=lambda kv: (-kv[1], kv[0]))
     return {"distinct": len(counts), "total": sum(c for _, c in counts),
             ("all" if len(counts) <= top else f"top_{top}"): dict(counts[:top])}
+
+
+SPILL = "_spill"  # lines waiting for their shard (local runs)
 
 
 def take_unit_yields(folder: str) -> dict[str, Any]:

@@ -127,3 +127,15 @@ def test_xz_dump_in_a_language_of_the_recipe(tmp_path):
     docs = records(outcome.slice_dir)
     assert docs and all(d["meta"]["url"].startswith("https://uk.wikipedia.org/wiki/") for d in docs)
     assert {d["meta"]["timestamp"] for d in docs} == {"20230501"}
+
+
+def test_spilled_lines_give_the_bytes_of_the_shuffled_ones(tmp_path, monkeypatch):
+    from redpajama.pipelines import run as run_module
+
+    spilled = run(Wikipedia(), [need(LTG), need(EN)], tmp_path / "spilled", shard_bytes=1 << 19)
+    original = run_module.Layout
+    monkeypatch.setattr(run_module, "Layout", lambda *args, spill=None: original(*args))
+    shuffled = run(Wikipedia(), [LTG, EN], tmp_path / "shuffled", shard_bytes=1 << 19)
+    assert len(output_bytes(spilled.slice_dir)) > 3  # several shards and the errors file
+    assert output_bytes(spilled.slice_dir) == output_bytes(shuffled.slice_dir)
+    assert not list((tmp_path / "spilled").rglob("_spill"))
