@@ -37,7 +37,12 @@ END_WITH_APPENDIX = re.compile(r"\\appendix" + COMMAND_END + "|" + BIBLIOGRAPHY)
 END_AT_BIBLIOGRAPHY = re.compile(BIBLIOGRAPHY)
 NEWCOMMAND = re.compile(r"(?m)\\newcommand\*?\{(\\[a-zA-Z0-9]+?)\}\{(.*?)\}$")
 DEF = re.compile(r"(?m)\\def\s*(\\[a-zA-Z0-9]+?)\s*\{(.*?)\}$")
-INCLUDE = re.compile(r"\\(?:input|include)" + COMMAND_END + r"\s*(?:\{([^}]+)\}|([^\s{}\\%]+))")
+INCLUDE = re.compile(
+    r"\\(?:(?P<plain>input|include)" + COMMAND_END + r"\s*(?:\{(?P<braced>[^}]+)\}|(?P<bare>[^\s{}\\%]+))"
+    r"|(?P<subfile>subfile)" + COMMAND_END + r"\s*\{(?P<subfile_name>[^}]+)\}"
+    r"|(?:sub)?(?:import|inputfrom|includefrom)" + COMMAND_END + r"\s*\{(?P<folder>[^}]*)\}\s*\{(?P<name>[^}]+)\})"
+)
+DOCUMENT_BODY = re.compile(r"\\begin\{document\}(.*?)(?:\\end\{document\}|\Z)", re.DOTALL)
 BEGIN_DOCUMENT = re.compile(r"\\begin\{document\}")
 DOCUMENTCLASS = re.compile(r"(?m)^[^%\n]*\\documentclass")
 MAX_INCLUDE_DEPTH = 20
@@ -103,9 +108,18 @@ def _resolve(files: Mapping[str, str], current: str, target: str) -> str | None:
     return None
 
 
+def _included_name(match: re.Match) -> str:
+    if match["plain"]:
+        return match["braced"] or match["bare"]
+    if match["subfile"]:
+        return match["subfile_name"]
+    return posixpath.join(match["folder"].strip(), match["name"].strip())
+
+
 def assemble(files: Mapping[str, str], root: str, rules: LatexRules = LatexRules()) -> str:
-    """The root file, comments removed, with every ``\\input``/``\\include`` replaced by the
-    file it names (once each)."""
+    """The root file, comments removed, with every ``\\input``/``\\include`` (and the
+    ``subfiles``/``import`` packages' ``\\subfile``, ``\\import``, ``\\subimport``, ...)
+    replaced by the file it names (once each; a subfile by its document body)."""
     seen: set[str] = set()
 
     def expand(name: str, depth: int) -> str:
@@ -113,10 +127,14 @@ def assemble(files: Mapping[str, str], root: str, rules: LatexRules = LatexRules
         text = strip_comments(files[name], rules)
 
         def replace(match: re.Match) -> str:
-            target = _resolve(files, name, match.group(1) or match.group(2))
+            target = _resolve(files, name, _included_name(match))
             if target is None or target in seen or depth >= MAX_INCLUDE_DEPTH:
                 return ""
-            return "\n" + expand(target, depth + 1) + "\n"
+            included = expand(target, depth + 1)
+            if match["subfile"]:  # a subfile is a document of its own: its body is what goes in
+                body = DOCUMENT_BODY.search(included)
+                included = body.group(1) if body else included
+            return "\n" + included + "\n"
 
         return INCLUDE.sub(replace, text)
 

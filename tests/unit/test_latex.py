@@ -104,6 +104,23 @@ def test_input_and_include_are_whole_commands():
     assert text == r"\section{A} x \includegraphics[width=.5\linewidth]{f.pdf} y \inputencoding{latin1} z"
 
 
+def test_subfiles_and_import_packages_are_followed():
+    files = {
+        "main.tex": PREAMBLE + "\\subfile{chapters/one}\n\\import{parts/}{two}\n\\subimport{parts/}{three.tex}\n"
+                    "\\inputfrom{parts}{four}\n\\end{document}\n",
+        "chapters/one.tex": "\\documentclass[../main.tex]{subfiles}\n\\usepackage{x}\n\\begin{document}\n"
+                            "\\section{One}\none text\n\\end{document}\ntrailing\n",
+        "parts/two.tex": "\\section{Two}\ntwo text\n",
+        "parts/three.tex": "three text\n",
+        "parts/four.tex": "four text\n",
+    }
+    assert root_file(files) == "main.tex"
+    text = project_text(files)
+    assert [text.index(word) for word in ("One", "two text", "three text", "four text")] == sorted(
+        text.index(word) for word in ("One", "two text", "three text", "four text"))
+    assert "usepackage" not in text and "trailing" not in text and "subfiles" not in text
+
+
 def test_archive_order_joins_every_file_each_cleaned_alone():
     files = {"b.tex": "\\section{Beta}\nbeta\n", "main.tex": PREAMBLE + "\\input{b}\n\\end{document}\n",
              "a.tex": "no section here\n"}
