@@ -179,7 +179,8 @@ class ReadUnits(beam.DoFn):
         if batch:
             self._count(batch, batch_bytes)
             yield batch
-        if documents == 0 and failed == 0:  # an empty input is a counted failure, not a silent nothing
+        whole = unit.start == 0 and unit.end is None  # a range of a file may rightly hold nothing
+        if documents == 0 and failed == 0 and whole:  # an empty input is a counted failure, not a silent nothing
             self.counters.failed.inc()
             yield beam.pvalue.TaggedOutput(FAILURES, Failure(unit.source, unit.location, "empty_input",
                                                              "the input holds no documents"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import bz2
+import codecs
 import lzma
 import re
 import zlib
@@ -107,7 +108,8 @@ def add_dump_arguments(parser: argparse.ArgumentParser, languages: bool = True, 
         "--split-mb",
         type=float,
         default=64.0,
-        help="target compressed MB per work unit when splitting a multistream dump",
+        help="target MB per work unit when splitting a multistream .bz2 dump (compressed MB) or a plain .xml dump; "
+        "a plain .bz2 is read whole (its blocks are not byte-aligned)",
     )
 
 
@@ -163,6 +165,9 @@ class Wikipedia(Slice):
 
     # --- reading ---------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
+        if source.lower().endswith(".xml"):
+            yield from self._plan_xml(source)
+            return
         if not source.lower().endswith(".bz2"):
             yield WorkUnit(source)
             return
@@ -193,6 +198,32 @@ class Wikipedia(Slice):
                 start = offset
         yield WorkUnit(source, start, size, {"siteinfo": siteinfo})
 
+    def _plan_xml(self, source: str) -> Iterator[WorkUnit | Failure]:
+        """An uncompressed dump in byte ranges of ``--split-mb``: a range reads the pages whose
+        ``<page>`` starts inside it (the last one to its end, past the range)."""
+        target = max(1, int(self.options.get("split_mb", 64.0) * (1 << 20)))
+        try:
+            size = sources.size(source)
+            if size <= target:
+                yield WorkUnit(source)
+                return
+            with sources.open_range(source, 0, min(size, mediawiki.HEADER_LIMIT)) as head:
+                data = head.read()
+        except sources.SourceError as error:
+            yield Failure(source, "header", sources.failure_reason(error), str(error), step="plan")
+            return
+        opening = mediawiki.PAGE_OPEN.search(data)
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or opening is None:
+            yield WorkUnit(source)  # UTF-16 cannot be cut at any byte; no page: the reader says why
+            return
+        try:
+            siteinfo = mediawiki.parse_siteinfo(data[: opening.start()]).as_dict()
+        except mediawiki.DumpError as error:
+            yield Failure(source, "header", error.reason, str(error), step="plan")
+            return
+        for start in range(0, size, target):
+            yield WorkUnit(source, start, min(start + target, size), {"siteinfo": siteinfo, "pages_from": True})
+
     def _stream_offsets(self, source: str) -> list[int]:
         index = mediawiki.index_path_for(source)
         if index and sources.exists(index):
@@ -205,14 +236,17 @@ class Wikipedia(Slice):
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
         source = unit.source
         where = unit.location
+        # a range of a plain XML dump reads on past its end to finish its last page
+        until = unit.end if unit.context.get("pages_from") else None
         try:
-            stream = sources.open_range(source, unit.start, unit.end)
+            stream = sources.open_range(source, unit.start, None if until is not None else unit.end)
         except sources.SourceError as error:
             yield Failure(source, where, sources.failure_reason(error), str(error))
             return
         with stream:
             chunks = sources.decompressed_chunks(stream, source, limits=self.limits)
-            pages = mediawiki.scan_pages(sources.utf8_chunks(chunks), max_page=self.limits.max_record_bytes)
+            pages = mediawiki.scan_pages(sources.utf8_chunks(chunks), unit.start if until is not None else 0,
+                                         max_page=self.limits.max_record_bytes)
             try:
                 header = next(pages)
                 if "siteinfo" in unit.context:
@@ -224,6 +258,8 @@ class Wikipedia(Slice):
                     siteinfo = mediawiki.parse_siteinfo(header)
                 describe = _PageDescriber(source, siteinfo, self.options.get("dump_date"))
                 for offset, data in pages:
+                    if until is not None and offset >= until:
+                        return
                     try:
                         page = mediawiki.parse_page(offset, data)
                     except mediawiki.DumpError as error:

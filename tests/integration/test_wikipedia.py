@@ -139,3 +139,16 @@ def test_spilled_lines_give_the_bytes_of_the_shuffled_ones(tmp_path, monkeypatch
     assert len(output_bytes(spilled.slice_dir)) > 3  # several shards and the errors file
     assert output_bytes(spilled.slice_dir) == output_bytes(shuffled.slice_dir)
     assert not list((tmp_path / "spilled").rglob("_spill"))
+
+
+def test_a_plain_xml_dump_is_read_in_byte_ranges_with_the_same_output(tmp_path):
+    xml = tmp_path / "ltgwiki-20230320-pages-articles.xml"
+    xml.write_bytes(bz2.decompress(need(LTG).read_bytes()))
+    whole = run(Wikipedia(), [xml], tmp_path / "whole")
+    split = Wikipedia(split_mb=0.3)
+    units = list(split.plan(str(xml)))
+    assert len(units) == -(-xml.stat().st_size // int(0.3 * (1 << 20))) > 3
+    assert all(u.context["siteinfo"]["dbname"] == "ltgwiki" for u in units)
+    ranged = run(split, [xml], tmp_path / "ranged")
+    assert ranged.stats["units"]["read"] == len(units) and ranged.stats["read"] == whole.stats["read"]
+    assert output_bytes(ranged.slice_dir) == output_bytes(whole.slice_dir)
