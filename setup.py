@@ -38,7 +38,7 @@ setup(
     ],
     extras_require={
         "dataflow": ["apache-beam[gcp]>=2.60,<3"],
-        "dev": ["pytest>=8", "ruff>=0.6"],
+        "dev": ["pytest>=8", "ruff>=0.6", "wheel>=0.40"],
     },
     entry_points={"console_scripts": ["redpajama = redpajama.pipelines.cli:main"]},
 )

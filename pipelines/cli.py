@@ -84,6 +84,10 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     dataflow.add_argument("--setup-file", help="this package's setup.py (default: found beside the package)")
     dataflow.add_argument("--sdk-container-image")
     dataflow.add_argument("--job-name")
+    portable = parser.add_argument_group("portable runner (Flink, Spark or a local job service)")
+    portable.add_argument("--job-endpoint", help="the job service, host:port (default: one embedded in this process)")
+    portable.add_argument("--environment", metavar="TYPE[=CONFIG]",
+                          help="where the workers run, e.g. EXTERNAL=localhost:50000 (a worker pool) or DOCKER=image")
 
 
 def _add_models_parser(commands) -> None:
@@ -367,6 +371,8 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         setup_file=args.setup_file,
         sdk_container_image=args.sdk_container_image,
         job_name=args.job_name,
+        job_endpoint=args.job_endpoint,
+        environment=args.environment,
         worker_log_level="INFO" if args.debug else "ERROR",
         extra=beam_args,
     )

@@ -1,11 +1,12 @@
-"""Runner presets: local (FnApiRunner, several processes, never a downloaded runner) and Dataflow."""
+"""Runner presets: local (FnApiRunner, several processes, never a downloaded runner), Dataflow,
+and any portable Beam job service (``--job-endpoint``: Flink, Spark, a local job service)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 
-RUNNERS = ("local", "dataflow")
+RUNNERS = ("local", "dataflow", "portable")
 
 
 @dataclass
@@ -22,6 +23,8 @@ class RunnerConfig:
     sdk_container_image: str | None = None
     job_name: str | None = None
     worker_log_level: str = "ERROR"
+    job_endpoint: str | None = None  # portable: the job service ("embed" runs one in this process)
+    environment: str | None = None  # portable: where workers run, e.g. EXTERNAL=localhost:50000
     extra: list[str] = field(default_factory=list)
 
 
@@ -40,6 +43,12 @@ def pipeline_options(config: RunnerConfig):
             "--direct_running_mode=" + ("in_memory" if workers == 1 else "multi_processing"),
             f"--default_sdk_harness_log_level={config.worker_log_level}",
         ]
+        return PipelineOptions(flags + list(config.extra))
+    if config.runner == "portable":
+        flags = ["--runner=PortableRunner", f"--job_endpoint={config.job_endpoint or 'embed'}"]
+        if config.environment:
+            kind, _, where = config.environment.partition("=")
+            flags += [f"--environment_type={kind}"] + ([f"--environment_config={where}"] if where else [])
         return PipelineOptions(flags + list(config.extra))
     flags = ["--runner=DataflowRunner"]
     for name in ("project", "region", "temp_location", "staging_location", "setup_file",
@@ -68,6 +77,10 @@ def make_runner(config: RunnerConfig, options):
             beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
         )
         return FnApiRunner(provision_info=provision)
+    if config.runner == "portable":
+        from apache_beam.runners.portability.portable_runner import PortableRunner
+
+        return PortableRunner()
     from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 
     return DataflowRunner()
