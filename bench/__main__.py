@@ -1,6 +1,6 @@
 """Run every benchmark: ``python -m bench``."""
 
-from bench import commoncrawl, minhash_quality, minhash_speed, slices, tokens, wikipedia
+from bench import commoncrawl, html_text, minhash_quality, minhash_speed, scale, slices, tokens, wikipedia
 
 if __name__ == "__main__":
     wikipedia.main()
@@ -9,3 +9,5 @@ if __name__ == "__main__":
     minhash_quality.main()
     minhash_speed.main()
     tokens.main()
+    html_text.main()
+    scale.main()
