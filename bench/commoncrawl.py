@@ -21,9 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from redpajama.core.records import Drop
 from redpajama.dedup import exact
-from redpajama.filters import models
-from redpajama.filters.base import Drop
+from redpajama.models import catalog
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice
 from redpajama.slices.base import WorkUnit
@@ -138,7 +138,7 @@ def pipeline(slc: CommonCrawl, files: list[str]) -> tuple[dict, float]:
 def main() -> dict:
     if not WET or not LID.exists():
         sys.exit("bench/commoncrawl: sample data not found under " + str(SHARED))
-    if models.built_models() is None:
+    if catalog.built_models() is None:
         sys.exit("bench/commoncrawl: build the models first (make demo, or redpajama models build)")
     with tempfile.TemporaryDirectory() as scratch:
         files = distinct_copies(Path(scratch), COPIES)

@@ -36,7 +36,7 @@ _RUN = """
 import os, sys
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice
-from redpajama.slices.base import registry
+from redpajama.slices.registry import registry
 config = RunnerConfig(workers=int(os.environ.get("SCALE_WORKERS", "0")))
 stats = run_slice(registry()[sys.argv[1]](), sys.argv[3:], sys.argv[2], config, quiet=True).stats
 print(stats["read"], stats["kept"], stats["bytes_out"])

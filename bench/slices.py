@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 import zstandard
-from redpajama.filters.base import Drop, JoinStep
+from redpajama.core.records import Drop, JoinStep
 from redpajama.pipelines import io as io_
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice

@@ -48,7 +48,7 @@ def first_by_order(items: Iterable[tuple[str, object]]) -> tuple[str, object]:
 
 def keep_first_step(name: str, key, reason: str, description: str):
     """A join step keeping, of the records that share ``key(record)``, the first by order key."""
-    from redpajama.filters.base import Drop, JoinStep
+    from redpajama.core.records import Drop, JoinStep
 
     def keep_first(parents, children):
         for index, record in enumerate(parents):  # the pipeline hands them over sorted by order key

@@ -1,4 +1,5 @@
-"""Near-duplicate removal with MinHash LSH, as Beam shuffles any slice can use.
+"""Near-duplicate detection with MinHash LSH: the kernels (the shuffles are in
+:mod:`redpajama.pipelines.shuffles`).
 
 Shingles are word 5-grams of the lower-cased text (words = ``\\w+``), hashed to 64 bits.
 Signatures come from rensa's R-MinHash, fed the shingle hashes directly (the benchmark in
@@ -18,18 +19,12 @@ import hashlib
 import heapq
 import re
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
-from redpajama.filters.base import Drop, NearDedupStep, utf8_len
+from redpajama.core.records import NearDedupStep
 
 WORD = re.compile(r"\w+")
 _MIX = np.uint64(1_000_003)
-NAMESPACE = "redpajama"
-RECORDS, BANDS, SHINGLES, VERDICT = "records", "bands", "shingles", "verdict"
 
-
-# --- pure functions ------------------------------------------------------------------------
 
 
 def words(text: str) -> list[str]:
@@ -96,92 +91,9 @@ def collision_probability(similarity: float, bands: int, rows: int) -> float:
     return 1.0 - (1.0 - similarity**rows) ** bands
 
 
-# --- Beam ---------------------------------------------------------------------------------
-
-
-class NearDuplicates(beam.PTransform):
-    """A :class:`NearDedupStep` over keyed records; returns (kept, failures, dropped samples)."""
-
-    def __init__(self, slice_name: str, step: NearDedupStep):
-        super().__init__()
-        self.slice_name = slice_name
-        self.step = step
-
-    def expand(self, keyed):
-        step = self.step
-        bands, rows = lsh_shape(step)
-        signed = keyed | "Signatures" >> beam.ParDo(_Sign(self.slice_name, step, bands, rows)).with_outputs(
-            BANDS, SHINGLES, main=RECORDS
-        )
-        edges = (
-            signed[BANDS]
-            | "Buckets" >> beam.GroupByKey()
-            | "CandidatePairs" >> beam.FlatMap(_bucket_edges, counters=_Counters(self.slice_name, step.name),
-                                               cap=step.max_bucket)
-            | "DistinctPairs" >> beam.Distinct()
-        )
-        if step.verify:
-            edges = _verify(edges, signed[SHINGLES], step.threshold, _Counters(self.slice_name, step.name))
-        roots = _components(edges, step.rounds)
-        sizes = (
-            roots
-            | "Roots" >> beam.Map(lambda node_root: (node_root[1], 1))
-            | "ComponentSizes" >> beam.CombinePerKey(sum)
-        )
-        verdicts = (
-            (
-                roots | "Followers" >> beam.Filter(lambda node_root: node_root[0] != node_root[1])
-                | "DropVerdict" >> beam.Map(lambda node_root: (node_root[0], ("drop", node_root[1]))),
-                sizes | "KeepVerdict" >> beam.Map(lambda root_size: (root_size[0], ("keep", root_size[1]))),
-            )
-            | "Verdicts" >> beam.Flatten()
-        )
-        joined = {RECORDS: signed[RECORDS], VERDICT: verdicts} | "Rejoin" >> beam.CoGroupByKey()
-        applied = joined | "Apply" >> beam.ParDo(_Apply(self.slice_name, step)).with_outputs("dropped", main="kept")
-        return applied.kept, applied.dropped
-
-
-class _Counters:
-    """Counters of the step, created on first use on the worker and kept."""
-
-    def __init__(self, slice_name: str, step: str):
-        self.prefix = f"{slice_name}/{step}/"
-        self._made: dict = {}
-
-    def __getstate__(self):
-        return {"prefix": self.prefix}
-
-    def __setstate__(self, state):
-        self.prefix, self._made = state["prefix"], {}
-
-    def inc(self, name: str, value: int = 1) -> None:
-        counter = self._made.get(name)
-        if counter is None:
-            counter = self._made[name] = Metrics.counter(NAMESPACE, self.prefix + name)
-        counter.inc(value)
-
-
-class _Sign(beam.DoFn):
-    def __init__(self, slice_name: str, step: NearDedupStep, bands: int, rows: int):
-        self.counters = _Counters(slice_name, step.name)
-        self.step, self.bands, self.rows = step, bands, rows
-
-    def process(self, item):
-        order_key, record = item
-        self.counters.inc("in")
-        self.counters.inc("bytes_in", utf8_len(record["text"]))
-        hashes = shingle_hashes(self.step.text(record), self.step.ngram)
-        if len(hashes):
-            sig = signature(hashes, self.step.num_perm, self.step.seed)
-            for key in band_keys(sig, self.bands, self.rows):
-                yield beam.pvalue.TaggedOutput(BANDS, (key, order_key))
-            if self.step.verify:
-                yield beam.pvalue.TaggedOutput(SHINGLES, (order_key, np.unique(hashes).tobytes()))
-        yield order_key, record
-
-
-def _bucket_edges(bucket, counters: _Counters, cap: int):
-    """Star edges from the bucket's first member; only the ``cap`` first members take part."""
+def bucket_edges(bucket, counters, cap: int):
+    """Star edges from the bucket's first member; only the ``cap`` first members take part
+    (``counters.inc(name, value)`` hears how many were left out)."""
     _, members = bucket
     count = 0
     smallest: list[str] = []
@@ -209,73 +121,3 @@ class _Reversed:
 
     def __lt__(self, other: _Reversed) -> bool:
         return self.value > other.value
-
-
-def _verify(edges, shingles, threshold: float, counters: _Counters):
-    """Keep candidate pairs whose exact Jaccard similarity reaches the threshold."""
-    by_first = {"edge": edges, "set": shingles} | "WithFirstSet" >> beam.CoGroupByKey()
-    carried = by_first | "CarryFirst" >> beam.FlatMap(
-        lambda grouped: [(b, (grouped[0], s)) for b in grouped[1]["edge"] for s in grouped[1]["set"]]
-    )
-    by_second = {"edge": carried, "set": shingles} | "WithSecondSet" >> beam.CoGroupByKey()
-
-    def check(grouped):
-        second, members = grouped
-        for second_set in members["set"]:
-            other = np.frombuffer(second_set, dtype=np.uint64)
-            for first, first_set in members["edge"]:
-                if jaccard(np.frombuffer(first_set, dtype=np.uint64), other) >= threshold:
-                    yield first, second
-                else:
-                    counters.inc("rejected_pairs")
-
-    return by_second | "ExactJaccard" >> beam.FlatMap(check)
-
-
-def _components(edges, rounds: int):
-    """(node, root) for every node on an edge: min-label propagation, ``rounds`` shuffles deep."""
-    adjacency = edges | "BothWays" >> beam.FlatMap(lambda edge: [edge, (edge[1], edge[0])])
-    labels = (
-        adjacency
-        | "Nodes" >> beam.Keys()
-        | "DistinctNodes" >> beam.Distinct()
-        | "OwnLabel" >> beam.Map(lambda node: (node, node))
-    )
-    for round_number in range(rounds):
-        labels = (
-            {"label": labels, "next": adjacency}
-            | f"Round{round_number}" >> beam.CoGroupByKey()
-            | f"Spread{round_number}" >> beam.FlatMap(_spread)
-            | f"Min{round_number}" >> beam.CombinePerKey(min)
-        )
-    return labels
-
-
-def _spread(grouped):
-    node, members = grouped
-    label = min(members["label"])
-    yield node, label
-    for neighbour in members["next"]:
-        yield neighbour, label
-
-
-class _Apply(beam.DoFn):
-    def __init__(self, slice_name: str, step: NearDedupStep):
-        self.counters = _Counters(slice_name, step.name)
-        self.step = step
-
-    def process(self, grouped):
-        order_key, members = grouped
-        verdicts = sorted(members[VERDICT])  # "drop" before "keep": a node that lost its label is dropped
-        for record in members[RECORDS]:
-            verdict = verdicts[0] if verdicts else ("keep", 1)
-            if verdict[0] == "drop":
-                self.counters.inc(f"dropped:{Drop('near_duplicate').reason}")
-                sample = {"text": record["text"][: self.step.sample_chars],
-                          "meta": dict(record["meta"], cluster=verdict[1])}
-                yield beam.pvalue.TaggedOutput("dropped", (order_key, sample))
-                continue
-            record["meta"]["cluster_size"] = verdict[1]
-            self.counters.inc("out")
-            self.counters.inc("bytes_out", utf8_len(record["text"]))
-            yield order_key, record

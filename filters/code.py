@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from redpajama.filters import models
-from redpajama.filters.base import Drop, Record, Step, StepResult
+from redpajama.core.records import Drop, Record, Step, StepResult
+from redpajama.models import catalog
 
 EXTENSIONS = (
     ".asm", ".bat", ".cmd", ".c", ".h", ".cs", ".cpp", ".hpp", ".c++", ".h++", ".cc", ".hh", ".C", ".H",
@@ -107,7 +107,7 @@ class CodeQuality(Step):
         self._tokenizer = None
 
     def setup(self) -> None:
-        self._tokenizer = models.load_tokenizer(self.tokenizer_location)
+        self._tokenizer = catalog.load_tokenizer(self.tokenizer_location)
 
     def apply(self, record: Record) -> StepResult:
         meta, text = record["meta"], record["text"]

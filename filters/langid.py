@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from redpajama.filters import models
-from redpajama.filters.base import Drop, Record, Step, StepResult
+from redpajama.core.records import Drop, Record, Step, StepResult
+from redpajama.models import catalog
 
 
 class LanguageTagger(Step):
@@ -23,7 +23,7 @@ class LanguageTagger(Step):
         self._model = None
 
     def setup(self) -> None:
-        self._model = models.load_fasttext(self.model_location)
+        self._model = catalog.load_fasttext(self.model_location)
 
     def predict(self, text: str) -> tuple[str, float]:
         if self._model is None:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from redpajama.filters.base import Drop, Record, Step, StepResult
+from redpajama.core.records import Drop, Record, Step, StepResult
 
 # RedPajama's alternation lacked a "|" between \paragraph and \subparagraph; fixed here.
 SECTION = re.compile(

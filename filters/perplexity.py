@@ -16,9 +16,9 @@ import json
 import os
 from dataclasses import dataclass
 
-from redpajama.filters import models
-from redpajama.filters.base import Drop, Record, Step, StepResult
+from redpajama.core.records import Drop, Record, Step, StepResult
 from redpajama.filters.normalize import normalize
+from redpajama.models import catalog
 
 HEAD_PERCENTILE = 30
 TAIL_PERCENTILE = 60
@@ -35,7 +35,7 @@ def perplexity(log10_score: float, length: int) -> float:
 def load_sentencepiece(location: str):
     import sentencepiece
 
-    return sentencepiece.SentencePieceProcessor(model_file=models.fetch(location, os.path.basename(location)))
+    return sentencepiece.SentencePieceProcessor(model_file=catalog.fetch(location, os.path.basename(location)))
 
 
 @functools.lru_cache(maxsize=8)
@@ -45,7 +45,7 @@ def load_kenlm(location: str):
 
     config = kenlm.Config()
     config.load_method = kenlm.LoadMethod.POPULATE_OR_LAZY
-    return kenlm.Model(models.fetch(location, os.path.basename(location)), config)
+    return kenlm.Model(catalog.fetch(location, os.path.basename(location)), config)
 
 
 class DocumentScorer:
@@ -105,7 +105,7 @@ class Cutoffs:
             from redpajama import manifests
 
             return cls.from_json(manifests.load("ccnet_cutoffs"), CCNET)
-        with open(models.fetch(location, os.path.basename(location)), encoding="utf-8") as handle:
+        with open(catalog.fetch(location, os.path.basename(location)), encoding="utf-8") as handle:
             text = handle.read()
         if location.endswith(".json"):
             return cls.from_json(json.loads(text), location)

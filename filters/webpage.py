@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlparse
 
-from redpajama.filters.base import Drop, Record, Step, StepResult, utf8_len
+from redpajama.core.records import Drop, Record, Step, StepResult, utf8_len
 
 MIN_LENGTH = 300
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

@@ -13,8 +13,8 @@ import random
 import tempfile
 from collections.abc import Iterable
 
-from redpajama.filters import models
-from redpajama.filters.base import Drop, Record, Step, StepResult
+from redpajama.core.records import Drop, Record, Step, StepResult
+from redpajama.models import catalog
 
 WIKI = "__label__wiki"
 CC = "__label__cc"
@@ -41,7 +41,7 @@ class WikiReferenceClassifier(Step):
         self._model = None
 
     def setup(self) -> None:
-        self._model = models.load_fasttext(self.model_location)
+        self._model = catalog.load_fasttext(self.model_location)
 
     def wiki_prob(self, text: str) -> float:
         if self._model is None:

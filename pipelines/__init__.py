@@ -1,4 +1,4 @@
-"""Beam plumbing that knows no slice's rules: CLI, runners, the generic DAG, sinks, stats."""
+"""Everything Beam: the CLI and commands, runners, the generic DAG, shuffles, sinks, stats."""
 
 import logging
 
@@ -10,3 +10,13 @@ def _not_apitools_notice(record: logging.LogRecord) -> bool:
 
 
 logging.getLogger().addFilter(_not_apitools_notice)
+
+
+def _install_beam_filesystems() -> None:
+    from redpajama.core.storage import use_filesystems
+    from redpajama.pipelines.filesystems import BeamFiles
+
+    use_filesystems(BeamFiles())
+
+
+_install_beam_filesystems()

@@ -16,12 +16,13 @@ import os
 import sys
 from pathlib import Path
 
-from redpajama.filters import models
-from redpajama.pipelines import sources
-from redpajama.pipelines.cli import summary
+from redpajama.core import storage
+from redpajama.core.errors import UsageError
+from redpajama.models import catalog
+from redpajama.pipelines.commands import summary
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice
-from redpajama.slices.base import UsageError, registry
+from redpajama.slices.registry import registry
 
 CC_LISTING = "https://data.commoncrawl.org/crawl-data/CC-MAIN-2019-30/wet.paths.gz"
 REMOTE = {
@@ -78,7 +79,7 @@ def sample_inputs(slice_name: str, shared: str) -> list[str]:
 
 
 def _first_wet_files(listing: str, count: int = 1) -> list[str]:
-    with sources.open_range(listing) as stream:
+    with storage.open_range(listing) as stream:
         paths = gzip.decompress(stream.read()).decode().split()
     return ["https://data.commoncrawl.org/" + path for path in paths[:count]]
 
@@ -87,16 +88,16 @@ def ensure_models(wikipedia_dir: str, cc_inputs: list[str], lid: str | None, wik
     """Build the offline models unless a build is already in the model cache; say which classifier."""
     import json
 
-    from redpajama.pipelines.cli import classifier_summary
+    from redpajama.pipelines.commands import classifier_summary
 
-    if models.built_models() is None:
+    if catalog.built_models() is None:
         from redpajama.pipelines.models_build import BuildSettings, build
 
         reference = _first_wet_files(cc_inputs[0]) if cc_inputs[0].endswith(".paths.gz") else cc_inputs
-        build(BuildSettings(wikipedia=[wikipedia_dir], commoncrawl=reference, output=models.built_folder(),
+        build(BuildSettings(wikipedia=[wikipedia_dir], commoncrawl=reference, output=catalog.built_folder(),
                             lid_model=lid, wikiref_pages=wikiref_pages))
-    manifest = json.loads((models.built_folder() / models.BUILT_MANIFEST).read_text("utf-8"))
-    print(f"models ({models.built_folder()}): {classifier_summary(manifest)}")
+    manifest = json.loads((catalog.built_folder() / catalog.BUILT_MANIFEST).read_text("utf-8"))
+    print(f"models ({catalog.built_folder()}): {classifier_summary(manifest)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             report = build_report(args.output, tokenizer, processes=args.workers or os.cpu_count() or 1)
             write_report(report, args.output)
             print(markdown(report))
-    except (UsageError, models.ModelNotFound) as error:
+    except (UsageError, catalog.ModelNotFound) as error:
         print(f"redpajama: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from redpajama.pipelines import sources
+from redpajama.core import storage, streams
+from redpajama.core.errors import UsageError
 from redpajama.pipelines.engine import Interrupted
 from redpajama.pipelines.fetch_crawl import CDX_SERVER, DATA_SERVER, CrawlFetcher
 from redpajama.pipelines.fetch_live import HttpSettings, LiveFetcher, Outcome
 from redpajama.pipelines.lock import OutputLock
 from redpajama.pipelines.politeness import HostScheduler, Task
-from redpajama.slices.base import UsageError
 
 JOURNAL = "fetched.tsv"
 JOURNAL_FIELDS = ("url", "outcome", "status", "final_url", "warc", "offset", "length")
@@ -83,8 +83,8 @@ def is_transient(reason: str) -> bool:
 def url_lines(paths: list[str], invalid: Counter) -> Iterator[str]:
     """URLs of the lists, one per line (the first field; blank and ``#`` lines skipped)."""
     for path in paths:
-        with sources.open_range(path) as stream:
-            for _, raw in sources.iter_lines(sources.decompressed_chunks(stream, path), max_line=1 << 16):
+        with storage.open_range(path) as stream:
+            for _, raw in streams.iter_lines(streams.decompressed_chunks(stream, path), max_line=1 << 16):
                 try:
                     line = raw.decode("utf-8").strip()
                 except UnicodeDecodeError:
@@ -189,7 +189,7 @@ def run_fetch(settings: FetchSettings) -> dict:
     if not settings.inputs:
         raise UsageError("fetch-pages: no URL lists given (--input)")
     for path in settings.inputs:
-        if not sources.exists(path):
+        if not storage.exists(path):
             raise UsageError(f"--input {path}: no such file")
     settings.output.mkdir(parents=True, exist_ok=True)
     with OutputLock(str(settings.output)):

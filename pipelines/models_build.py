@@ -30,15 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import zstandard
+from redpajama.core import storage
+from redpajama.core.errors import UsageError
+from redpajama.core.records import Drop
 from redpajama.dedup import exact
-from redpajama.filters import lm_training, models, wikiref
-from redpajama.filters.base import Drop
+from redpajama.filters import wikiref
 from redpajama.filters.langid import LanguageFilter
 from redpajama.filters.perplexity import Cutoffs, DocumentScorer, percentile_table
 from redpajama.filters.webpage import ParseWebDocument
-from redpajama.pipelines import sources
-from redpajama.slices.base import UsageError
-from redpajama.slices.webarchive import RawDocument, read_archive
+from redpajama.formats.warc_records import RawDocument
+from redpajama.formats.webarchive import read_archive
+from redpajama.models import catalog, lm_training
 
 MIN_WIKI_CHARS = 1000  # RedPajama's positives: documents of at least 1,000 characters
 KEPT_BUCKETS = ("head", "middle")
@@ -113,7 +115,7 @@ def web_documents(paths: list[str], settings: BuildSettings) -> tuple[list[str],
     documents: list[str] = []
     read = 0
     for path in paths:
-        for item in read_archive(lambda offset, path=path: sources.open_range(path, offset), path):
+        for item in read_archive(lambda offset, path=path: storage.open_range(path, offset), path):
             if not isinstance(item, RawDocument):
                 continue
             read += 1
@@ -125,7 +127,7 @@ def web_documents(paths: list[str], settings: BuildSettings) -> tuple[list[str],
                 documents.append(parsed["text"])
     parsed_count = len(documents)
     documents = _dedup_lines(documents)
-    tagger = LanguageFilter(settings.lid_model or models.locate(models.LID), (settings.language,))
+    tagger = LanguageFilter(settings.lid_model or catalog.locate(catalog.LID), (settings.language,))
     kept = [text for text in documents if not isinstance(tagger.apply({"text": text, "meta": {}}), Drop)]
     return kept, {"inputs": paths, "documents": read, "parsed": parsed_count, "after_line_dedup": len(documents),
                   "kept": len(kept)}
@@ -189,7 +191,7 @@ def build(settings: BuildSettings) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     lang = settings.language
     _output_files(settings.wikipedia)  # a wrong path fails now, not after building KenLM
-    programs = lm_training.kenlm_programs(models.cache_dir().parent)
+    programs = lm_training.kenlm_programs(catalog.cache_dir().parent)
     _say(f"KenLM programs in {programs}")
 
     with tempfile.TemporaryDirectory(prefix="models-build-", dir=out) as scratch:
@@ -277,7 +279,7 @@ def build(settings: BuildSettings) -> dict:
         ],
         "seconds": round(time.monotonic() - started, 1),
     }
-    (out / models.BUILT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out / catalog.BUILT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 

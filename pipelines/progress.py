@@ -48,7 +48,7 @@ class UnitProgress:
     total, where known), rate and time left. Quiet for units that finish sooner."""
 
     def __init__(self, label: str, total_bytes: int | None, interval: float = 10.0):
-        from redpajama.pipelines.sources import BYTES_READ
+        from redpajama.core.storage import BYTES_READ
 
         self.label = label
         self.total = total_bytes

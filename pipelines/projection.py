@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from redpajama.pipelines import sources
+from redpajama.core import storage, streams
 
 ROUNDS = 2000
 ARXIV_TAR = re.compile(r"<filename>\s*(?:src/)?arXiv_src_(\d{4})_\d+\.tar\s*</filename>")
@@ -43,9 +43,9 @@ def _listing_count(listings: list[str], mirror: str | None) -> FullCount:
     for url in listings:
         location = url.replace("https://data.commoncrawl.org", mirror.rstrip("/")) if mirror else url
         try:
-            with sources.open_range(location) as stream:
-                chunks = sources.decompressed_chunks(stream, location)
-                total += sum(1 for _, line in sources.iter_lines(chunks, 1 << 16) if line.strip())
+            with storage.open_range(location) as stream:
+                chunks = streams.decompressed_chunks(stream, location)
+                total += sum(1 for _, line in streams.iter_lines(chunks, 1 << 16) if line.strip())
         except Exception as error:  # noqa: BLE001 - offline or moved: the projection says so
             return FullCount(None, f"unknown: {location} unreachable ({type(error).__name__})")
     return FullCount(total, f"counted from {len(listings)} wet.paths.gz listings")
@@ -53,7 +53,7 @@ def _listing_count(listings: list[str], mirror: str | None) -> FullCount:
 
 def arxiv_tar_count(manifest: str, until: str | None = None) -> FullCount:
     """Source tars listed in arXiv's ``arXiv_src_manifest.xml`` (up to ``until`` = YYMM if given)."""
-    with sources.open_range(manifest) as stream:
+    with storage.open_range(manifest) as stream:
         text = stream.read().decode("utf-8", "replace")
     months = [match.group(1) for match in ARXIV_TAR.finditer(text)]
     if not months:

@@ -21,14 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-from redpajama.pipelines import io, sources
+from redpajama.core import storage
+from redpajama.core.errors import UsageError
+from redpajama.pipelines import io
 from redpajama.pipelines.build import UNIT_YIELD, Layout, build
 from redpajama.pipelines.engine import run_supervised
 from redpajama.pipelines.lock import OutputLock
 from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
 from redpajama.pipelines.progress import quiet_worker_logs
 from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result
-from redpajama.slices.base import Slice, UsageError
+from redpajama.slices.base import Slice
 
 FORMAT_VERSION = 1
 
@@ -45,7 +47,7 @@ def input_roots(patterns: list[str], files: list[str]) -> tuple[str, ...]:
     """Where each input argument names files from (see :meth:`Slice.relative_name`); without
     arguments, the folder the files have in common."""
     if patterns:
-        return tuple(sorted({sources.input_root(p) for p in patterns}))
+        return tuple(sorted({storage.input_root(p) for p in patterns}))
     if not files:
         return ()
     return (posixpath.commonpath(files) if len(files) > 1 else posixpath.dirname(files[0]),)
@@ -55,11 +57,11 @@ def resolve_inputs(patterns: list[str], limit: int | None) -> list[str]:
     """Expand local and cloud globs now (a typo is one clear error); URLs pass through."""
     files: list[str] = []
     for pattern in patterns:
-        if sources.is_url(pattern):
+        if storage.is_url(pattern):
             files.append(pattern)
             continue
         try:
-            matched = sources.expand(pattern)
+            matched = storage.expand(pattern)
         except Exception as error:
             raise UsageError(f"cannot read input {pattern!r}: {error}") from error
         if not matched:
@@ -75,7 +77,7 @@ def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]
         "version": _package_version(),
         "slice": slc.name,
         "inputs": inputs,
-        "input_states": sources.input_states(inputs),
+        "input_states": storage.input_states(inputs),
         "input_roots": list(slc.input_roots),
         "limits": [slc.limits.max_record_bytes, slc.limits.max_expansion],
         "options": slc.fingerprint(),

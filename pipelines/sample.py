@@ -15,7 +15,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama import manifests
-from redpajama.filters import models
+from redpajama.models import catalog
 from redpajama.pipelines import io
 from redpajama.pipelines.report import slice_folders
 from redpajama.pipelines.tokens import BATCH, Counts, count_texts, read_records, record_files
@@ -55,7 +55,7 @@ def fractions_for_budget(tokens: int, available: dict[str, int]) -> dict[str, fl
 def sample(output: str, dest: str, fractions: dict[str, float], seed: int, tokenizer: str | None) -> dict[str, Any]:
     """Write ``<dest>/<slice>_sample.jsonl`` for every slice and ``sample_report.json``."""
     folders = slice_folders(output)
-    loaded = models.load_token_counter(tokenizer) if tokenizer else None
+    loaded = catalog.load_token_counter(tokenizer) if tokenizer else None
     report: dict[str, Any] = {"output": output, "seed": seed, "slices": []}
     for name, folder in folders.items():
         fraction = fractions.get(name, fractions.get("*", 0.0))

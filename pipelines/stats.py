@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
-from redpajama.pipelines.build import NAMESPACE
+from redpajama.pipelines.steps import NAMESPACE
 
 SOURCE_STEPS = ("plan", "read")
 

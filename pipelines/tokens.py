@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
-from redpajama.filters import models
-from redpajama.pipelines import sources
+from redpajama.core import storage, streams
+from redpajama.models import catalog
 
 SKIPPED_PARTS = ("/_errors/", "/_dropped/", "/_temporary/")
 RECORD_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz", ".jsonl.xz")
@@ -46,8 +46,8 @@ def record_files(folder: str) -> list[str]:
 
 
 def read_records(path: str) -> Iterator[dict]:
-    with sources.open_range(path) as stream:
-        for _, line in sources.iter_lines(sources.decompressed_chunks(stream, path)):
+    with storage.open_range(path) as stream:
+        for _, line in streams.iter_lines(streams.decompressed_chunks(stream, path)):
             if line.strip():
                 yield json.loads(line)
 
@@ -59,7 +59,7 @@ def count_texts(texts: list[str], counter, eod: bool) -> int:
 
 def count_file(path: str, tokenizer_location: str, eod: bool) -> Counts:
     """Documents, tokens and UTF-8 bytes of text in one record file."""
-    tokenizer = models.load_token_counter(tokenizer_location)
+    tokenizer = catalog.load_token_counter(tokenizer_location)
     counts = Counts()
     batch: list[str] = []
     for record in read_records(path):

@@ -21,12 +21,13 @@ import zlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-from redpajama.filters import models
-from redpajama.filters.base import Failure, Record, Step, StepResult, make_record
+from redpajama.core import storage
+from redpajama.core.errors import SourceError, UsageError, failure_reason
+from redpajama.core.records import Failure, Record, Step, StepResult, make_record
 from redpajama.filters.langid import LanguageTagger
 from redpajama.filters.latex import CleanLatex, LatexRules
-from redpajama.pipelines import sources
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, add_compat_argument, compat_rules, register
+from redpajama.models import catalog
+from redpajama.slices.base import Keyed, Slice, WorkUnit, add_compat_argument, compat_rules
 
 NEW_ID = re.compile(r"^(\d{4})\.\d{4,5}(v\d+)?$")
 OLD_ID = re.compile(r"^([a-z\-]+(?:\.[A-Z]{2})?)(\d{7})(v\d+)?$")
@@ -154,7 +155,6 @@ class TagLanguage(Step):
         return record
 
 
-@register
 class Arxiv(Slice):
     name = "arxiv"
     summary = "arXiv LaTeX sources cleaned to text"
@@ -179,7 +179,7 @@ class Arxiv(Slice):
 
     def validate(self) -> None:
         self.rules()
-        self.options["_lid"] = models.locate(models.LID, self.options.get("lid_model"))
+        self.options["_lid"] = catalog.locate(catalog.LID, self.options.get("lid_model"))
 
     def rules(self) -> LatexRules:
         chosen = compat_rules(self.options.get("redpajama_compat"), COMPAT)
@@ -193,7 +193,7 @@ class Arxiv(Slice):
         return int((self.options.get("max_paper_mb") or 256.0) * MB)
 
     def steps(self) -> list[Step]:
-        lid = self.options.get("_lid") or models.locate(models.LID, self.options.get("lid_model"))
+        lid = self.options.get("_lid") or catalog.locate(catalog.LID, self.options.get("lid_model"))
         return [CleanLatex(self.rules()), TagLanguage(lid)]
 
     # --- reading -----------------------------------------------------------------------
@@ -214,9 +214,9 @@ class Arxiv(Slice):
             yield from self._folder_paper(unit.source)
             return
         try:
-            stream = sources.open_range(unit.source)
-        except sources.SourceError as error:
-            yield Failure(unit.source, "whole file", sources.failure_reason(error), str(error))
+            stream = storage.open_range(unit.source)
+        except SourceError as error:
+            yield Failure(unit.source, "whole file", failure_reason(error), str(error))
             return
         with stream:
             yield from self._bulk_tar(unit.source, stream)

@@ -1,4 +1,4 @@
-"""The Slice contract and the registry of slices.
+"""The Slice contract: what a slice says about its data and its recipe.
 
 A slice says where its data comes from and what its recipe is; the generic DAG in
 ``redpajama.pipelines.build`` does the rest. Everything here runs on workers too, so a
@@ -8,17 +8,14 @@ configured slice must pickle and must not hold open files or loaded models.
 from __future__ import annotations
 
 import argparse
-import json
-import lzma
 import posixpath
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import zstandard
-from redpajama.filters.base import Failure, JoinStep, Record, SharedKeyStep, Step
-from redpajama.pipelines.sources import Limits
+from redpajama.core.errors import UsageError
+from redpajama.core.records import Failure, JoinStep, Record, SharedKeyStep, Step
+from redpajama.core.streams import Limits
 
 Keyed = tuple[str, Record]
 """A record with its deterministic order key: output is sorted by it, dedup keeps its first."""
@@ -39,10 +36,6 @@ class WorkUnit:
             return "whole file"
         end = "end" if self.end is None else self.end
         return f"bytes {self.start}-{end}"
-
-
-class UsageError(Exception):
-    """A user's mistake (bad option, missing input or model): reported as one line."""
 
 
 class Slice:
@@ -157,67 +150,3 @@ def compat_rules(value: str | None, rules: dict[str, str]) -> frozenset[str]:
     if unknown:
         raise UsageError(f"--redpajama-compat: unknown rule {', '.join(unknown)} (known: {', '.join(rules)}, {COMPAT_ALL})")
     return frozenset(names)
-
-
-_REGISTRY: dict[str, type[Slice]] = {}
-
-
-def register(cls: type[Slice]) -> type[Slice]:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def registry() -> dict[str, type[Slice]]:
-    """All slices by name (importing a slice's module registers it)."""
-    from redpajama.slices import arxiv, books, c4, commoncrawl, github, stackexchange, wikipedia, wikiref_urls  # noqa: F401
-
-    return dict(sorted(_REGISTRY.items()))
-
-
-DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
-
-
-def json_row(line: bytes) -> Any:
-    """One JSON line; raises ValueError for invalid JSON and for lone surrogates (``"\\udc80"``
-    escapes), which no UTF-8 output, and no Beam coder, can carry."""
-    row = json.loads(line)
-    if b"\\ud" in line or b"\\uD" in line:
-        _refuse_surrogates(row)
-    return row
-
-
-def _refuse_surrogates(value: Any) -> None:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as error:
-            raise ValueError(f"a lone surrogate ({value[error.start]!r}) cannot be written as UTF-8") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_surrogates(key)
-            _refuse_surrogates(item)
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_surrogates(item)
-
-
-def numbered_lines(source: str, limits: Limits = Limits()) -> Iterator[tuple[int, bytes] | Failure]:
-    """Non-empty lines of a text file (compressed by its extension) with their 0-based numbers.
-
-    A file that cannot be opened, or the rest of one after a corrupt or truncated stretch, a
-    line over ``limits.max_record_bytes`` or a decompression bomb, becomes one
-    :class:`Failure`; every line before it is still yielded.
-    """
-    from redpajama.pipelines import sources
-
-    number = -1
-    try:
-        with sources.open_range(source) as stream:
-            chunks = sources.decompressed_chunks(stream, source, limits=limits)
-            for number, (_, line) in enumerate(sources.iter_lines(chunks, limits.max_record_bytes)):
-                if line.strip():
-                    yield number, line
-    except sources.SourceError as error:
-        yield Failure(source, f"after line {number + 1}", sources.failure_reason(error), str(error))
-    except DECOMPRESSION_ERRORS as error:
-        yield Failure(source, f"after line {number + 1}", "corrupt_compression", f"{type(error).__name__}: {error}")

@@ -15,11 +15,13 @@ import posixpath
 import re
 from collections.abc import Iterator
 
+from redpajama.core import storage, streams
+from redpajama.core.errors import LimitExceeded, SourceError, UsageError, failure_reason
+from redpajama.core.records import Failure, NearDedupStep, make_record
+from redpajama.core.streams import DECOMPRESSION_ERRORS, json_row, numbered_lines
 from redpajama.dedup import exact
 from redpajama.dedup.minhash import words
-from redpajama.filters.base import Failure, NearDedupStep, make_record
-from redpajama.pipelines import sources
-from redpajama.slices.base import DECOMPRESSION_ERRORS, Keyed, Slice, UsageError, WorkUnit, json_row, numbered_lines, register
+from redpajama.slices.base import Keyed, Slice, WorkUnit
 
 TITLE_LINE = re.compile(r"^\s*Title:\s*(.+?)\s*$", re.MULTILINE)
 DEFAULT_THRESHOLD = 0.8
@@ -71,7 +73,6 @@ def file_stem(path: str) -> str:
     return name
 
 
-@register
 class Books(Slice):
     name = "books"
     summary = "PG-19 / Gutenberg texts (and Books3 if given), exact + MinHash near-duplicate removal"
@@ -132,8 +133,8 @@ class Books(Slice):
     def _read_text(self, source: str) -> Iterator[Keyed | Failure]:
         try:
             data = self._whole_file(source)
-        except sources.SourceError as error:
-            yield Failure(source, "whole file", sources.failure_reason(error), str(error))
+        except SourceError as error:
+            yield Failure(source, "whole file", failure_reason(error), str(error))
             return
         except DECOMPRESSION_ERRORS as error:
             yield Failure(source, "whole file", "unreadable_input", f"{type(error).__name__}: {error}")
@@ -155,11 +156,11 @@ class Books(Slice):
     def _whole_file(self, source: str) -> bytes:
         """The decompressed file, at most ``max_record_bytes`` of it (a book is one record)."""
         parts, size = [], 0
-        with sources.open_range(source) as stream:
-            for chunk in sources.decompressed_chunks(stream, source, limits=self.limits):
+        with storage.open_range(source) as stream:
+            for chunk in streams.decompressed_chunks(stream, source, limits=self.limits):
                 size += len(chunk)
                 if size > self.limits.max_record_bytes:
-                    raise sources.LimitExceeded("record_too_large",
+                    raise LimitExceeded("record_too_large",
                                                 f"more than {self.limits.max_record_bytes >> 20} MB of text")
                 parts.append(chunk)
         return b"".join(parts)
@@ -184,7 +185,7 @@ class Books(Slice):
         stem = file_stem(source)
         number = 0
         try:
-            with sources.open_range(source) as stream:
+            with storage.open_range(source) as stream:
                 table = pq.ParquetFile(stream)
                 for batch in table.iter_batches(batch_size=64):
                     for row in batch.to_pylist():
@@ -199,8 +200,8 @@ class Books(Slice):
                             else:
                                 yield Failure(source, f"row {number}", "invalid_record", "no text")
                         number += 1
-        except sources.SourceError as error:
-            yield Failure(source, f"after row {number}", sources.failure_reason(error), str(error))
+        except SourceError as error:
+            yield Failure(source, f"after row {number}", failure_reason(error), str(error))
         except Exception as error:  # pyarrow raises its own error types for damaged files
             yield Failure(source, f"after row {number}", "unreadable_input", f"{type(error).__name__}: {error}")
 

@@ -17,9 +17,11 @@ import sys
 from collections.abc import Iterator
 
 from redpajama import manifests
-from redpajama.filters.base import Drop, Failure, Record, ReferenceStep, StepResult, make_record
-from redpajama.pipelines import sources
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, json_row, numbered_lines, register
+from redpajama.core import storage, streams
+from redpajama.core.errors import UsageError
+from redpajama.core.records import Drop, Failure, Record, ReferenceStep, StepResult, make_record
+from redpajama.core.streams import json_row, numbered_lines
+from redpajama.slices.base import Keyed, Slice, WorkUnit
 
 VALIDATION = re.compile(r"c4-validation\.\d+-of-\d+")
 OUTPUT_PATTERNS = ("*.jsonl.zst", "*/*.jsonl.zst")
@@ -35,8 +37,8 @@ def file_stem(path: str) -> str:
 
 def output_urls(path: str) -> Iterator[str]:
     """The ``meta.url`` of every record in one output shard (.jsonl or .jsonl.zst)."""
-    with sources.open_range(path) as stream:
-        for _, line in sources.iter_lines(sources.decompressed_chunks(stream, path)):
+    with storage.open_range(path) as stream:
+        for _, line in streams.iter_lines(streams.decompressed_chunks(stream, path)):
             if line.strip():
                 url = json.loads(line).get("meta", {}).get("url")
                 if url:
@@ -50,7 +52,6 @@ def _overlap(drop: bool):
     return apply
 
 
-@register
 class C4(Slice):
     name = "c4"
     summary = "allenai/c4 en, reformatted; overlap with the CommonCrawl output counted"
@@ -85,7 +86,7 @@ class C4(Slice):
         output = self.options.get("commoncrawl_output")
         if self.options.get("drop_commoncrawl_urls") and not output:
             raise UsageError("--drop-commoncrawl-urls needs --commoncrawl-output")
-        if output and not sources.exists(output):
+        if output and not storage.exists(output):
             raise UsageError(f"--commoncrawl-output {output}: not found (run `redpajama run commoncrawl` first)")
 
     def steps(self) -> list:

@@ -16,16 +16,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from redpajama import manifests
+from redpajama.core import storage, streams
+from redpajama.core.errors import SourceError, UsageError, failure_reason
+from redpajama.core.records import Drop, Failure, JoinStep, NearDedupStep, Record, SharedKeyStep, Step, StepResult
 from redpajama.dedup import exact
-from redpajama.filters import models
-from redpajama.filters.base import Drop, Failure, JoinStep, NearDedupStep, Record, SharedKeyStep, Step, StepResult
 from redpajama.filters.langid import LanguageFilter
 from redpajama.filters.perplexity import CCNET, Cutoffs, DocumentScorer, PerplexityBuckets
 from redpajama.filters.webpage import ParseWebDocument, source_domain
 from redpajama.filters.wikiref import WikiReferenceClassifier
-from redpajama.pipelines import sources
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, register
-from redpajama.slices.webarchive import RawDocument, read_archive, snapshot_in
+from redpajama.formats.warc_records import RawDocument, snapshot_in
+from redpajama.formats.webarchive import read_archive
+from redpajama.models import catalog
+from redpajama.slices.base import Keyed, Slice, WorkUnit
 
 SCOPES = ("shard", "snapshot", "file")
 LISTING_SUFFIXES = (".paths.gz", ".paths")
@@ -98,7 +100,6 @@ def digest_dedup_step() -> JoinStep:
 # --- the slice ----------------------------------------------------------------------------------
 
 
-@register
 class CommonCrawl(Slice):
     name = "commoncrawl"
     summary = "CommonCrawl WET through cc_net's recipe, digest dedup and the Wikipedia-reference filter"
@@ -173,7 +174,7 @@ class CommonCrawl(Slice):
         chosen = self.options["_models"] = self.resolve_models()
         remote = [*chosen["sp"].values(), *chosen["lm"].values(), chosen["wikiref"], chosen["cutoffs"]]
         for location in remote:
-            if sources.is_url(location) and not _reachable(location):
+            if storage.is_url(location) and not _reachable(location):
                 raise UsageError(
                     f"cannot reach {location} (offline?): build local models with `redpajama models build` "
                     "or pass --sp-model, --lm-model, --cutoffs and --wikiref-model"
@@ -185,8 +186,8 @@ class CommonCrawl(Slice):
         if "_models" in self.options:
             return self.options["_models"]
         languages = self.languages()
-        lid = models.locate(models.LID, self.options.get("lid_model"))
-        built = models.built_models(self.options.get("models_dir"))
+        lid = catalog.locate(catalog.LID, self.options.get("lid_model"))
+        built = catalog.built_models(self.options.get("models_dir"))
         if self.options.get("models_dir") and built is None:
             raise UsageError(f"--models-dir {self.options['models_dir']}: no models.json (run `redpajama models build`)")
         published = manifests.load("commoncrawl")["models"]
@@ -210,13 +211,13 @@ class CommonCrawl(Slice):
             )
         wikiref = self.options.get("wikiref_model") or (built or {}).get("wikiref") or published["wikiref"]
         if wikiref == published["wikiref"]:
-            recipe = models.RELEASED_WIKIREF
+            recipe = catalog.RELEASED_WIKIREF
         elif self.options.get("wikiref_model"):
             recipe = "given with --wikiref-model"
         else:
             recipe = built["wikiref_recipe"]
         for location in [*sp.values(), *lm.values(), wikiref, cutoffs]:
-            if location != CCNET and "://" not in location and models.local_file(location) is None:
+            if location != CCNET and "://" not in location and catalog.local_file(location) is None:
                 raise UsageError(f"model file not found: {location}")
         return {"lid": lid, "sp": sp, "lm": lm, "cutoffs": cutoffs, "wikiref": wikiref, "wikiref_recipe": recipe,
                 "origin": origin}
@@ -297,7 +298,7 @@ class CommonCrawl(Slice):
             return
         try:
             paths = self._listing(source)
-        except (sources.SourceError, OSError, EOFError, UnicodeDecodeError) as error:
+        except (SourceError, OSError, EOFError, UnicodeDecodeError) as error:
             yield Failure(source, "listing", "unreadable_listing", f"{type(error).__name__}: {error}", step="plan")
             return
         snapshot = snapshot_in(source) or UNKNOWN_SNAPSHOT
@@ -310,13 +311,13 @@ class CommonCrawl(Slice):
                 group = f"{snapshot}/shard-{cc_net_shard(index, len(paths), shards):05d}"
             else:
                 group = snapshot if scope == "snapshot" else path
-            location = path if sources.is_url(path) or path.startswith("gs://") else root + path
+            location = path if storage.is_url(path) or path.startswith("gs://") else root + path
             yield WorkUnit(location, context={"snapshot": snapshot, "scope": group})
 
     def _listing(self, source: str) -> list[str]:
-        with sources.open_range(source) as stream:
-            chunks = sources.decompressed_chunks(stream, source, limits=self.limits)
-            return [line.strip().decode("utf-8") for _, line in sources.iter_lines(chunks, 1 << 16) if line.strip()]
+        with storage.open_range(source) as stream:
+            chunks = streams.decompressed_chunks(stream, source, limits=self.limits)
+            return [line.strip().decode("utf-8") for _, line in streams.iter_lines(chunks, 1 << 16) if line.strip()]
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
         source = unit.source
@@ -324,7 +325,7 @@ class CommonCrawl(Slice):
         scope = unit.context.get("scope") or source
         name = posixpath.basename(source)
         try:
-            for item in read_archive(lambda offset: sources.open_range(source, offset), source, self.limits):
+            for item in read_archive(lambda offset: storage.open_range(source, offset), source, self.limits):
                 if isinstance(item, str):
                     snapshot = snapshot or item
                     continue
@@ -332,8 +333,8 @@ class CommonCrawl(Slice):
                     yield item
                     continue
                 yield self._keyed(item, snapshot or UNKNOWN_SNAPSHOT, scope, name)
-        except sources.SourceError as error:
-            yield Failure(source, "whole file", sources.failure_reason(error), str(error))
+        except SourceError as error:
+            yield Failure(source, "whole file", failure_reason(error), str(error))
 
     @staticmethod
     def _keyed(document: RawDocument, snapshot: str, scope: str, name: str) -> Keyed:
@@ -369,7 +370,7 @@ class CommonCrawl(Slice):
 
 def _reachable(url: str) -> bool:
     """A published model is usable if it is cached already or its server answers."""
-    return models.cached_path(url, posixpath.basename(url)).is_file() or sources.exists(url)
+    return catalog.cached_path(url, posixpath.basename(url)).is_file() or storage.exists(url)
 
 
 def _local_scope(scope: str, snapshot: str | None, source: str) -> str:

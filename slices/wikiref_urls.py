@@ -14,16 +14,16 @@ import argparse
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
+from redpajama.core.errors import UsageError
+from redpajama.core.records import Failure, Record, make_record
 from redpajama.dedup import exact
-from redpajama.filters.base import Failure, Record, make_record
 from redpajama.filters.citations import cited_urls, domain
-from redpajama.slices.base import Keyed, UsageError, WorkUnit, register
+from redpajama.slices.base import Keyed, WorkUnit
 from redpajama.slices.wikipedia import ARTICLE_NAMESPACE, Wikipedia, add_dump_arguments, dump_urls
 
 DUMP_DATE = "20230401"  # RedPajama took the refs of enwiki-20230401
 
 
-@register
 class WikirefUrls(Wikipedia):
     name = "wikiref-urls"
     summary = "URLs cited in Wikipedia articles' <ref> tags (positives of the Wikipedia-reference classifier)"

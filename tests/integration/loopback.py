@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import mwparserfromhell
 from redpajama.filters.citations import cited_urls
-from redpajama.slices import mediawiki
+from redpajama.formats import mediawiki
 from warcio.archiveiterator import ArchiveIterator
 
 HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")

@@ -7,13 +7,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from redpajama.core.storage import open_range
 from redpajama.dedup.exact import line_hash
 from redpajama.filters.normalize import normalize
 from redpajama.filters.perplexity import Cutoffs, DocumentScorer, load_kenlm, load_sentencepiece
 from redpajama.filters.webpage import split_title
-from redpajama.pipelines.sources import open_range
+from redpajama.formats.warc_records import RawDocument
+from redpajama.formats.webarchive import read_archive
 from redpajama.slices.commoncrawl import CommonCrawl
-from redpajama.slices.webarchive import RawDocument, read_archive
 
 from tests.conftest import CC, CC_WET, LID_MODEL, need
 from tests.integration.helpers import errors, output_bytes, records, run

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+from redpajama.formats.warc_records import RawDocument
+from redpajama.formats.webarchive import read_archive
 from redpajama.pipelines.cli import main
 from redpajama.pipelines.fetch import FetchSettings, read_journal, run_fetch
-from redpajama.slices.webarchive import RawDocument, read_archive
 from warcio.archiveiterator import ArchiveIterator
 
 from tests.conftest import SHARED, WIKI_EN, need

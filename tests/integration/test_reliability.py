@@ -232,10 +232,10 @@ def test_preflight_finds_mistakes_before_any_work(tmp_path):
 
 
 def test_a_failed_model_download_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
-    from redpajama.filters import models
+    from redpajama.models import catalog
 
     monkeypatch.setenv("REDPAJAMA_CACHE", str(tmp_path))
-    monkeypatch.setattr("redpajama.pipelines.sources.HTTP_RETRIES", 1)
-    with pytest.raises(models.ModelNotFound):
-        models.fetch("http://127.0.0.1:9/lid.176.bin", "lid.176.bin")
+    monkeypatch.setattr("redpajama.core.storage.HTTP_RETRIES", 1)
+    with pytest.raises(catalog.ModelNotFound):
+        catalog.fetch("http://127.0.0.1:9/lid.176.bin", "lid.176.bin")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

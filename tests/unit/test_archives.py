@@ -1,6 +1,6 @@
 import py7zr
 import pytest
-from redpajama.slices.archives import ArchiveError, is_safe_member, stream_member
+from redpajama.formats.archives import ArchiveError, is_safe_member, stream_member
 
 
 def test_safe_member_names():

@@ -6,11 +6,11 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from redpajama.filters.base import Drop
+from redpajama.core.records import Drop
 from redpajama.filters.langid import LanguageFilter
 from redpajama.filters.perplexity import CCNET, Cutoffs, percentile_table
 from redpajama.filters.wikiref import WikiReferenceClassifier
-from redpajama.pipelines.build import SharedKeys
+from redpajama.pipelines.shuffles import SharedKeys
 from redpajama.slices.commoncrawl import line_dedup_step
 
 

@@ -1,8 +1,8 @@
 """cc_net's normalisation, WET parsing, line dedup semantics and shard ranges."""
 
 import pytest
+from redpajama.core.records import Drop
 from redpajama.dedup import exact
-from redpajama.filters.base import Drop
 from redpajama.filters.normalize import normalize, normalize_for_dedup, strip_accents
 from redpajama.filters.webpage import ParseWebDocument, split_title
 from redpajama.slices.commoncrawl import cc_net_shard

@@ -55,11 +55,11 @@ def test_models_build_with_missing_wikipedia_output_is_one_line(capsys, tmp_path
 
 
 def test_tokenizer_locations():
-    from redpajama.filters import models
+    from redpajama.models import catalog
 
     hub = "https://huggingface.co/EleutherAI/gpt-neox-20b/resolve/main/tokenizer.json"
-    assert models.tokenizer_location("EleutherAI/gpt-neox-20b") == hub
-    assert models.tokenizer_location("gs://bucket/tok.json") == "gs://bucket/tok.json"
+    assert catalog.tokenizer_location("EleutherAI/gpt-neox-20b") == hub
+    assert catalog.tokenizer_location("gs://bucket/tok.json") == "gs://bucket/tok.json"
 
 
 def test_sample_and_report_mistakes_are_one_line(capsys, tmp_path):

@@ -1,7 +1,7 @@
 """GitHub rules: copyright stripping, line statistics and the quality filter."""
 
 import pytest
-from redpajama.filters.base import Drop
+from redpajama.core.records import Drop
 from redpajama.filters.code import CodeQuality, alpha_per_token, line_stats, skipped_path, strip_copyright
 from redpajama.filters.license import bigquery_allowed
 

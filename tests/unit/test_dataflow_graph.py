@@ -7,7 +7,7 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from redpajama.pipelines.build import Layout, build
 from redpajama.pipelines.options import RunnerConfig, pipeline_options
-from redpajama.slices.base import registry
+from redpajama.slices.registry import registry
 
 DATAFLOW_LIMIT = 10 << 20
 CONFIG = RunnerConfig(runner="dataflow", project="p", region="us-central1", temp_location="gs://bucket/tmp",

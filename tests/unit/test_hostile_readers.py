@@ -10,10 +10,12 @@ import zlib
 
 import pytest
 import zstandard
-from redpajama.filters.base import Failure
-from redpajama.pipelines import sources
+from redpajama.core import storage, streams
+from redpajama.core.errors import LimitExceeded, NotRegularFile
+from redpajama.core.records import Failure
+from redpajama.formats.warc_records import RawDocument
+from redpajama.formats.webarchive import read_archive
 from redpajama.pipelines.progress import UnitProgress
-from redpajama.slices.webarchive import RawDocument, read_archive
 
 from tests.conftest import CC_WET, need
 
@@ -32,8 +34,8 @@ def bomb(compress, copies: int = 16) -> bytes:
 def test_bombs_raise_after_a_bounded_amount_in_bounded_pieces(name, compress):
     data = bomb(compress)
     produced = 0
-    with pytest.raises(sources.LimitExceeded) as raised:
-        for piece in sources.decompressed_chunks(io.BytesIO(data), name, 1 << 20):
+    with pytest.raises(LimitExceeded) as raised:
+        for piece in streams.decompressed_chunks(io.BytesIO(data), name, 1 << 20):
             assert len(piece) <= 1 << 20 or name.endswith(".zst") and len(piece) <= 64 << 20
             produced += len(piece)
     # stopped once past 64 MB and 100x what was read (1 MB at a time)
@@ -47,15 +49,15 @@ def test_bombs_raise_after_a_bounded_amount_in_bounded_pieces(name, compress):
 def test_concatenated_streams_and_truncation(name, compress):
     text = b"".join(b"line %d\n" % i for i in range(100_000))
     data = compress(text) + compress(b"tail\n")
-    assert b"".join(sources.decompressed_chunks(io.BytesIO(data), name, 4096)) == text + b"tail\n"
+    assert b"".join(streams.decompressed_chunks(io.BytesIO(data), name, 4096)) == text + b"tail\n"
     with pytest.raises(EOFError):
-        b"".join(sources.decompressed_chunks(io.BytesIO(data[: len(data) // 2]), name))
+        b"".join(streams.decompressed_chunks(io.BytesIO(data[: len(data) // 2]), name))
 
 
 def test_an_endless_line_is_refused_before_it_is_held():
     chunks = (b"x" * 1000 for _ in range(10_000))
-    lines = sources.iter_lines(chunks, max_line=1 << 20)
-    with pytest.raises(sources.LimitExceeded) as raised:
+    lines = streams.iter_lines(chunks, max_line=1 << 20)
+    with pytest.raises(LimitExceeded) as raised:
         list(lines)
     assert raised.value.reason == "record_too_large"
 
@@ -65,8 +67,8 @@ def test_special_files_are_never_opened(tmp_path):
 
     fifo = tmp_path / "x.txt"
     os.mkfifo(fifo)
-    with pytest.raises(sources.NotRegularFile):  # opening would block until a writer came
-        sources.open_range(str(fifo))
+    with pytest.raises(NotRegularFile):  # opening would block until a writer came
+        storage.open_range(str(fifo))
 
 
 # --- WET / WARC ---------------------------------------------------------------------------------
@@ -145,7 +147,7 @@ def test_progress_lines_say_documents_megabytes_rate_and_time_left(capsys):
     import time
 
     with UnitProgress("wikipedia: reading dump.xml", total_bytes=10_000_000, interval=0.05) as progress:
-        with sources.open_range(str(need(CC_WET[0]))) as stream:
+        with storage.open_range(str(need(CC_WET[0]))) as stream:
             stream.read(100_000)
         progress.documents = 1234
         time.sleep(0.2)

@@ -67,8 +67,8 @@ def test_stats_from_counters_and_the_identity():
 
 
 def test_input_roots_and_relative_names(tmp_path):
+    from redpajama.core.storage import input_root
     from redpajama.pipelines.run import input_roots
-    from redpajama.pipelines.sources import input_root
     from redpajama.slices.books import Books
 
     assert input_root("data/books/**/*.txt") == "data/books"

@@ -1,15 +1,7 @@
 """arXiv cleaning: RedPajama's rules, and each of its bugs with our behaviour."""
 
-from redpajama.filters.base import Drop
-from redpajama.filters.latex import (
-    CleanLatex,
-    LatexRules,
-    assemble,
-    expand_macros,
-    macros,
-    project_text,
-    root_file,
-)
+from redpajama.core.records import Drop
+from redpajama.filters.latex import CleanLatex, LatexRules, assemble, expand_macros, macros, project_text, root_file
 from redpajama.slices.arxiv import format_arxiv_id, safe_name, yymm_of
 
 PREAMBLE = "\\documentclass{article}\n\\begin{document}\n"

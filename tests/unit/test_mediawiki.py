@@ -3,8 +3,8 @@ import codecs
 import io
 
 import pytest
-from redpajama.pipelines.sources import utf8_chunks
-from redpajama.slices import mediawiki
+from redpajama.core.streams import utf8_chunks
+from redpajama.formats import mediawiki
 
 HEADER = (
     b'<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" xml:lang="de">\n'

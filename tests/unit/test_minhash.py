@@ -5,8 +5,9 @@ import numpy as np
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from redpajama.core.records import NearDedupStep
 from redpajama.dedup import minhash
-from redpajama.filters.base import NearDedupStep
+from redpajama.pipelines import shuffles
 
 
 def test_shingles_ignore_case_and_punctuation_and_need_enough_words():
@@ -44,13 +45,13 @@ class _Count:
 
 def test_buckets_give_star_edges_and_are_capped():
     counters = _Count()
-    edges = list(minhash._bucket_edges((b"k", ["d", "b", "e", "a", "c"]), counters, cap=3))
+    edges = list(minhash.bucket_edges((b"k", ["d", "b", "e", "a", "c"]), counters, cap=3))
     assert edges == [("a", "b"), ("a", "c")] and counters.seen == {"capped_buckets": 1, "capped_members": 2}
 
 
 def test_connected_components_by_min_label_propagation():
     edges = [("c", "d"), ("b", "c"), ("a", "b"), ("x", "y"), ("d", "e")]  # a chain of five and a pair
     with TestPipeline(runner=FnApiRunner()) as pipeline:
-        roots = minhash._components(pipeline | beam.Create(edges), rounds=5)
+        roots = shuffles._components(pipeline | beam.Create(edges), rounds=5)
         assert_that(roots, equal_to([("a", "a"), ("b", "a"), ("c", "a"), ("d", "a"), ("e", "a"),
                                      ("x", "x"), ("y", "x")]))

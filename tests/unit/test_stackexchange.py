@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from redpajama.filters.base import Drop
+from redpajama.core.records import Drop
 from redpajama.slices import stackexchange as se
 
 LISTING = json.loads((Path(__file__).parents[1] / "fixtures" / "stackexchange-listing.json").read_text())

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
-from redpajama.pipelines.sources import iter_chunks
+from redpajama.core.streams import iter_chunks
 
 PAGE_OPEN = re.compile(rb"<page[\s>]")
 PAGE_CLOSE = b"</page>"

@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from redpajama.core import storage
+
 
 class ModelNotFound(FileNotFoundError):
     """A model could not be found or fetched; the message says how to get it."""
@@ -154,11 +156,9 @@ def fetch(location: str, filename: str) -> str:
     if target.is_file():
         return str(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    from redpajama.pipelines import sources  # late: keeps filters importable without Beam
-
     partial = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{filename}.", suffix=".partial", delete=False)
     try:
-        with partial, sources.open_range(location) as stream:
+        with partial, storage.open_range(location) as stream:
             shutil.copyfileobj(stream, partial, 1 << 20)
         with open(partial.name, "rb") as handle:
             start = handle.read(512).lstrip().lower()

@@ -1,38 +1,86 @@
-"""Open inputs wherever they live: local paths, any Beam filesystem (gs://, s3://), http(s).
+"""Where inputs live: local paths, any Beam filesystem (gs://, s3://), http(s).
 
-Readers get a binary stream over a byte range of the raw file and, separately, a
-decompressing view chosen from the file name. HTTP reads use Range requests and retry
-with backoff, so a huge dump can be read by many workers without downloading it whole.
+Readers get a binary stream over a byte range of the raw file (decompression is
+:mod:`redpajama.core.streams`'). HTTP reads use Range requests and retry with backoff, so a
+huge dump can be read by many workers without downloading it whole. Paths with a scheme
+other than http(s) go through the file systems that :func:`use_filesystems` installed (the
+pipelines layer installs Beam's, for every path, when it is imported); without them, local
+paths are read with the standard library.
 """
 
 from __future__ import annotations
 
-import bz2
-import codecs
+import glob
 import io
-import lzma
 import os
 import posixpath
 import stat
 import threading
 import time
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import requests
-import zstandard
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
+from redpajama.core.errors import NotRegularFile, SourceError
 
 HTTP_RETRIES = 5
+
 HTTP_TIMEOUT = 60
+
 READ_CHUNK = 1 << 20
 
 
-class SourceError(Exception):
-    """An input could not be opened or read (missing, unreachable, unreadable)."""
+@dataclass(frozen=True)
+class FileInfo:
+    """One file a pattern matched."""
+
+    path: str
+    size: int
+    mtime: float
+
+
+class FileSystems(Protocol):
+    """What this module needs from a file system: Beam's ``FileSystems`` adapted, or the local one."""
+
+    def exists(self, path: str) -> bool: ...
+
+    def match(self, pattern: str) -> list[FileInfo]: ...
+
+    def open(self, path: str) -> BinaryIO: ...
+
+
+class LocalFiles:
+    """Local paths through the standard library (used until another file system is installed)."""
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(_local(path))
+
+    def match(self, pattern: str) -> list[FileInfo]:
+        paths = glob.glob(_local(pattern)) if glob.has_magic(pattern) else [_local(pattern)]
+        return [FileInfo(path, info.st_size, info.st_mtime) for path in paths
+                if os.path.isfile(path) and (info := os.stat(path))]
+
+    def open(self, path: str) -> BinaryIO:
+        return open(_local(path), "rb")
+
+
+def _local(path: str) -> str:
+    if "://" in path:
+        raise SourceError(f"{path}: no file system for this scheme is installed (import redpajama.pipelines)")
+    return path
+
+
+_FILESYSTEMS: list[FileSystems] = [LocalFiles()]
+
+
+def use_filesystems(filesystems: FileSystems) -> None:
+    """Read every non-HTTP path through ``filesystems`` from now on."""
+    _FILESYSTEMS[0] = filesystems
+
+
+def filesystems() -> FileSystems:
+    return _FILESYSTEMS[0]
 
 
 def is_url(path: str) -> bool:
@@ -45,7 +93,7 @@ def exists(path: str) -> bool:
             return _http_session().head(path, timeout=HTTP_TIMEOUT, allow_redirects=True).ok
         except requests.RequestException:
             return False
-    return FileSystems.exists(path)
+    return filesystems().exists(path)
 
 
 def size(path: str) -> int:
@@ -55,10 +103,10 @@ def size(path: str) -> int:
         if not response.ok or "Content-Length" not in response.headers:
             raise SourceError(f"cannot size {path}: HTTP {response.status_code}")
         return int(response.headers["Content-Length"])
-    matches = FileSystems.match([path])[0].metadata_list
+    matches = filesystems().match(path)
     if not matches:
         raise SourceError(f"no such file: {path}")
-    return matches[0].size_in_bytes
+    return matches[0].size
 
 
 def input_states(paths: list[str], threads: int = 16) -> list[str]:
@@ -83,8 +131,8 @@ def _state(path: str) -> str:
         if "://" not in path:
             info = os.stat(path)
             return f"{info.st_size}:{info.st_mtime_ns}"
-        matched = FileSystems.match([path])[0].metadata_list
-        return ";".join(f"{m.size_in_bytes}:{m.last_updated_in_seconds}" for m in matched) or "missing"
+        matched = filesystems().match(path)
+        return ";".join(f"{m.size}:{m.mtime}" for m in matched) or "missing"
     except (OSError, requests.RequestException, Exception) as error:  # an input that is gone fails the run later
         return f"unreadable: {type(error).__name__}"
 
@@ -93,8 +141,7 @@ def expand(pattern: str) -> list[str]:
     """The files a path or glob names, sorted; URLs are returned as they are."""
     if is_url(pattern):
         return [pattern]
-    result = FileSystems.match([pattern])[0]
-    return sorted(m.path for m in result.metadata_list)
+    return sorted(m.path for m in filesystems().match(pattern))
 
 
 GLOB_CHARS = "*?["
@@ -122,7 +169,7 @@ def open_range(path: str, start: int = 0, end: int | None = None) -> BinaryIO:
     if "://" not in path:
         _check_regular(path)
     try:
-        raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        raw = filesystems().open(path)
     except (OSError, Exception) as error:  # Beam wraps filesystem errors in BeamIOError
         raise SourceError(f"cannot open {path}: {error}") from error
     if start:
@@ -161,12 +208,6 @@ class _Counted:
         self._stream.close()
 
 
-class NotRegularFile(SourceError):
-    """A FIFO, device or socket: reading it could block forever, so it is never opened."""
-
-    reason = "not_regular_file"
-
-
 def _check_regular(path: str) -> None:
     try:
         mode = os.stat(path).st_mode
@@ -174,16 +215,6 @@ def _check_regular(path: str) -> None:
         raise SourceError(f"cannot open {path}: {error}") from error
     if not stat.S_ISREG(mode):
         raise NotRegularFile(f"{path} is not a regular file (a FIFO, device or socket is never read)")
-
-
-def failure_reason(error: SourceError) -> str:
-    """The stable failure code of an input error."""
-    return getattr(error, "reason", None) or "unreadable_input"
-
-
-def iter_chunks(stream: BinaryIO, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
-    while chunk := stream.read(chunk_size):
-        yield chunk
 
 
 class _Bounded(io.RawIOBase):
@@ -278,48 +309,6 @@ class _HttpRangeStream(io.RawIOBase):
         return len(data)
 
 
-def utf8_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Re-encode a byte stream as UTF-8 when it starts with a UTF-16 or UTF-8 byte-order mark."""
-    chunks = iter(chunks)
-    first = b""
-    for chunk in chunks:
-        first += chunk
-        if len(first) >= 4:
-            break
-    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        decoder = codecs.getincrementaldecoder("utf-16")(errors="strict")
-        yield decoder.decode(first).encode("utf-8")
-        for chunk in chunks:
-            yield decoder.decode(chunk).encode("utf-8")
-        yield decoder.decode(b"", final=True).encode("utf-8")
-        return
-    yield first.removeprefix(codecs.BOM_UTF8)
-    yield from chunks
-
-
-def iter_lines(chunks: Iterable[bytes], max_line: int | None = None) -> Iterator[tuple[int, bytes]]:
-    """``(byte offset, line)`` for each line of a chunked byte stream (newline removed).
-
-    A line longer than ``max_line`` bytes raises :class:`LimitExceeded` (``record_too_large``)
-    before it is held whole.
-    """
-    offset = 0
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        lines = pending.split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            if max_line is not None and len(line) > max_line:
-                raise LimitExceeded("record_too_large", f"line at byte {offset} is longer than {max_line >> 20} MB")
-            yield offset, line
-            offset += len(line) + 1
-        if max_line is not None and len(pending) > max_line:
-            raise LimitExceeded("record_too_large", f"line at byte {offset} is longer than {max_line >> 20} MB")
-    if pending:
-        yield offset, pending
-
-
 class local_copy:
     """Context manager giving a local path for ``location``; remote files are downloaded
     to a temporary file (with the retries of :func:`open_range`) and removed afterwards."""
@@ -344,124 +333,4 @@ class local_copy:
 
     def __exit__(self, *exc) -> None:
         if self._temporary:
-            import os
-
             os.unlink(self._temporary)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one input may expand to: a bomb fails its unit instead of the worker.
-
-    ``max_record_bytes`` bounds one line, page or record; ``max_expansion`` the decompressed
-    bytes per compressed byte over a whole input, once past ``EXPANSION_FLOOR`` (real text
-    compresses 3-10x; zeros 1,000x and more).
-    """
-
-    max_record_bytes: int = 64 << 20
-    max_expansion: float = 100.0
-
-
-DEFAULT_LIMITS = Limits()
-EXPANSION_FLOOR = 64 << 20
-ZSTD_PIECE = 1 << 10  # zstd decompresses without an output bound: feed it this much at a time
-
-
-class LimitExceeded(SourceError):
-    """An input breaks a :class:`Limits` cap; ``reason`` is the failure's stable code."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-
-
-class _Codec:
-    """One compressed stream after another (multistream bz2, multi-member gzip), output bounded."""
-
-    def __init__(self, name: str):
-        lower = name.lower()
-        self.kind = next((kind for kind in (".bz2", ".xz", ".gz", ".zst") if lower.endswith(kind)), None)
-        self.decompressor = self._new()
-        self.fed = False
-
-    def _new(self):
-        if self.kind == ".bz2":
-            return bz2.BZ2Decompressor()
-        if self.kind == ".xz":
-            return lzma.LZMADecompressor()
-        if self.kind == ".gz":
-            return zlib.decompressobj(wbits=47)
-        return zstandard.ZstdDecompressor().decompressobj()
-
-    def feed(self, raw: bytes, limit: int) -> Iterator[bytes]:
-        """Decompressed output of ``raw`` in pieces of at most about ``limit`` bytes."""
-        if self.kind == ".zst":
-            for start in range(0, len(raw), ZSTD_PIECE):
-                yield from self._zstd(raw[start : start + ZSTD_PIECE])
-            return
-        while raw:
-            self.fed = True
-            if self.kind == ".gz":
-                data = self.decompressor.decompress(raw, limit)
-                raw = self.decompressor.unconsumed_tail
-            else:
-                data = self.decompressor.decompress(raw, limit)
-                raw = b""
-                while not self.decompressor.eof and not self.decompressor.needs_input:
-                    if data:
-                        yield data
-                    data = self.decompressor.decompress(b"", limit)
-            if data:
-                yield data
-            if self.decompressor.eof:  # zlib's unconsumed_tail then repeats unused_data: take it once
-                raw = self.decompressor.unused_data if self.kind == ".gz" else self.decompressor.unused_data + raw
-                self.decompressor, self.fed = self._new(), False
-
-    def _zstd(self, raw: bytes) -> Iterator[bytes]:
-        while raw:
-            self.fed = True
-            data = self.decompressor.decompress(raw)
-            if data:
-                yield data
-            if not self.decompressor.eof:
-                return
-            raw = self.decompressor.unused_data
-            self.decompressor, self.fed = self._new(), False
-
-    @property
-    def truncated(self) -> bool:
-        return self.fed and not self.decompressor.eof
-
-
-def is_compressed(name: str) -> bool:
-    return name.lower().endswith((".bz2", ".xz", ".gz", ".zst"))
-
-
-def decompressed_chunks(
-    stream: BinaryIO, name: str, chunk_size: int = READ_CHUNK, limits: Limits = DEFAULT_LIMITS
-) -> Iterator[bytes]:
-    """Decompressed bytes of ``stream`` as they become available (codec from ``name``).
-
-    Concatenated streams (multistream bz2, multi-member gzip) are followed. Output comes in
-    bounded pieces, and an input that expands more than ``limits.max_expansion`` times raises
-    :class:`LimitExceeded` (``decompression_bomb``). Everything decodable before a truncation
-    or corruption is yielded first; then ``EOFError`` (input ended mid-stream) or the codec's
-    own error is raised.
-    """
-    if not is_compressed(name):
-        yield from iter_chunks(stream, chunk_size)
-        return
-    codec = _Codec(name)
-    consumed = produced = 0
-    for raw in iter_chunks(stream, chunk_size):
-        consumed += len(raw)
-        for data in codec.feed(raw, chunk_size):
-            produced += len(data)
-            if produced > EXPANSION_FLOOR and produced > consumed * limits.max_expansion:
-                raise LimitExceeded(
-                    "decompression_bomb",
-                    f"{name}: {produced >> 20} MB from {consumed >> 10} KB, more than {limits.max_expansion:g}x",
-                )
-            yield data
-    if codec.truncated:
-        raise EOFError(f"{name}: compressed input ended before the end of the stream")

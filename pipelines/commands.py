@@ -1,0 +1,227 @@
+"""What each ``redpajama`` subcommand does once its arguments are parsed (:mod:`redpajama.pipelines.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from redpajama.core.errors import UsageError
+from redpajama.core.streams import Limits
+from redpajama.pipelines.options import RunnerConfig
+from redpajama.slices.registry import registry
+
+
+def _tokenizer(location: str | None) -> str:
+    from redpajama.models import catalog
+
+    return catalog.tokenizer_location(location)
+
+
+def _existing_output(output: str) -> None:
+    from redpajama.pipelines.report import slice_folders
+
+    if not slice_folders(output):
+        raise UsageError(f"{output}: no slice output found (folders such as wikipedia/ or common_crawl/)")
+
+
+def cmd_slices() -> int:
+    for name, cls in registry().items():
+        print(f"{name}: {cls.summary}")
+        print(f"  sources: {cls.describe_sources()}")
+        print("  steps:")
+        for number, line in enumerate(cls().step_descriptions(), 1):
+            print(f"    {number}. {line}")
+        print()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from redpajama.pipelines.run import input_roots, resolve_inputs, run_slice
+
+    cls = registry()[args.slice]
+    slice_options = {
+        action.dest: getattr(args, action.dest)
+        for action in _slice_actions(args.slice)
+    }
+    if cls.limits_in_plan:
+        slice_options["file_limit"] = args.limit
+    slc = cls(**slice_options)
+    slc.limits = Limits(int(args.max_record_mb * (1 << 20)), args.max_expansion)
+    if args.input:
+        inputs = resolve_inputs(args.input, args.limit)
+    else:
+        inputs = slc.default_inputs() if cls.limits_in_plan else slc.default_inputs()[: args.limit]
+    config = RunnerConfig(
+        runner=args.runner,
+        workers=args.workers,
+        project=args.project,
+        region=args.region,
+        temp_location=args.temp_location,
+        staging_location=args.staging_location,
+        setup_file=args.setup_file,
+        sdk_container_image=args.sdk_container_image,
+        job_name=args.job_name,
+        job_endpoint=args.job_endpoint,
+        environment=args.environment,
+        worker_log_level="INFO" if args.debug else "ERROR",
+        extra=beam_args,
+    )
+    if config.runner == "dataflow":
+        _check_dataflow(config)
+    outcome = run_slice(
+        slc,
+        inputs,
+        args.output,
+        config,
+        shard_bytes=int(args.shard_mb * (1 << 20)),
+        num_shards=args.shards,
+        overwrite=args.overwrite,
+        quiet=not args.debug,
+        tokenizer=_token_counter(args.count_tokens),
+        roots=input_roots(args.input or [], inputs),
+    )
+    print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
+    return 0
+
+
+def _token_counter(choice: str) -> str | None:
+    """The tokenizer to count output tokens with, or None (not available offline, or 'off')."""
+    from redpajama.models import catalog
+
+    if choice == "off":
+        return None
+    if choice == "auto":
+        url = catalog.NEOX_TOKENIZER.url
+        for cached in (catalog.cache_dir() / catalog.NEOX_TOKENIZER.filename, catalog.cached_path(url, os.path.basename(url))):
+            if cached.is_file():
+                return str(cached)
+        return None
+    return _tokenizer(choice)
+
+
+def _slice_actions(slice_name: str):
+    parser = argparse.ArgumentParser(add_help=False)
+    registry()[slice_name].add_arguments(parser)
+    return parser._actions
+
+
+def _check_dataflow(config: RunnerConfig) -> None:
+    missing = [flag for flag, value in (("--project", config.project), ("--region", config.region),
+                                        ("--temp-location", config.temp_location)) if not value]
+    if missing:
+        raise UsageError(f"--runner dataflow needs {', '.join(missing)}")
+    if not config.setup_file and not config.sdk_container_image:
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        candidate = os.path.join(here, "setup.py")
+        if not os.path.exists(candidate):
+            raise UsageError("--runner dataflow needs --setup-file (this package's setup.py) or --sdk-container-image")
+        config.setup_file = candidate
+
+
+def summary(stats: dict, slice_dir: str, reused: bool = False) -> str:
+    """The closing summary of a run, a few aligned lines."""
+    drops = ", ".join(f"{reason} {count:,}" for reason, count in sorted(stats["dropped"].items(), key=lambda kv: -kv[1]))
+    head = "already complete (nothing to do)" if reused else f"done in {stats['wall_seconds']:.1f}s"
+    tokens = f", {stats['tokens']:,} tokens" if stats.get("tokens") is not None else ""
+    lines = [
+        f"{stats['slice']}: {head} -> {slice_dir}",
+        f"  read     {stats['read']:>10,}",
+        f"  kept     {stats['kept']:>10,}",
+        f"  dropped  {sum(stats['dropped'].values()):>10,}" + (f"  ({drops})" if drops else ""),
+        f"  failed   {stats['failed']:>10,}" + ("  (see _errors/)" if stats["failed"] else ""),
+        f"  bytes    {_mb(stats['bytes_in'])} of text in, {_mb(stats['bytes_out'])} out{tokens}",
+    ]
+    return "\n".join(lines)
+
+
+def _mb(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from redpajama.pipelines.models_build import BuildSettings, build
+    from redpajama.pipelines.run import resolve_inputs
+
+    manifest = build(BuildSettings(
+        wikipedia=args.wikipedia, commoncrawl=resolve_inputs(args.commoncrawl, None), output=Path(args.output),
+        language=args.language, lid_model=args.lid_model, vocab_size=args.vocab_size, order=args.order, seed=args.seed,
+        max_documents=args.max_documents, wikiref_pages=resolve_inputs(args.wikiref_pages or [], None),
+    ))
+    cutoffs = Path(args.output, "cutoff.csv").read_text().splitlines()
+    rows = {line.split(",")[0]: line.split(",")[1] for line in cutoffs[1:]}
+    print(f"models: {args.language} models in {args.output} ({manifest['seconds']}s); "
+          f"perplexity cutoffs head < {rows['30']}, middle < {rows['60']}")
+    print(f"  {classifier_summary(manifest)}")
+    return 0
+
+
+def classifier_summary(manifest: dict) -> str:
+    """One line on a built Wikipedia-reference classifier: its recipe, accuracy and keep rate."""
+    wikiref = manifest["parameters"]["wikiref"]
+    kind = wikiref.get("positives", {}).get("kind", "articles")
+    recipe = ("RedPajama's recipe (pages cited by Wikipedia)" if kind == "cited-pages"
+              else "offline stand-in (Wikipedia articles as positives)")
+    rate = wikiref.get("keep_rate", {})
+    kept = f"keeps {rate['kept']}/{rate['documents']} ({rate['rate']:.1%})" if rate.get("documents") else "keep rate unknown"
+    return (f"wikiref classifier: {recipe}; {wikiref['examples']['wiki']} positives, {wikiref['examples']['cc']} negatives, "
+            f"held-out accuracy {wikiref['held_out_accuracy']}; {kept} of CommonCrawl head+middle at wiki_prob >= 0.25")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from redpajama.pipelines.report import build_report, markdown, write_report
+
+    _existing_output(args.output)
+    report = build_report(args.output, _tokenizer(args.tokenizer), eod=not args.no_eod,
+                          processes=args.workers or os.cpu_count() or 1, cc_mirror=args.cc_mirror,
+                          arxiv_manifest=args.arxiv_manifest, arxiv_until=args.arxiv_until)
+    paths = write_report(report, args.output)
+    print(markdown(report))
+    print("written: " + ", ".join(paths))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from redpajama.pipelines.report import slice_folders
+    from redpajama.pipelines.sample import fractions_for_budget, sample, slice_tokens
+
+    _existing_output(args.output)
+    tokenizer = _tokenizer(args.tokenizer) if (args.tokenizer or args.tokens) else None
+    if args.tokens:
+        folders = slice_folders(args.output)
+        fractions = fractions_for_budget(args.tokens, slice_tokens(args.output, folders, tokenizer))
+    else:
+        fractions = {"*": args.fraction}
+    report = sample(args.output, args.dest, fractions, args.seed, tokenizer)
+    for row in report["slices"]:
+        tokens = f", {row['tokens']:,} tokens" if row["tokens"] is not None else ""
+        print(f"{row['slice']}: {row['documents']:,} of {row['read']:,} documents{tokens} -> {row['file']}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from redpajama.pipelines.fetch import FetchSettings, run_fetch
+    from redpajama.pipelines.run import resolve_inputs
+
+    if "://" in args.output:
+        raise UsageError(f"--output {args.output}: fetch-pages writes to a local folder")
+    settings = FetchSettings(
+        inputs=resolve_inputs(args.input, None), output=Path(args.output), from_crawl=args.from_crawl,
+        cdx_server=args.cdx_server, data_server=args.data_server, workers=args.workers, per_host=args.per_host,
+        delay=args.delay, timeout=args.timeout, retries=args.retries, max_bytes=int(args.max_page_mb * (1 << 20)),
+        max_pages=args.max_pages, language=args.language, user_agent=args.user_agent,
+    )
+    stats = run_fetch(settings)
+    failed = ", ".join(f"{reason} {count:,}" for reason, count in sorted(stats["this_run"]["failed"].items(),
+                                                                           key=lambda kv: -kv[1]))
+    urls = stats["urls"]
+    print(f"fetch-pages ({stats['source']}): {stats['this_run']['fetched']:,} pages fetched in "
+          f"{stats['this_run']['seconds']:.1f}s -> {args.output}")
+    print(f"  listed {urls['listed']:,}, done before {urls['done_before']:,}, duplicates {urls['duplicate']:,}"
+          + (f", not attempted {urls['not_attempted']:,}" if urls["not_attempted"] else ""))
+    print(f"  failed {sum(stats['this_run']['failed'].values()):,}" + (f" ({failed})" if failed else ""))
+    print(f"  in total {stats['total']['fetched']:,} pages in {args.output}")
+    return 0

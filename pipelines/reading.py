@@ -1,0 +1,135 @@
+"""Inputs to records: expand paths and globs, plan units of work, read them in batches."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import apache_beam as beam
+from redpajama.core import storage
+from redpajama.core.records import Failure, utf8_len
+from redpajama.pipelines.progress import UnitProgress
+from redpajama.pipelines.steps import BATCH_BYTES, BATCH_RECORDS, FAILURES, StepCounters
+from redpajama.slices.base import Slice, WorkUnit
+
+
+def progress_line(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+class ExpandInputs(beam.DoFn):
+    """A path, glob or URL -> the files it names (a missing one is a counted failure)."""
+
+    def __init__(self, slice_name: str):
+        self.slice_name = slice_name
+
+    def setup(self):
+        self.counters = StepCounters(self.slice_name, "plan")
+
+    def process(self, pattern: str):
+        try:
+            paths = storage.expand(pattern)
+        except Exception as error:  # a filesystem refusing the pattern
+            paths, detail = [], str(error)
+        else:
+            detail = "no file matches"
+        if not paths:
+            self.counters.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, Failure(pattern, "input", "missing_input", detail, "plan"))
+        yield from paths
+
+
+class PlanUnits(beam.DoFn):
+    """One input file -> the units of work the slice splits it into."""
+
+    def __init__(self, slc: Slice):
+        self.slice = slc
+
+    def setup(self):
+        self.counters = StepCounters(self.slice.name, "plan")
+
+    def process(self, path: str):
+        for unit in self.slice.plan(path):
+            if isinstance(unit, Failure):
+                self.counters.failed.inc(unit.units)
+                yield beam.pvalue.TaggedOutput(FAILURES, unit)
+            else:
+                self.counters.docs_out.inc()
+                yield unit
+
+
+class ReadUnits(beam.DoFn):
+    """One unit -> keyed records, counted as documents read; failures go to the dead letter."""
+
+    def __init__(self, slc: Slice):
+        self.slice = slc
+
+    def setup(self):
+        self.counters = StepCounters(self.slice.name, "read")
+
+    def process(self, unit: WorkUnit):
+        """Yields lists of up to ``BATCH_RECORDS`` keyed records (failures one by one)."""
+        started = time.monotonic()
+        documents = failed = 0
+        self.counters.docs_in.inc()
+        label = f"{self.slice.name}: reading {unit.source} ({unit.location})"
+        unit_id = unit_name(unit)
+        batch: list = []
+        batch_bytes = 0
+        with UnitProgress(label, _unit_bytes(unit)) as progress:
+            for item in self._items(unit):
+                if isinstance(item, Failure):
+                    failed += item.units
+                    self.counters.failed.inc(item.units)
+                    yield beam.pvalue.TaggedOutput(FAILURES, item)
+                    continue
+                documents += 1
+                progress.documents = documents
+                item[1]["meta"]["_unit"] = unit_id
+                # a reader that keeps the source beside the text (arXiv's files) says how big it is
+                batch_bytes += item[1]["meta"].get("_source_bytes") or utf8_len(item[1]["text"])
+                batch.append(item)
+                if len(batch) >= BATCH_RECORDS or batch_bytes >= BATCH_BYTES:
+                    self._count(batch, batch_bytes)
+                    yield batch
+                    batch, batch_bytes = [], 0
+        if batch:
+            self._count(batch, batch_bytes)
+            yield batch
+        whole = unit.start == 0 and unit.end is None  # a range of a file may rightly hold nothing
+        if documents == 0 and failed == 0 and whole:  # an empty input is a counted failure, not a silent nothing
+            self.counters.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, Failure(unit.source, unit.location, "empty_input",
+                                                             "the input holds no documents"))
+            failed = 1
+        progress_line(
+            f"{self.slice.name}: read {unit.source} ({unit.location}): {documents} documents, "
+            f"{failed} failed, {time.monotonic() - started:.1f}s"
+        )
+
+    def _count(self, batch: list, size: int) -> None:
+        self.counters.docs_out.inc(len(batch))
+        self.counters.bytes_out.inc(size)
+
+    def _items(self, unit: WorkUnit):
+        """The reader's items; a reader that breaks fails the rest of its unit, not the job."""
+        try:
+            yield from self.slice.read(unit)
+        except Exception as error:
+            yield Failure(unit.source, unit.location, "reader_failed", f"{type(error).__name__}: {error}")
+
+
+def _unit_bytes(unit: WorkUnit) -> int | None:
+    """The unit's size in raw bytes, where it is cheap to know (for the time left in progress lines)."""
+    if unit.end is not None:
+        return unit.end - unit.start
+    try:
+        return os.path.getsize(unit.source) - unit.start if "://" not in unit.source else None
+    except OSError:
+        return None
+
+
+def unit_name(unit: WorkUnit) -> str:
+    """Names a unit in the per-unit yields (a split file's units by their start)."""
+    return unit.source if unit.start == 0 else f"{unit.source}#@{unit.start}"

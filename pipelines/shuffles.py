@@ -1,0 +1,359 @@
+"""Every shuffle step as a Beam transform: joins, shared keys (line dedup), reference lookups and
+MinHash near-duplicates. Each applies a step from :mod:`redpajama.core.records`; the kernels
+(hashing, LSH, Jaccard) are in :mod:`redpajama.dedup`."""
+
+from __future__ import annotations
+
+import hashlib
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+from redpajama.core import storage
+from redpajama.core.records import Drop, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, utf8_len
+from redpajama.dedup.minhash import band_keys, bucket_edges, jaccard, lsh_shape, shingle_hashes, signature
+from redpajama.pipelines.steps import FAILURES, NAMESPACE, StepDoFn, step_failure
+
+PARENTS = "parents"
+
+CHILDREN = "children"
+
+RECORDS = "records"
+
+SHARED = "shared"
+
+FOUND = "found"
+
+
+class Join(beam.PTransform):
+    """A :class:`JoinStep` as a shuffle: parents and children meet in ``CoGroupByKey``."""
+
+    def __init__(self, slice_name: str, step: JoinStep):
+        super().__init__()
+        self.slice_name = slice_name
+        self.step = step
+
+    def expand(self, keyed):
+        step = self.step
+        routed = keyed | "Route" >> beam.ParDo(_RouteForJoin(self.slice_name, step)).with_outputs(
+            PARENTS, CHILDREN, main="passthrough"
+        )
+        joined = {PARENTS: routed[PARENTS], CHILDREN: routed[CHILDREN]} | "CoGroup" >> beam.CoGroupByKey()
+        merged = joined | "Merge" >> beam.ParDo(_MergeJoined(self.slice_name, step))
+        return (routed.passthrough, merged) | "Rejoin" >> beam.Flatten()
+
+
+class _RouteForJoin(StepDoFn):
+    def process(self, item):
+        _, record = item
+        self.count_in(record)
+        parent = self.step.parent_key(record)
+        if parent is not None:
+            yield beam.pvalue.TaggedOutput(PARENTS, (parent, item))
+            return
+        child = self.step.child_key(record)
+        if child is not None:
+            yield beam.pvalue.TaggedOutput(CHILDREN, (child, item))
+            return
+        self.count_out(record)
+        yield item
+
+
+class _MergeJoined(StepDoFn):
+    def process(self, grouped):
+        _, members = grouped
+        # Shuffles deliver values in no fixed order: sort so the join sees a stable one.
+        parents = sorted(members[PARENTS], key=lambda item: item[0])
+        children = sorted(members[CHILDREN], key=lambda item: item[0])
+        outcomes = list(self.step.join([r for _, r in parents], [r for _, r in children]))
+        kept = [o for o in outcomes if not isinstance(o, Drop)]
+        drops = [o for o in outcomes if isinstance(o, Drop)]
+        if len(kept) + len(drops) != len(parents) + len(children):
+            raise AssertionError(
+                f"join step {self.step.name} accounted for {len(kept) + len(drops)} of "
+                f"{len(parents) + len(children)} records"
+            )
+        for drop in drops:
+            self.counters.dropped(drop.reason)
+        order_key = (parents or children)[0][0]
+        for index, record in enumerate(kept):
+            self.count_out(record)
+            yield (order_key if index == 0 else f"{order_key}/{index}"), record
+
+
+class SharedKeys(beam.PTransform):
+    """A :class:`SharedKeyStep` as two shuffles: keys -> the records holding them, then back.
+
+    Only (key, order key) pairs travel through the first shuffle, and a key's records are
+    streamed, never collected, so a key held by millions of records (a boilerplate line)
+    costs no memory. Records then meet their shared keys in ``CoGroupByKey`` by order key.
+    """
+
+    def __init__(self, slice_name: str, step: SharedKeyStep):
+        super().__init__()
+        self.slice_name = slice_name
+        self.step = step
+
+    def expand(self, keyed):
+        emitted = keyed | "Keys" >> beam.ParDo(_EmitKeys(self.slice_name, self.step)).with_outputs(
+            SHARED, FAILURES, main=RECORDS
+        )
+        shared = (
+            emitted[SHARED]
+            | "GroupByKey" >> beam.GroupByKey()
+            | "HeldByMany" >> beam.FlatMap(_holders_of_shared_key, minimum=self.step.min_records)
+        )
+        joined = {RECORDS: emitted[RECORDS], SHARED: shared} | "CoGroup" >> beam.CoGroupByKey()
+        applied = joined | "Apply" >> beam.ParDo(_ApplyShared(self.slice_name, self.step)).with_outputs(
+            FAILURES, main="kept"
+        )
+        return applied.kept, [emitted[FAILURES], applied[FAILURES]]
+
+
+def _holders_of_shared_key(grouped, minimum: int):
+    """(key, holder ids) -> (holder id, key) for every holder, if at least ``minimum`` hold it."""
+    key, holders = grouped
+    waiting = []
+    for holder in holders:
+        if waiting is None:
+            yield holder, key
+            continue
+        waiting.append(holder)
+        if len(waiting) >= minimum:
+            for held in waiting:
+                yield held, key
+            waiting = None
+
+
+class ReferenceLookup(beam.PTransform):
+    """A :class:`ReferenceStep`: reference keys (read on the workers) meet records in ``CoGroupByKey``."""
+
+    def __init__(self, slice_name: str, step: ReferenceStep):
+        super().__init__()
+        self.slice_name = slice_name
+        self.step = step
+
+    def expand(self, keyed):
+        step = self.step
+        found = (
+            keyed.pipeline
+            | "References" >> beam.Create(sorted(step.references))
+            | "ExpandReferences" >> beam.FlatMap(storage.expand)
+            | "SpreadReferences" >> beam.Reshuffle()
+            | "ReadKeys" >> beam.FlatMap(step.read_keys)
+            | "DistinctKeys" >> beam.Distinct()
+            | "MarkFound" >> beam.Map(lambda key: (key, True))
+        )
+        by_key = keyed | "KeyRecords" >> beam.ParDo(_KeyForLookup(self.slice_name, step))
+        joined = {RECORDS: by_key, FOUND: found} | "CoGroup" >> beam.CoGroupByKey()
+        applied = joined | "Apply" >> beam.ParDo(_ApplyLookup(self.slice_name, step)).with_outputs(
+            FAILURES, main="kept"
+        )
+        return applied.kept, [applied[FAILURES]]
+
+
+class _KeyForLookup(StepDoFn):
+    def process(self, item):
+        self.count_in(item[1])
+        key = self.step.key(item[1])
+        # Records without a key still pass through apply, under a key no reference has.
+        yield (key if key is not None else f"\x00{item[0]}"), item
+
+
+class _ApplyLookup(StepDoFn):
+    def setup(self):
+        super().setup()
+        self.matched = Metrics.counter(NAMESPACE, f"{self.slice_name}/{self.step.name}/matched")
+
+    def process(self, grouped):
+        _, members = grouped
+        found = bool(list(members[FOUND]))
+        for order_key, record in members[RECORDS]:
+            if found:
+                self.matched.inc()
+            yield from self.apply_counted(order_key, record, found)
+
+
+def _holder_id(order_key: str) -> bytes:
+    """A short stand-in for an order key in the key shuffle (order keys are long strings)."""
+    return hashlib.blake2b(order_key.encode("utf-8"), digest_size=8).digest()
+
+
+class _EmitKeys(StepDoFn):
+    def process(self, item):
+        order_key, record = item
+        self.count_in(record)
+        try:
+            keys = list(self.step.keys(record))
+        except Exception as error:
+            self.counters.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, step_failure(self.step.name, order_key, record, error))
+            return
+        holder = _holder_id(order_key)
+        for key in keys:
+            yield beam.pvalue.TaggedOutput(SHARED, (key, holder))
+        yield holder, (order_key, record)
+
+
+class _ApplyShared(StepDoFn):
+    def process(self, grouped):
+        _, members = grouped
+        shared = set(members[SHARED])
+        for order_key, record in members[RECORDS]:
+            yield from self.apply_counted(order_key, record, shared)
+
+
+# --- near-duplicates ----------------------------------------------------------------------
+
+BANDS, SHINGLES, VERDICT = "bands", "shingles", "verdict"
+
+
+class NearDuplicates(beam.PTransform):
+    """A :class:`NearDedupStep` over keyed records; returns (kept, failures, dropped samples)."""
+
+    def __init__(self, slice_name: str, step: NearDedupStep):
+        super().__init__()
+        self.slice_name = slice_name
+        self.step = step
+
+    def expand(self, keyed):
+        step = self.step
+        bands, rows = lsh_shape(step)
+        signed = keyed | "Signatures" >> beam.ParDo(_Sign(self.slice_name, step, bands, rows)).with_outputs(
+            BANDS, SHINGLES, main=RECORDS
+        )
+        edges = (
+            signed[BANDS]
+            | "Buckets" >> beam.GroupByKey()
+            | "CandidatePairs" >> beam.FlatMap(bucket_edges, counters=_Counters(self.slice_name, step.name),
+                                               cap=step.max_bucket)
+            | "DistinctPairs" >> beam.Distinct()
+        )
+        if step.verify:
+            edges = _verify(edges, signed[SHINGLES], step.threshold, _Counters(self.slice_name, step.name))
+        roots = _components(edges, step.rounds)
+        sizes = (
+            roots
+            | "Roots" >> beam.Map(lambda node_root: (node_root[1], 1))
+            | "ComponentSizes" >> beam.CombinePerKey(sum)
+        )
+        verdicts = (
+            (
+                roots | "Followers" >> beam.Filter(lambda node_root: node_root[0] != node_root[1])
+                | "DropVerdict" >> beam.Map(lambda node_root: (node_root[0], ("drop", node_root[1]))),
+                sizes | "KeepVerdict" >> beam.Map(lambda root_size: (root_size[0], ("keep", root_size[1]))),
+            )
+            | "Verdicts" >> beam.Flatten()
+        )
+        joined = {RECORDS: signed[RECORDS], VERDICT: verdicts} | "Rejoin" >> beam.CoGroupByKey()
+        applied = joined | "Apply" >> beam.ParDo(_Apply(self.slice_name, step)).with_outputs("dropped", main="kept")
+        return applied.kept, applied.dropped
+
+
+class _Counters:
+    """Counters of the step, created on first use on the worker and kept."""
+
+    def __init__(self, slice_name: str, step: str):
+        self.prefix = f"{slice_name}/{step}/"
+        self._made: dict = {}
+
+    def __getstate__(self):
+        return {"prefix": self.prefix}
+
+    def __setstate__(self, state):
+        self.prefix, self._made = state["prefix"], {}
+
+    def inc(self, name: str, value: int = 1) -> None:
+        counter = self._made.get(name)
+        if counter is None:
+            counter = self._made[name] = Metrics.counter(NAMESPACE, self.prefix + name)
+        counter.inc(value)
+
+
+class _Sign(beam.DoFn):
+    def __init__(self, slice_name: str, step: NearDedupStep, bands: int, rows: int):
+        self.counters = _Counters(slice_name, step.name)
+        self.step, self.bands, self.rows = step, bands, rows
+
+    def process(self, item):
+        order_key, record = item
+        self.counters.inc("in")
+        self.counters.inc("bytes_in", utf8_len(record["text"]))
+        hashes = shingle_hashes(self.step.text(record), self.step.ngram)
+        if len(hashes):
+            sig = signature(hashes, self.step.num_perm, self.step.seed)
+            for key in band_keys(sig, self.bands, self.rows):
+                yield beam.pvalue.TaggedOutput(BANDS, (key, order_key))
+            if self.step.verify:
+                yield beam.pvalue.TaggedOutput(SHINGLES, (order_key, np.unique(hashes).tobytes()))
+        yield order_key, record
+
+
+def _verify(edges, shingles, threshold: float, counters: _Counters):
+    """Keep candidate pairs whose exact Jaccard similarity reaches the threshold."""
+    by_first = {"edge": edges, "set": shingles} | "WithFirstSet" >> beam.CoGroupByKey()
+    carried = by_first | "CarryFirst" >> beam.FlatMap(
+        lambda grouped: [(b, (grouped[0], s)) for b in grouped[1]["edge"] for s in grouped[1]["set"]]
+    )
+    by_second = {"edge": carried, "set": shingles} | "WithSecondSet" >> beam.CoGroupByKey()
+
+    def check(grouped):
+        second, members = grouped
+        for second_set in members["set"]:
+            other = np.frombuffer(second_set, dtype=np.uint64)
+            for first, first_set in members["edge"]:
+                if jaccard(np.frombuffer(first_set, dtype=np.uint64), other) >= threshold:
+                    yield first, second
+                else:
+                    counters.inc("rejected_pairs")
+
+    return by_second | "ExactJaccard" >> beam.FlatMap(check)
+
+
+def _components(edges, rounds: int):
+    """(node, root) for every node on an edge: min-label propagation, ``rounds`` shuffles deep."""
+    adjacency = edges | "BothWays" >> beam.FlatMap(lambda edge: [edge, (edge[1], edge[0])])
+    labels = (
+        adjacency
+        | "Nodes" >> beam.Keys()
+        | "DistinctNodes" >> beam.Distinct()
+        | "OwnLabel" >> beam.Map(lambda node: (node, node))
+    )
+    for round_number in range(rounds):
+        labels = (
+            {"label": labels, "next": adjacency}
+            | f"Round{round_number}" >> beam.CoGroupByKey()
+            | f"Spread{round_number}" >> beam.FlatMap(_spread)
+            | f"Min{round_number}" >> beam.CombinePerKey(min)
+        )
+    return labels
+
+
+def _spread(grouped):
+    node, members = grouped
+    label = min(members["label"])
+    yield node, label
+    for neighbour in members["next"]:
+        yield neighbour, label
+
+
+class _Apply(beam.DoFn):
+    def __init__(self, slice_name: str, step: NearDedupStep):
+        self.counters = _Counters(slice_name, step.name)
+        self.step = step
+
+    def process(self, grouped):
+        order_key, members = grouped
+        verdicts = sorted(members[VERDICT])  # "drop" before "keep": a node that lost its label is dropped
+        for record in members[RECORDS]:
+            verdict = verdicts[0] if verdicts else ("keep", 1)
+            if verdict[0] == "drop":
+                self.counters.inc(f"dropped:{Drop('near_duplicate').reason}")
+                sample = {"text": record["text"][: self.step.sample_chars],
+                          "meta": dict(record["meta"], cluster=verdict[1])}
+                yield beam.pvalue.TaggedOutput("dropped", (order_key, sample))
+                continue
+            record["meta"]["cluster_size"] = verdict[1]
+            self.counters.inc("out")
+            self.counters.inc("bytes_out", utf8_len(record["text"]))
+            yield order_key, record

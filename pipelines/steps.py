@@ -1,0 +1,160 @@
+"""Recipe steps as Beam DoFns: every outcome counted under ``"{slice}/{step}/{outcome}"`` in the
+``redpajama`` namespace, failures routed to the dead letter, records moving in batches."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from redpajama.core.records import Drop, Failure, Step, utf8_len
+
+NAMESPACE = "redpajama"
+
+FAILURES = "failures"
+
+
+class StepCounters:
+    """Counters of one step, created once per DoFn instance."""
+
+    def __init__(self, slice_name: str, step: str):
+        self._prefix = f"{slice_name}/{step}/"
+        self.docs_in = Metrics.counter(NAMESPACE, self._prefix + "in")
+        self.docs_out = Metrics.counter(NAMESPACE, self._prefix + "out")
+        self.bytes_in = Metrics.counter(NAMESPACE, self._prefix + "bytes_in")
+        self.bytes_out = Metrics.counter(NAMESPACE, self._prefix + "bytes_out")
+        self.failed = Metrics.counter(NAMESPACE, self._prefix + "failed")
+        self._dropped: dict[str, object] = {}
+
+    def dropped(self, reason: str, count: int = 1) -> None:
+        if reason not in self._dropped:
+            self._dropped[reason] = Metrics.counter(NAMESPACE, f"{self._prefix}dropped:{reason}")
+        self._dropped[reason].inc(count)
+
+
+class Tally:
+    """A batch's counts for one step, added to its Beam counters once per batch."""
+
+    __slots__ = ("docs_in", "docs_out", "bytes_in", "bytes_out", "failed", "dropped")
+
+    def __init__(self):
+        self.docs_in = self.docs_out = self.bytes_in = self.bytes_out = self.failed = 0
+        self.dropped: dict[str, int] = {}
+
+    def flush(self, counters: StepCounters) -> None:
+        for name in ("docs_in", "docs_out", "bytes_in", "bytes_out", "failed"):
+            value = getattr(self, name)
+            if value:
+                getattr(counters, name).inc(value)
+        for reason, count in self.dropped.items():
+            counters.dropped(reason, count)
+
+
+# Records move between the map-only stages in lists of this many (Beam's cost is per element).
+BATCH_RECORDS = 256
+
+BATCH_BYTES = 16 << 20
+
+
+def unbatch(item):
+    """A batch's records one by one (a single record passes through): before a shuffle."""
+    return item if isinstance(item, list) else [item]
+
+
+class ApplySteps(beam.DoFn):
+    """Consecutive per-record steps, fused; each outcome counted under its step's name."""
+
+    def __init__(self, slice_name: str, steps: list[Step]):
+        self.slice_name = slice_name
+        self.steps = steps
+
+    def setup(self):
+        for step in self.steps:
+            step.setup()
+        self.counters = [StepCounters(self.slice_name, step.name) for step in self.steps]
+
+    def process(self, item):
+        """A batch in, the batch of its kept records out (a single record: the same, unbatched)."""
+        tallies = [Tally() for _ in self.steps]
+        if isinstance(item, list):
+            kept = []
+            for single in item:
+                result = self._apply(single, tallies)
+                if isinstance(result, tuple):
+                    kept.append(result)
+                elif result is not None:
+                    yield result
+            if kept:
+                yield kept
+        else:
+            result = self._apply(item, tallies)
+            if result is not None:
+                yield result
+        for tally, counters in zip(tallies, self.counters, strict=True):
+            tally.flush(counters)
+
+    def _apply(self, item, tallies: list[Tally]):
+        """The record after every step, None if dropped, or a tagged failure."""
+        key, record = item
+        text = record["text"]
+        size = utf8_len(text)  # measured again only when a step rewrites the text
+        for step, tally in zip(self.steps, tallies, strict=True):
+            tally.docs_in += 1
+            tally.bytes_in += size
+            try:
+                result = step.apply(record)
+            except Exception as error:
+                tally.failed += 1
+                return beam.pvalue.TaggedOutput(FAILURES, step_failure(step.name, key, record, error))
+            if isinstance(result, Drop):
+                tally.dropped[result.reason] = tally.dropped.get(result.reason, 0) + 1
+                return None
+            record = result
+            if record["text"] is not text:
+                text = record["text"]
+                size = utf8_len(text)
+            tally.docs_out += 1
+            tally.bytes_out += size
+        return key, record
+
+
+class StepDoFn(beam.DoFn):
+    """A DoFn serving one recipe step: its counters exist once per worker."""
+
+    def __init__(self, slice_name: str, step):
+        self.slice_name = slice_name
+        self.step = step
+
+    def setup(self):
+        self.counters = StepCounters(self.slice_name, self.step.name)
+
+    def count_in(self, record) -> None:
+        self.counters.docs_in.inc()
+        self.counters.bytes_in.inc(utf8_len(record["text"]))
+
+    def count_out(self, record) -> None:
+        self.counters.docs_out.inc()
+        self.counters.bytes_out.inc(utf8_len(record["text"]))
+
+    def apply_counted(self, order_key: str, record, *context):
+        """``step.apply(record, *context)``, each outcome counted; yields what leaves the step."""
+        try:
+            result = self.step.apply(record, *context)
+        except Exception as error:
+            self.counters.failed.inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, step_failure(self.step.name, order_key, record, error))
+            return
+        if isinstance(result, Drop):
+            self.counters.dropped(result.reason)
+            return
+        self.count_out(result)
+        yield order_key, result
+
+
+def step_failure(step: str, order_key: str, record, error: Exception) -> Failure:
+    meta = record.get("meta", {})
+    return Failure(
+        source=str(meta.get("url") or meta.get("id") or "?"),
+        location=order_key,
+        reason=f"{step}_failed",
+        detail=f"{type(error).__name__}: {error}",
+        step=step,
+    )
