@@ -2,7 +2,7 @@
 
 from setuptools import setup
 
-FOLDERS = ("pipelines", "slices", "filters", "dedup", "manifests")
+FOLDERS = ("core", "formats", "filters", "dedup", "models", "slices", "pipelines", "manifests")
 
 setup(
     name="redpajama",

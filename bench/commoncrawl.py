@@ -162,7 +162,7 @@ def main() -> dict:
         "ccnet_reference_docs_per_s": list(CCNET_REFERENCE),
         "vs_ccnet_reference": round(pipeline_rate / (sum(CCNET_REFERENCE) / 2), 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "models": slc.resolve_models()["origin"],
+        "models": slc.chosen_models["origin"],
         "machine": machine(),
     }
     return publish("commoncrawl", figures)

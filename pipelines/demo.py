@@ -35,6 +35,7 @@ REMOTE = {
     "c4": ["https://huggingface.co/datasets/allenai/c4/resolve/main/en/c4-train.00000-of-01024.json.gz"],
     "arxiv": [],  # arXiv's bulk sources are requester-pays on S3: no anonymous sample
     "books": [],
+    "wikiref-urls": ["https://dumps.wikimedia.org/enwiki/latest/enwiki-latest-pages-articles1.xml-p1p41242.bz2"],
 }
 LOCAL = {
     "wikipedia": [
@@ -49,6 +50,7 @@ LOCAL = {
     "c4": ["c4/hf-datasets-dummy-en/c4-train.00000-of-01024.json.gz"],
     "arxiv": ["arxiv"],
     "books": ["books/gutenberg/*/*.txt", "books/gutenberg/*/old/*.txt"],
+    "wikiref-urls": ["wikipedia/en/gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"],
 }
 ORDER = ("wikipedia", "stackexchange", "commoncrawl")  # CommonCrawl's models learn from Wikipedia's output
 DEMO_PACKAGES = ("click", "mwparserfromhell", "py7zr")  # BSD-3-Clause, MIT, and LGPL (dropped by licence)
@@ -72,10 +74,11 @@ def package_repositories(folder: Path) -> list[str]:
 
 
 def sample_inputs(slice_name: str, shared: str) -> list[str]:
-    local = [os.path.join(shared, path) for path in LOCAL[slice_name]]
-    if all(glob.glob(path) for path in local):
+    """The slice's sample in ``shared``, else its public sample; none for a slice without one."""
+    local = [os.path.join(shared, path) for path in LOCAL.get(slice_name, [])]
+    if local and all(glob.glob(path) for path in local):
         return sorted(found for path in local for found in glob.glob(path))
-    return REMOTE[slice_name]
+    return REMOTE.get(slice_name, [])
 
 
 def _first_wet_files(listing: str, count: int = 1) -> list[str]:
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "commoncrawl": {"lid_model": lid, "file_limit": 1},
         "arxiv": {"lid_model": lid},
         "github": {"tokenizer": tokenizer},
+        "wikiref-urls": {"sample": 200},
     }
     slices = registry()
     try:

@@ -58,7 +58,7 @@ def run_supervised(work: Callable[[], Any], close_in_child: tuple[int, ...] = ()
     try:
         payload = _read_all(read_end)
         os.waitpid(pid, 0)
-    except Interrupted:
+    except BaseException:  # Interrupted, or anything else that stops the launcher waiting
         end_group(pid)
         raise
     finally:
@@ -74,12 +74,22 @@ def run_supervised(work: Callable[[], Any], close_in_child: tuple[int, ...] = ()
     return value
 
 
+def _fresh_beam_thread_pool() -> None:
+    """Beam's runners share one thread pool per process. A fork copies its idle workers but not
+    their threads, so work handed to them would wait forever: the child starts a pool of its own
+    (a launcher that ran a pipeline in-process before, as a library user may, would else hang)."""
+    from apache_beam.utils import thread_pool_executor
+
+    thread_pool_executor._SHARED_UNBOUNDED_THREAD_POOL_EXECUTOR = thread_pool_executor._SharedUnboundedThreadPoolExecutor()
+
+
 def _engine(work: Callable[[], Any], write_end: int, temp: str, launcher: int) -> None:
     """The child: its own session, dies with the launcher, temp files in ``temp``; never returns."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))  # take the SDK workers along
     _die_with(launcher)
+    _fresh_beam_thread_pool()
     os.environ["TMPDIR"] = tempfile.tempdir = temp
     try:
         payload = pickle.dumps(("ok", work()))

@@ -9,7 +9,7 @@ every decompression is capped (a bomb fails its paper only). Folders given with
 
 from __future__ import annotations
 
-import argparse
+import functools
 import gzip
 import io
 import os
@@ -19,6 +19,7 @@ import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from redpajama.core import storage
@@ -27,7 +28,8 @@ from redpajama.core.records import Failure, Record, Step, StepResult, make_recor
 from redpajama.filters.langid import LanguageTagger
 from redpajama.filters.latex import CleanLatex, LatexRules
 from redpajama.models import catalog
-from redpajama.slices.base import Keyed, Slice, WorkUnit, add_compat_argument, compat_rules
+from redpajama.slices.base import Keyed, Slice, WorkUnit
+from redpajama.slices.options import SliceOptions, compat_option, compat_rules, option
 
 NEW_ID = re.compile(r"^(\d{4})\.\d{4,5}(v\d+)?$")
 OLD_ID = re.compile(r"^([a-z\-]+(?:\.[A-Z]{2})?)(\d{7})(v\d+)?$")
@@ -155,19 +157,20 @@ class TagLanguage(Step):
         return record
 
 
+@dataclass(frozen=True)
+class ArxivOptions(SliceOptions):
+    keep_appendix: bool = option(False, "keep appendices (RedPajama cut the text at \\appendix)")
+    max_paper_mb: float = option(256.0, "cap on one paper's decompressed size in MB")
+    lid_model: str | None = option(None, "fastText language ID model (path, URL or gs://)")
+    redpajama_compat: str | None = compat_option(COMPAT)
+
+
 class Arxiv(Slice):
     name = "arxiv"
     summary = "arXiv LaTeX sources cleaned to text"
     output_name = "arxiv"
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--keep-appendix", action="store_true",
-                            help="keep appendices (RedPajama cut the text at \\appendix)")
-        parser.add_argument("--max-paper-mb", type=float, default=256.0,
-                            help="cap on one paper's decompressed size (default: 256)")
-        parser.add_argument("--lid-model", help="fastText language ID model (path, URL or gs://)")
-        add_compat_argument(parser, COMPAT)
+    Options = ArxivOptions
+    options: ArxivOptions
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -179,22 +182,25 @@ class Arxiv(Slice):
 
     def validate(self) -> None:
         self.rules()
-        self.options["_lid"] = catalog.locate(catalog.LID, self.options.get("lid_model"))
+        self.lid_location  # noqa: B018 - resolved on the launcher, carried to the workers
+
+    @functools.cached_property
+    def lid_location(self) -> str:
+        return catalog.locate(catalog.LID, self.options.lid_model)
 
     def rules(self) -> LatexRules:
-        chosen = compat_rules(self.options.get("redpajama_compat"), COMPAT)
+        chosen = compat_rules(self.options.redpajama_compat, COMPAT)
         return LatexRules(
             archive_order="archive-order" in chosen, cut_regexes="cut-regexes" in chosen,
             comments="comments" in chosen, macros="macros" in chosen, utf8_only="utf8-only" in chosen,
-            keep_appendix=bool(self.options.get("keep_appendix")),
+            keep_appendix=self.options.keep_appendix,
         )
 
     def _limit(self) -> int:
-        return int((self.options.get("max_paper_mb") or 256.0) * MB)
+        return int(self.options.max_paper_mb * MB)
 
     def steps(self) -> list[Step]:
-        lid = self.options.get("_lid") or catalog.locate(catalog.LID, self.options.get("lid_model"))
-        return [CleanLatex(self.rules()), TagLanguage(lid)]
+        return [CleanLatex(self.rules()), TagLanguage(self.lid_location)]
 
     # --- reading -----------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from redpajama.core.errors import UsageError
 from redpajama.core.records import Failure, JoinStep, Record, SharedKeyStep, Step
 from redpajama.core.streams import Limits
+from redpajama.slices.options import SliceOptions, add_arguments
 
 Keyed = tuple[str, Record]
 """A record with its deterministic order key: output is sorted by it, dedup keeps its first."""
@@ -41,8 +41,8 @@ class WorkUnit:
 class Slice:
     """One slice of the corpus: sources, a reader and an ordered recipe.
 
-    Subclasses set ``name``, ``summary``, ``output_name`` and implement the methods
-    below. ``options`` holds the slice's parsed command-line options.
+    Subclasses set ``name``, ``summary``, ``output_name``, their ``Options`` dataclass (from
+    which ``redpajama run <slice>`` gets its arguments) and implement the methods below.
     """
 
     name: ClassVar[str]
@@ -50,9 +50,10 @@ class Slice:
     output_name: ClassVar[str]
     limits_in_plan: ClassVar[bool] = False  # --limit applies inside plan() (option ``file_limit``)
     output_format: ClassVar[str] = "jsonl"  # "lines": each kept record's text on a line of a .txt shard
+    Options: ClassVar[type[SliceOptions]] = SliceOptions
 
     def __init__(self, **options: Any):
-        self.options = options
+        self.options = self.Options(**options)
         self.input_roots: tuple[str, ...] = ()  # folders the inputs were named from (see relative_name)
         self.limits = Limits()  # caps on records and decompression (--max-record-mb, --max-expansion)
 
@@ -60,6 +61,7 @@ class Slice:
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Add the slice's own options to ``redpajama run <slice>``."""
+        add_arguments(parser, cls.Options)
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -75,7 +77,7 @@ class Slice:
 
     def fingerprint(self) -> dict[str, Any]:
         """Settings that change the output: a finished run is reused only if they match."""
-        return {key: value for key, value in sorted(self.options.items()) if value is not None}
+        return self.options.settings()
 
     # --- the recipe ----------------------------------------------------------------
     def plan(self, source: str) -> Iterable[WorkUnit | Failure]:
@@ -127,26 +129,3 @@ class Slice:
     def step_descriptions(self) -> list[str]:
         """Human-readable recipe, one line per step, for ``redpajama slices``."""
         return [getattr(step, "description", step.name) for step in self.steps()]
-
-
-COMPAT_ALL = "all"
-
-
-def add_compat_argument(parser: argparse.ArgumentParser, rules: dict[str, str]) -> None:
-    """``--redpajama-compat RULE,...``: switch named deviations back to RedPajama's behaviour."""
-    listing = "; ".join(f"{name}: {what}" for name, what in rules.items())
-    parser.add_argument(
-        "--redpajama-compat", metavar="RULES",
-        help=f"comma-separated rules (or '{COMPAT_ALL}') that restore RedPajama's own behaviour: {listing}",
-    )
-
-
-def compat_rules(value: str | None, rules: dict[str, str]) -> frozenset[str]:
-    """The rule names a ``--redpajama-compat`` value asks for; an unknown name is a :class:`UsageError`."""
-    names = {item.strip() for item in (value or "").split(",") if item.strip()}
-    if COMPAT_ALL in names:
-        return frozenset(rules)
-    unknown = sorted(names - set(rules))
-    if unknown:
-        raise UsageError(f"--redpajama-compat: unknown rule {', '.join(unknown)} (known: {', '.join(rules)}, {COMPAT_ALL})")
-    return frozenset(names)

@@ -9,11 +9,11 @@ MinHash LSH at word 5-gram Jaccard >= 0.8: two books sharing 90 % of their conte
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import posixpath
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from redpajama.core import storage, streams
 from redpajama.core.errors import LimitExceeded, SourceError, UsageError, failure_reason
@@ -22,6 +22,7 @@ from redpajama.core.streams import DECOMPRESSION_ERRORS, json_row, numbered_line
 from redpajama.dedup import exact
 from redpajama.dedup.minhash import words
 from redpajama.slices.base import Keyed, Slice, WorkUnit
+from redpajama.slices.options import SliceOptions, option
 
 TITLE_LINE = re.compile(r"^\s*Title:\s*(.+?)\s*$", re.MULTILINE)
 DEFAULT_THRESHOLD = 0.8
@@ -73,18 +74,20 @@ def file_stem(path: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class BooksOptions(SliceOptions):
+    threshold: float = option(DEFAULT_THRESHOLD, "word 5-gram Jaccard at which books are near-duplicates")
+    num_perm: int = option(128, "MinHash permutations")
+    no_verify: bool = option(False, "skip the exact Jaccard check of candidate pairs")
+    max_bucket: int = option(1000, "cap on documents per LSH bucket")
+
+
 class Books(Slice):
     name = "books"
     summary = "PG-19 / Gutenberg texts (and Books3 if given), exact + MinHash near-duplicate removal"
     output_name = "book"
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                            help="word 5-gram Jaccard at which books are near-duplicates (default 0.8)")
-        parser.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default 128)")
-        parser.add_argument("--no-verify", action="store_true", help="skip the exact Jaccard check of candidate pairs")
-        parser.add_argument("--max-bucket", type=int, default=1000, help="cap on documents per LSH bucket")
+    Options = BooksOptions
+    options: BooksOptions
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -95,7 +98,7 @@ class Books(Slice):
         raise UsageError("books needs --input: PG-19 files (JSONL or parquet), Books3 JSONL, or Gutenberg .txt files")
 
     def validate(self) -> None:
-        threshold = self.options.get("threshold") or DEFAULT_THRESHOLD
+        threshold = self.options.threshold
         if not 0 < threshold <= 1:
             raise UsageError(f"--threshold must be in (0, 1], got {threshold}")
 
@@ -110,10 +113,10 @@ class Books(Slice):
             NearDedupStep(
                 name="near_dedup",
                 text=lambda record: record["text"],
-                threshold=self.options.get("threshold") or DEFAULT_THRESHOLD,
-                num_perm=self.options.get("num_perm") or 128,
-                verify=not self.options.get("no_verify"),
-                max_bucket=self.options.get("max_bucket") or 1000,
+                threshold=self.options.threshold,
+                num_perm=self.options.num_perm,
+                verify=not self.options.no_verify,
+                max_bucket=self.options.max_bucket,
                 description="near_dedup: MinHash LSH on word 5-grams, exact Jaccard check, connected components; "
                 "keep the first of each cluster",
             ),

@@ -9,12 +9,12 @@ URL is in that output are counted (``matched`` in ``stats.json``), and dropped w
 
 from __future__ import annotations
 
-import argparse
 import json
 import posixpath
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from redpajama import manifests
 from redpajama.core import storage, streams
@@ -22,6 +22,7 @@ from redpajama.core.errors import UsageError
 from redpajama.core.records import Drop, Failure, Record, ReferenceStep, StepResult, make_record
 from redpajama.core.streams import json_row, numbered_lines
 from redpajama.slices.base import Keyed, Slice, WorkUnit
+from redpajama.slices.options import SliceOptions, option
 
 VALIDATION = re.compile(r"c4-validation\.\d+-of-\d+")
 OUTPUT_PATTERNS = ("*.jsonl.zst", "*/*.jsonl.zst")
@@ -52,20 +53,21 @@ def _overlap(drop: bool):
     return apply
 
 
+@dataclass(frozen=True)
+class C4Options(SliceOptions):
+    include_validation: bool = option(False, "also read c4-validation files (RedPajama's glob included them by accident)")
+    commoncrawl_output: str | None = option(
+        None, "a CommonCrawl slice output (e.g. out/common_crawl): count C4 URLs found there", metavar="DIR")
+    drop_commoncrawl_urls: bool = option(False, "with --commoncrawl-output: drop C4 documents whose URL is in it")
+    mirror: str | None = option(None, "base URL replacing https://huggingface.co in the default sources")
+
+
 class C4(Slice):
     name = "c4"
     summary = "allenai/c4 en, reformatted; overlap with the CommonCrawl output counted"
     output_name = "c4"
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--include-validation", action="store_true",
-                            help="also read c4-validation files (RedPajama's glob included them by accident)")
-        parser.add_argument("--commoncrawl-output", metavar="DIR",
-                            help="a CommonCrawl slice output (e.g. out/common_crawl): count C4 URLs found there")
-        parser.add_argument("--drop-commoncrawl-urls", action="store_true",
-                            help="with --commoncrawl-output: drop C4 documents whose URL is in it")
-        parser.add_argument("--mirror", help="base URL replacing https://huggingface.co in the default sources")
+    Options = C4Options
+    options: C4Options
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -76,24 +78,24 @@ class C4(Slice):
     def default_inputs(self) -> list[str]:
         manifest = manifests.load("c4")
         urls = [manifest["train"].format(index=i) for i in range(manifest["train_files"])]
-        if self.options.get("include_validation"):
+        if self.options.include_validation:
             urls += [manifest["validation"].format(index=i) for i in range(manifest["validation_files"])]
-        if self.options.get("mirror"):
-            urls = [url.replace("https://huggingface.co", self.options["mirror"].rstrip("/")) for url in urls]
+        if self.options.mirror:
+            urls = [url.replace("https://huggingface.co", self.options.mirror.rstrip("/")) for url in urls]
         return urls
 
     def validate(self) -> None:
-        output = self.options.get("commoncrawl_output")
-        if self.options.get("drop_commoncrawl_urls") and not output:
+        output = self.options.commoncrawl_output
+        if self.options.drop_commoncrawl_urls and not output:
             raise UsageError("--drop-commoncrawl-urls needs --commoncrawl-output")
         if output and not storage.exists(output):
             raise UsageError(f"--commoncrawl-output {output}: not found (run `redpajama run commoncrawl` first)")
 
     def steps(self) -> list:
-        output = self.options.get("commoncrawl_output")
+        output = self.options.commoncrawl_output
         if not output:
             return []
-        drop = bool(self.options.get("drop_commoncrawl_urls"))
+        drop = self.options.drop_commoncrawl_urls
         return [
             ReferenceStep(
                 name="commoncrawl_overlap",
@@ -111,7 +113,7 @@ class C4(Slice):
 
     # --- reading -----------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
-        if VALIDATION.search(posixpath.basename(source)) and not self.options.get("include_validation"):
+        if VALIDATION.search(posixpath.basename(source)) and not self.options.include_validation:
             print(f"  c4: skipping validation file {source} (--include-validation reads it)", file=sys.stderr)
             return
         yield WorkUnit(source)

@@ -9,10 +9,11 @@ Default inputs are the snapshots' ``wet.paths.gz`` listings, expanded on the wor
 
 from __future__ import annotations
 
-import argparse
+import functools
 import hashlib
 import posixpath
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from redpajama import manifests
@@ -28,6 +29,7 @@ from redpajama.formats.warc_records import RawDocument, snapshot_in
 from redpajama.formats.webarchive import read_archive
 from redpajama.models import catalog
 from redpajama.slices.base import Keyed, Slice, WorkUnit
+from redpajama.slices.options import SliceOptions, comma_list, option
 
 SCOPES = ("shard", "snapshot", "file")
 LISTING_SUFFIXES = (".paths.gz", ".paths")
@@ -99,45 +101,43 @@ def digest_dedup_step() -> JoinStep:
 
 # --- the slice ----------------------------------------------------------------------------------
 
+_MANIFEST = manifests.load("commoncrawl")
+
+
+@dataclass(frozen=True)
+class CommonCrawlOptions(SliceOptions):
+    snapshot: str | None = option(
+        None, f"comma-separated snapshots for the default sources (default: {','.join(_MANIFEST['snapshots'])})")
+    mirror: str | None = option(None, f"base URL replacing {_MANIFEST['data_root']} for WET files")
+    languages: str = option("en", "comma-separated languages to keep")
+    lid_model: str | None = option(None, "fastText language ID model (path, URL or gs://)")
+    sp_model: str | None = option(None, "sentencepiece model, or LANG=PATH,... for several languages")
+    lm_model: str | None = option(None, "KenLM model, or LANG=PATH,... for several languages")
+    cutoffs: str | None = option(None, "perplexity cutoffs (cc_net cutoff.csv layout), or 'ccnet' for cc_net's table")
+    wikiref_model: str | None = option(None, "fastText Wikipedia-reference classifier")
+    models_dir: str | None = option(
+        None, "a `redpajama models build` output (default: the one in the model cache, if built)")
+    dedup_scope: str = option("shard", "line dedup scope: cc_net's 1/N of a snapshot's listing (RedPajama), "
+                              "a whole snapshot, or each file", choices=SCOPES)
+    dedup_shards: int = option(_MANIFEST["dedup_shards"], "N for --dedup-scope shard")
+    keep_buckets: str = option("head,middle", "perplexity buckets to keep")
+    language_threshold: float = option(0.5, "fastText language score a document needs")
+    wiki_threshold: float = option(0.25, "Wikipedia-reference classifier probability a document needs")
+    min_length: int = option(300, "characters a document needs after line dedup")
+    near_dedup: bool = option(False, "also remove near-duplicates by MinHash LSH (not in RedPajama's recipe)")
+    near_dedup_threshold: float = option(0.8, "word 5-gram Jaccard for --near-dedup")
+
 
 class CommonCrawl(Slice):
     name = "commoncrawl"
     summary = "CommonCrawl WET through cc_net's recipe, digest dedup and the Wikipedia-reference filter"
     output_name = "common_crawl"
+    Options = CommonCrawlOptions
+    options: CommonCrawlOptions
 
     @property
     def directory(self) -> str:
         return "common_crawl"
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        manifest = manifests.load("commoncrawl")
-        parser.add_argument(
-            "--snapshot", help=f"comma-separated snapshots for the default sources (default: {','.join(manifest['snapshots'])})"
-        )
-        parser.add_argument("--mirror", help=f"base URL replacing {manifest['data_root']} for WET files")
-        parser.add_argument("--languages", default="en", help="comma-separated languages to keep (default: en)")
-        parser.add_argument("--lid-model", help="fastText language ID model (path, URL or gs://)")
-        parser.add_argument("--sp-model", help="sentencepiece model, or LANG=PATH,... for several languages")
-        parser.add_argument("--lm-model", help="KenLM model, or LANG=PATH,... for several languages")
-        parser.add_argument("--cutoffs", help="perplexity cutoffs (cc_net cutoff.csv layout), or 'ccnet' for cc_net's table")
-        parser.add_argument("--wikiref-model", help="fastText Wikipedia-reference classifier")
-        parser.add_argument(
-            "--models-dir", help="a `redpajama models build` output (default: the one in the model cache, if built)"
-        )
-        parser.add_argument("--dedup-scope", choices=SCOPES, default="shard",
-                            help="line dedup scope: cc_net's 1/N of a snapshot's listing (RedPajama), a whole snapshot, "
-                            "or each file (default: shard)")
-        parser.add_argument("--dedup-shards", type=int, default=manifest["dedup_shards"],
-                            help=f"N for --dedup-scope shard (default: {manifest['dedup_shards']})")
-        parser.add_argument("--keep-buckets", default="head,middle", help="perplexity buckets to keep (default: head,middle)")
-        parser.add_argument("--language-threshold", type=float, default=0.5)
-        parser.add_argument("--wiki-threshold", type=float, default=0.25)
-        parser.add_argument("--min-length", type=int, default=300)
-        parser.add_argument("--near-dedup", action="store_true",
-                            help="also remove near-duplicates by MinHash LSH (not in RedPajama's recipe)")
-        parser.add_argument("--near-dedup-threshold", type=float, default=0.8,
-                            help="word 5-gram Jaccard for --near-dedup (default 0.8)")
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -151,27 +151,23 @@ class CommonCrawl(Slice):
     limits_in_plan = True  # --limit counts WET files inside a listing, not listings
 
     # --- options ------------------------------------------------------------------------
-    def _list(self, key: str, default: str = "") -> list[str]:
-        value = self.options.get(key) or default
-        return [item.strip() for item in value.split(",") if item.strip()]
-
     def snapshots(self) -> list[str]:
-        return self._list("snapshot") or manifests.load("commoncrawl")["snapshots"]
+        return comma_list(self.options.snapshot) or _MANIFEST["snapshots"]
 
     def languages(self) -> tuple[str, ...]:
-        return tuple(self._list("languages", "en"))
+        return tuple(comma_list(self.options.languages))
 
     def default_inputs(self) -> list[str]:
-        listing = manifests.load("commoncrawl")["listing"]
+        listing = _MANIFEST["listing"]
         return [listing.format(snapshot=snapshot) for snapshot in self.snapshots()]
 
     def validate(self) -> None:
-        for snapshot in self._list("snapshot"):
+        for snapshot in comma_list(self.options.snapshot):
             if snapshot_in(f"CC-MAIN-{snapshot}") != snapshot:
                 raise UsageError(f"--snapshot takes YYYY-WW (for example 2023-06), got {snapshot!r}")
-        if (self.options.get("dedup_shards") or 1) < 1:
+        if self.options.dedup_shards < 1:
             raise UsageError("--dedup-shards must be at least 1")
-        chosen = self.options["_models"] = self.resolve_models()
+        chosen = self.chosen_models  # resolved here, on the launcher, and carried to the workers
         remote = [*chosen["sp"].values(), *chosen["lm"].values(), chosen["wikiref"], chosen["cutoffs"]]
         for location in remote:
             if storage.is_url(location) and not _reachable(location):
@@ -181,19 +177,18 @@ class CommonCrawl(Slice):
                 )
         Cutoffs.load(chosen["cutoffs"])
 
-    def resolve_models(self) -> dict[str, Any]:
+    @functools.cached_property
+    def chosen_models(self) -> dict[str, Any]:
         """Concrete model locations: explicit options, else a built models folder, else the published models."""
-        if "_models" in self.options:
-            return self.options["_models"]
         languages = self.languages()
-        lid = catalog.locate(catalog.LID, self.options.get("lid_model"))
-        built = catalog.built_models(self.options.get("models_dir"))
-        if self.options.get("models_dir") and built is None:
-            raise UsageError(f"--models-dir {self.options['models_dir']}: no models.json (run `redpajama models build`)")
-        published = manifests.load("commoncrawl")["models"]
-        sp = self._per_language("sp_model")
-        lm = self._per_language("lm_model")
-        cutoffs = self.options.get("cutoffs")
+        lid = catalog.locate(catalog.LID, self.options.lid_model)
+        built = catalog.built_models(self.options.models_dir)
+        if self.options.models_dir and built is None:
+            raise UsageError(f"--models-dir {self.options.models_dir}: no models.json (run `redpajama models build`)")
+        published = _MANIFEST["models"]
+        sp = self._per_language("sp_model", self.options.sp_model)
+        lm = self._per_language("lm_model", self.options.lm_model)
+        cutoffs = self.options.cutoffs
         origin = "options"
         if not sp and not lm and built is not None and set(languages) <= {built["language"]}:
             sp, lm = {built["language"]: built["sp"]}, {built["language"]: built["lm"]}
@@ -209,10 +204,10 @@ class CommonCrawl(Slice):
                 "--cutoffs is needed with your own language model: perplexity cutoffs belong to the model they were "
                 "measured with (`redpajama models build` writes them beside its model)"
             )
-        wikiref = self.options.get("wikiref_model") or (built or {}).get("wikiref") or published["wikiref"]
+        wikiref = self.options.wikiref_model or (built or {}).get("wikiref") or published["wikiref"]
         if wikiref == published["wikiref"]:
             recipe = catalog.RELEASED_WIKIREF
-        elif self.options.get("wikiref_model"):
+        elif self.options.wikiref_model:
             recipe = "given with --wikiref-model"
         else:
             recipe = built["wikiref_recipe"]
@@ -222,8 +217,7 @@ class CommonCrawl(Slice):
         return {"lid": lid, "sp": sp, "lm": lm, "cutoffs": cutoffs, "wikiref": wikiref, "wikiref_recipe": recipe,
                 "origin": origin}
 
-    def _per_language(self, key: str) -> dict[str, str]:
-        value = self.options.get(key)
+    def _per_language(self, key: str, value: str | None) -> dict[str, str]:
         if not value:
             return {}
         if "=" not in value:
@@ -235,40 +229,38 @@ class CommonCrawl(Slice):
         return {lang.strip(): path.strip() for lang, path in pairs}
 
     def fingerprint(self) -> dict[str, Any]:
-        settings = {k: v for k, v in sorted(self.options.items()) if v is not None and not k.startswith("_")}
-        settings["models"] = self.resolve_models()
-        return settings
+        return {**self.options.settings(), "models": self.chosen_models}
 
     def run_info(self) -> dict[str, Any]:
-        chosen = self.resolve_models()
+        chosen = self.chosen_models
         return {
             "models": chosen,
             "cutoffs": {"location": chosen["cutoffs"], "from": chosen["origin"],
                         "values": {lang: list(Cutoffs.load(chosen["cutoffs"]).by_language.get(lang, ()))
                                    for lang in self.languages()}},
-            "dedup_scope": self.options.get("dedup_scope") or "shard",
+            "dedup_scope": self.options.dedup_scope,
             "wikiref": {"location": chosen["wikiref"], "recipe": chosen.get("wikiref_recipe", "unknown")},
         }
 
     # --- the recipe ---------------------------------------------------------------------
     def steps(self) -> list[Step | JoinStep | SharedKeyStep]:
-        chosen = self.resolve_models()
+        chosen = self.chosen_models
         scorers = {lang: DocumentScorer(chosen["sp"][lang], chosen["lm"][lang]) for lang in self.languages()}
-        keep = tuple(self._list("keep_buckets", "head,middle"))
+        keep = tuple(comma_list(self.options.keep_buckets))
         return [
-            ParseWebDocument(self.options.get("min_length") or 300),
+            ParseWebDocument(self.options.min_length),
             line_dedup_step(),
-            LanguageFilter(chosen["lid"], self.languages(), self._float("language_threshold", 0.5)),
+            LanguageFilter(chosen["lid"], self.languages(), self.options.language_threshold),
             PerplexityBuckets(scorers, chosen["cutoffs"], keep),
             digest_dedup_step(),
-            WikiReferenceClassifier(chosen["wikiref"], self._float("wiki_threshold", 0.25)),
+            WikiReferenceClassifier(chosen["wikiref"], self.options.wiki_threshold),
             *self._near_dedup(),
         ]
 
     def _near_dedup(self) -> list[NearDedupStep]:
-        if not self.options.get("near_dedup"):
+        if not self.options.near_dedup:
             return []
-        threshold = self._float("near_dedup_threshold", 0.8)
+        threshold = self.options.near_dedup_threshold
         return [NearDedupStep(name="near_dedup", text=lambda record: record["text"], threshold=threshold,
                               description=f"near_dedup: MinHash LSH, word 5-gram Jaccard >= {threshold} (optional)")]
 
@@ -277,10 +269,6 @@ class CommonCrawl(Slice):
             return super().step_descriptions()
         except UsageError:
             return ["parse", "line_dedup", "language_id", "perplexity", "digest_dedup", "wikiref"]
-
-    def _float(self, key: str, default: float) -> float:
-        value = self.options.get(key)
-        return default if value is None else float(value)
 
     def partition(self, record: Record) -> str:
         meta = record["meta"]
@@ -291,7 +279,7 @@ class CommonCrawl(Slice):
 
     # --- reading -----------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
-        scope = self.options.get("dedup_scope") or "shard"
+        scope = self.options.dedup_scope
         if not source.endswith(LISTING_SUFFIXES):
             snapshot = snapshot_in(source)
             yield WorkUnit(source, context={"snapshot": snapshot, "scope": _local_scope(scope, snapshot, source)})
@@ -302,9 +290,9 @@ class CommonCrawl(Slice):
             yield Failure(source, "listing", "unreadable_listing", f"{type(error).__name__}: {error}", step="plan")
             return
         snapshot = snapshot_in(source) or UNKNOWN_SNAPSHOT
-        shards = self.options.get("dedup_shards") or manifests.load("commoncrawl")["dedup_shards"]
-        root = (self.options.get("mirror") or manifests.load("commoncrawl")["data_root"]).rstrip("/") + "/"
-        limit = self.options.get("file_limit")
+        shards = self.options.dedup_shards
+        root = (self.options.mirror or _MANIFEST["data_root"]).rstrip("/") + "/"
+        limit = self.options.file_limit
         chosen = paths[:limit] if limit else paths
         for index, path in enumerate(chosen):
             if scope == "shard":

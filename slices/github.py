@@ -9,10 +9,11 @@ whole run, keeping the first copy by (repo, ref, path) rather than by listing or
 
 from __future__ import annotations
 
-import argparse
+import functools
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from redpajama.core import storage
@@ -24,6 +25,7 @@ from redpajama.filters import license as licenses
 from redpajama.filters.code import CleanCode, CodeQuality, content_hash, skipped_path
 from redpajama.models import catalog
 from redpajama.slices.base import Keyed, Slice, WorkUnit
+from redpajama.slices.options import SliceOptions, option
 
 SKIPPED_DIRS = {".git", ".hg", ".svn"}
 FILES_PER_UNIT = 2000
@@ -137,16 +139,18 @@ def dedup_step() -> JoinStep:
     )
 
 
+@dataclass(frozen=True)
+class GitHubOptions(SliceOptions):
+    tokenizer: str | None = option(None, "GPT-NeoX tokenizer.json (path, URL or gs://; default: the hub's)")
+    max_file_kb: int = option(1024, "drop files larger than this (BigQuery's contents table stops at 1 MiB)")
+
+
 class GitHub(Slice):
     name = "github"
     summary = "GitHub code under MIT/BSD/Apache, exact dedup, RedPajama's quality filters"
     output_name = "github"
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--tokenizer", help="GPT-NeoX tokenizer.json (path, URL or gs://; default: the hub's)")
-        parser.add_argument("--max-file-kb", type=int, default=1024,
-                            help="drop files larger than this (default 1024: BigQuery's contents table stops at 1 MiB)")
+    Options = GitHubOptions
+    options: GitHubOptions
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -159,7 +163,7 @@ class GitHub(Slice):
     def validate(self) -> None:
         """The tokenizer of the alpha-per-token rule is found (and fetched into the cache) here,
         before any work, not after retries on the workers."""
-        location = catalog.tokenizer_location(self.options.get("tokenizer"))
+        location = self.tokenizer_location
         if storage.is_url(location) and not catalog.cached_path(location, os.path.basename(location)).is_file():
             hint = "pass --tokenizer PATH to a tokenizer.json (the GPT-NeoX-20B one)"
             if not storage.exists(location):
@@ -168,14 +172,17 @@ class GitHub(Slice):
                 catalog.fetch(location, os.path.basename(location))
             except catalog.ModelNotFound as error:
                 raise UsageError(f"GPT-NeoX tokenizer: {error}; {hint}") from None
-        self.options["_tokenizer"] = location
+
+    @functools.cached_property
+    def tokenizer_location(self) -> str:
+        """Chosen on the launcher (the packaged, cached or hub tokenizer) and carried to the workers."""
+        return catalog.tokenizer_location(self.options.tokenizer)
 
     def steps(self) -> list:
-        tokenizer = self.options.get("_tokenizer") or catalog.tokenizer_location(self.options.get("tokenizer"))
-        return [SelectFiles(), dedup_step(), CleanCode(), CodeQuality(tokenizer)]
+        return [SelectFiles(), dedup_step(), CleanCode(), CodeQuality(self.tokenizer_location)]
 
     def _max_bytes(self) -> int:
-        return (self.options.get("max_file_kb") or 1024) * 1024
+        return self.options.max_file_kb * 1024
 
     # --- planning: a repository folder is split into units of files ------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:

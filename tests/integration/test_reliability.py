@@ -29,6 +29,7 @@ PROBE = ("import resource, sys; from redpajama.pipelines.cli import main; code =
          "print(f'peak-rss-kb {peak}', file=sys.stderr); sys.exit(code)")
 TOKENIZER = SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json"
 ZEROS = b"\0" * (64 << 20)
+GUARD_SECONDS = 600
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 240) -> tuple[int, str, int]:
@@ -239,3 +240,26 @@ def test_a_failed_model_download_leaves_nothing_in_the_cache(tmp_path, monkeypat
     with pytest.raises(catalog.ModelNotFound):
         catalog.fetch("http://127.0.0.1:9/lid.176.bin", "lid.176.bin")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_a_launcher_that_ran_beam_in_process_before_still_finishes(tmp_path):
+    """Beam's shared thread pool has idle workers in this process; the engine is forked from it."""
+    from apache_beam.utils import thread_pool_executor
+    from redpajama.pipelines.options import RunnerConfig
+    from redpajama.pipelines.run import run_slice
+    from redpajama.slices.wikipedia import Wikipedia
+
+    assert thread_pool_executor.shared_unbounded_instance().submit(lambda: 1).result() == 1
+    dump = need(SHARED / "wikipedia" / "ltg" / "dumpster-dive-ltgwiki-latest-pages-articles.xml.bz2")
+
+    def hung(*_):
+        raise TimeoutError("the run hung")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(GUARD_SECONDS)  # turns the old hang into a failure; not a measurement
+    try:
+        outcome = run_slice(Wikipedia(), [str(dump)], str(tmp_path), RunnerConfig(workers=2), quiet=True)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert outcome.stats["kept"] > 800
