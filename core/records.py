@@ -7,6 +7,7 @@ The pipeline wraps them, counts every outcome and routes failures to the dead le
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,6 +53,7 @@ class Failure:
 
 
 StepResult = Record | Drop
+RecordKey = Callable[[Record], str | None]
 
 
 class Step:
@@ -82,9 +84,9 @@ class JoinStep:
     """
 
     name: str
-    parent_key: Any
-    child_key: Any
-    join: Any
+    parent_key: RecordKey
+    child_key: RecordKey
+    join: Callable[[list[Record], list[Record]], Iterable[StepResult]]  # (parents, children), each in key order
     description: str = ""
 
 
@@ -100,8 +102,8 @@ class SharedKeyStep:
     """
 
     name: str
-    keys: Any
-    apply: Any
+    keys: Callable[[Record], Iterable[Hashable]]
+    apply: Callable[[Record, set], StepResult]  # (record, its keys that are shared)
     min_records: int = 2
     description: str = ""
 
@@ -118,9 +120,9 @@ class ReferenceStep:
 
     name: str
     references: tuple[str, ...]
-    read_keys: Any
-    key: Any
-    apply: Any
+    read_keys: Callable[[str], Iterable[str]]
+    key: RecordKey
+    apply: Callable[[Record, bool], StepResult]  # (record, whether its key was found)
     description: str = ""
 
 
@@ -134,7 +136,7 @@ class NearDedupStep:
     """
 
     name: str
-    text: Any
+    text: Callable[[Record], str]
     threshold: float = 0.8
     num_perm: int = 128
     ngram: int = 5

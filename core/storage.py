@@ -25,9 +25,7 @@ import requests
 from redpajama.core.errors import NotRegularFile, SourceError
 
 HTTP_RETRIES = 5
-
 HTTP_TIMEOUT = 60
-
 READ_CHUNK = 1 << 20
 
 

@@ -54,3 +54,26 @@ def test_the_check_sees_an_upward_import(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text("def late():\n    from redpajama.pipelines import io\n    import apache_beam.metrics\n")
     assert imports(probe) == [(2, "redpajama.pipelines"), (3, "apache_beam.metrics")]
+
+
+def test_everything_below_pipelines_works_without_beam(tmp_path):
+    """Importing every module of the lower layers loads no Beam, and core reads local files itself."""
+    import subprocess
+    import sys
+
+    (tmp_path / "a.txt.gz").write_bytes(__import__("gzip").compress(b"one\n\ntwo\n"))
+    modules = [f"redpajama.{folder}.{path.stem}" for folder, path in modules_below_pipelines()]
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "from redpajama.core import storage, streams\n"
+        f"[path] = storage.expand({str(tmp_path / '*.gz')!r})\n"
+        "print(list(streams.numbered_lines(path)), 'apache_beam' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[(0, b'one'), (2, b'two')] False"
+
+
+def modules_below_pipelines() -> list[tuple[str, Path]]:
+    return [(folder, path) for folder, path in modules()
+            if folder not in ("pipelines", "manifests") and path.stem != "__init__"]
