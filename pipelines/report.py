@@ -147,7 +147,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{_human(row['llama_tokens_estimate'])} | {units} | {_projected(row)} | {ratio} |"
         )
         if row.get("units_full_scale_source") and not row["units_full_scale"]:
-            notes.append(f"- {row['slice']}: full-scale units {row['units_full_scale_source']}.")
+            notes.append(f"- {row['slice']}: full-scale units {row['units_full_scale_source'].rstrip('.')}.")
         if row.get("wikiref_classifier"):
             notes.append(f"- {row['slice']}: Wikipedia-reference classifier {row['wikiref_classifier']}.")
     total = report["total"]
