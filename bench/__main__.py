@@ -1,6 +1,6 @@
 """Run every benchmark: ``python -m bench``."""
 
-from bench import commoncrawl, html_text, minhash_quality, minhash_speed, scale, slices, tokens, wikipedia
+from bench import commoncrawl, html_text, minhash_quality, minhash_speed, scale, slices, summary, tokens, wikipedia
 
 if __name__ == "__main__":
     wikipedia.main()
@@ -11,3 +11,4 @@ if __name__ == "__main__":
     tokens.main()
     html_text.main()
     scale.main()
+    summary.main()

@@ -1,0 +1,56 @@
+"""The table of speed and memory targets, from the figures the benchmarks last wrote."""
+
+from __future__ import annotations
+
+import json
+
+from bench.results_io import RESULTS
+
+CCNET_DOCS_PER_S = 430  # cc_net `mine`, same models, one core, on this benchmark's input (../shared/DESIGN.md)
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rows() -> list[tuple[str, str, str, bool | None]]:
+    """(measure, figure, target, met) for every target a benchmark has measured."""
+    found: list[tuple[str, str, str, bool | None]] = []
+    cc, tokens, c4, wiki, scale = (_load(n) for n in ("commoncrawl", "tokens", "c4", "wikipedia", "scale"))
+    if cc:
+        speed = cc["pipeline_docs_per_s_per_core"]
+        found.append(("CommonCrawl vs cc_net (recorded 430 docs/s; cc_net is not installed here)",
+                      f"{speed:,.0f} docs/s/core: {speed / CCNET_DOCS_PER_S:.2f}x", ">= 1.5x",
+                      speed / CCNET_DOCS_PER_S >= 1.5))
+        found.append(("CommonCrawl pipeline vs the same work in a loop", f"{cc['ratio']:.2f}", ">= 0.8", cc["ratio"] >= 0.8))
+    if tokens:
+        same = tokens["web_counts_identical"] and tokens["books_counts_identical"]
+        for corpus in ("web", "books"):
+            cold, steady = tokens[f"{corpus}_tokens_per_s_per_core"], tokens[f"{corpus}_steady_tokens_per_s_per_core"]
+            found.append((f"GPT-NeoX token counts, {corpus}, one core ({'identical' if same else 'NOT identical'})",
+                          f"{cold / 1e6:.2f} M/s first pass, {steady / 1e6:.2f} M/s steady, "
+                          f"{tokens[f'{corpus}_speedup_vs_tokenizers']:.1f}x tokenizers", ">= 2.5 M/s, identical",
+                          same and cold >= 2.5e6))
+    if c4:
+        found.append(("C4 pipeline vs kernel", f"{c4['ratio']:.2f}", ">= 0.7", c4["ratio"] >= 0.7))
+    if wiki:
+        found.append(("Wikipedia pipeline vs reader + cleaning in a loop", f"{wiki['ratio']:.2f}", ">= 0.7",
+                      wiki["ratio"] >= 0.7))
+    if scale:
+        for name in ("wikipedia", "c4"):
+            growth = scale[f"{name}_rss_growth_8x_vs_1x"]
+            peaks = "/".join(str(run["peak_rss_mb"]) for run in scale[name])
+            found.append((f"{name} local run, peak RSS at 1x/4x/8x input", f"{peaks} MB: {growth:.2f}x",
+                          "<= 1.5x", growth <= 1.5))
+    return found
+
+
+def main() -> None:
+    print("\n| measure | figure | target | met |\n| --- | --- | --- | --- |")
+    for measure, figure, target, met in rows():
+        print(f"| {measure} | {figure} | {target} | {'yes' if met else 'no'} |")
+
+
+if __name__ == "__main__":
+    main()
