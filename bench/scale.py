@@ -6,7 +6,8 @@ over the workers), and the real C4 records copied with new URLs into ``.json.gz`
 size runs in a fresh process with the default local runner (one worker per core); the peak
 of the summed resident memory of that process and all its children (the engine and the
 workers), sampled every 50 ms from ``/proc``, is the figure. Target: peak RSS at 8x within
-1.5x of 1x for these map-only slices.
+1.5x of 1x for these map-only slices. ``SCALE_WORKERS`` and ``SCALE_SHARD_MB`` change the
+worker count and the output shard size.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice
 from redpajama.slices.registry import registry
 config = RunnerConfig(workers=int(os.environ.get("SCALE_WORKERS", "0")))
-stats = run_slice(registry()[sys.argv[1]](), sys.argv[3:], sys.argv[2], config, quiet=True).stats
+shard_bytes = int(float(os.environ.get("SCALE_SHARD_MB", "256")) * (1 << 20))
+stats = run_slice(registry()[sys.argv[1]](), sys.argv[3:], sys.argv[2], config, quiet=True, shard_bytes=shard_bytes).stats
 print(stats["read"], stats["kept"], stats["bytes_out"])
 """
 
