@@ -6,8 +6,6 @@ import json
 
 from bench.results_io import RESULTS
 
-CCNET_DOCS_PER_S = 430  # cc_net `mine`, same models, one core, on this benchmark's input (../shared/DESIGN.md)
-
 
 def _load(name: str) -> dict | None:
     path = RESULTS / f"{name}.json"
@@ -20,9 +18,9 @@ def rows() -> list[tuple[str, str, str, bool | None]]:
     cc, tokens, c4, wiki, scale = (_load(n) for n in ("commoncrawl", "tokens", "c4", "wikipedia", "scale"))
     if cc:
         speed = cc["pipeline_docs_per_s_per_core"]
-        found.append(("CommonCrawl vs cc_net (recorded 430 docs/s; cc_net is not installed here)",
-                      f"{speed:,.0f} docs/s/core: {speed / CCNET_DOCS_PER_S:.2f}x", ">= 1.5x",
-                      speed / CCNET_DOCS_PER_S >= 1.5))
+        found.append(("CommonCrawl vs cc_net in the same run",
+                      f"not measured (cc_net is not installed here); ours {speed:,.0f} docs/s/core",
+                      ">= 1.5x", None))
         found.append(("CommonCrawl pipeline vs the same work in a loop", f"{cc['ratio']:.2f}", ">= 0.8", cc["ratio"] >= 0.8))
     if tokens:
         same = tokens["web_counts_identical"] and tokens["books_counts_identical"]
@@ -49,7 +47,7 @@ def rows() -> list[tuple[str, str, str, bool | None]]:
 def main() -> None:
     print("\n| measure | figure | target | met |\n| --- | --- | --- | --- |")
     for measure, figure, target, met in rows():
-        print(f"| {measure} | {figure} | {target} | {'yes' if met else 'no'} |")
+        print(f"| {measure} | {figure} | {target} | {'n/a' if met is None else 'yes' if met else 'no'} |")
 
 
 if __name__ == "__main__":
