@@ -84,9 +84,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-
 EXPANSION_FLOOR = 64 << 20
-
 ZSTD_PIECE = 1 << 10  # zstd decompresses without an output bound: feed it this much at a time
 
 

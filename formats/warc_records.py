@@ -16,7 +16,6 @@ from redpajama.core.records import Failure
 from redpajama.core.streams import Limits
 
 SNAPSHOT_IN_TEXT = re.compile(r"CC-MAIN-(\d{4}-\d{2})")
-
 DOCUMENT_TYPES = ("conversion", "response")
 
 

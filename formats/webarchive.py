@@ -27,11 +27,8 @@ from redpajama.core.streams import Limits
 from redpajama.formats.warc_records import RawDocument, parse_records
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
-
 WARC_LINE = re.compile(rb"(?:^|\n)WARC/1\.\d\r?\n")
-
 RAW_CHUNK = 1 << 16
-
 MEMBER_BLOCK = 16 << 20  # a member this large is streamed, not held (CC's records are far smaller)
 
 Opener = Callable[[int], BinaryIO]

@@ -1,6 +1,8 @@
 """The generic DAG: inputs -> plan -> read -> recipe steps -> sorted shards, and dead letters.
 
 Nothing here knows a slice's rules: the slice supplies ``plan``, ``read`` and ``steps``.
+Reading is in :mod:`~redpajama.pipelines.reading`, steps in :mod:`~redpajama.pipelines.steps`,
+shuffle steps in :mod:`~redpajama.pipelines.shuffles`, sinks in :mod:`~redpajama.pipelines.io`.
 Every outcome increments a Beam counter ``"{slice}/{step}/{outcome}"`` in the
 ``redpajama`` namespace; ``redpajama.pipelines.stats`` turns them into ``stats.json``.
 """
@@ -24,7 +26,6 @@ from redpajama.pipelines.steps import FAILURES, ApplySteps, StepCounters, Tally,
 from redpajama.slices.base import Slice
 
 UNIT_YIELD = "_unit-yield"  # per-unit kept documents and bytes, read into stats.json and not kept
-
 YIELDS = "yields"
 
 

@@ -20,7 +20,6 @@ from redpajama.pipelines.options import RUNNERS
 from redpajama.slices.registry import registry
 
 EXIT_USAGE = 2
-
 EXIT_FAILED = 1
 
 

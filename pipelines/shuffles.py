@@ -15,13 +15,9 @@ from redpajama.dedup.minhash import band_keys, bucket_edges, jaccard, lsh_shape,
 from redpajama.pipelines.steps import FAILURES, NAMESPACE, StepDoFn, step_failure
 
 PARENTS = "parents"
-
 CHILDREN = "children"
-
 RECORDS = "records"
-
 SHARED = "shared"
-
 FOUND = "found"
 
 

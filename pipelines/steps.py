@@ -8,7 +8,6 @@ from apache_beam.metrics import Metrics
 from redpajama.core.records import Drop, Failure, Step, utf8_len
 
 NAMESPACE = "redpajama"
-
 FAILURES = "failures"
 
 
@@ -50,7 +49,6 @@ class Tally:
 
 # Records move between the map-only stages in lists of this many (Beam's cost is per element).
 BATCH_RECORDS = 256
-
 BATCH_BYTES = 16 << 20
 
 
