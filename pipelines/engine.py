@@ -83,6 +83,25 @@ def _fresh_beam_thread_pool() -> None:
     thread_pool_executor._SHARED_UNBOUNDED_THREAD_POOL_EXECUTOR = thread_pool_executor._SharedUnboundedThreadPoolExecutor()
 
 
+MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": 2, "MALLOC_TRIM_THRESHOLD_": 128 << 10}
+M_TRIM_THRESHOLD, M_ARENA_MAX = -1, -8  # glibc's mallopt parameters
+
+
+def _tame_malloc() -> None:
+    """Fewer glibc malloc arenas, and freed memory given back sooner, in the engine and (through
+    the environment they start with) its SDK workers. Lines are allocated and freed by several
+    threads, and with glibc's defaults the local run's peak memory grew with the input (C4 at 8x:
+    1.70x of 1x; with these: 1.32x). A user's own MALLOC_* settings are kept."""
+    for name, value in MALLOC_SETTINGS.items():
+        os.environ.setdefault(name, str(value))
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_ARENA_MAX, int(os.environ["MALLOC_ARENA_MAX"]))
+        libc.mallopt(M_TRIM_THRESHOLD, int(os.environ["MALLOC_TRIM_THRESHOLD_"]))
+    except (OSError, AttributeError, ValueError):  # not glibc, or a setting that is not a number
+        pass
+
+
 def _engine(work: Callable[[], Any], write_end: int, temp: str, launcher: int) -> None:
     """The child: its own session, dies with the launcher, temp files in ``temp``; never returns."""
     os.setsid()
@@ -90,6 +109,7 @@ def _engine(work: Callable[[], Any], write_end: int, temp: str, launcher: int) -
     signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))  # take the SDK workers along
     _die_with(launcher)
     _fresh_beam_thread_pool()
+    _tame_malloc()
     os.environ["TMPDIR"] = tempfile.tempdir = temp
     try:
         payload = pickle.dumps(("ok", work()))
