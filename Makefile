@@ -34,6 +34,8 @@ lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
+	@# cc_net's Python dependencies, for the side-by-side benchmark (bench/ccnet.py fetches its source)
+	$(BIN)/pip install -q pandas func_argparse beautifulsoup4
 	$(BIN)/python -m bench
 
 clean:
