@@ -13,8 +13,6 @@ worker count and the output shard size.
 from __future__ import annotations
 
 import bz2
-import gzip
-import json
 import os
 import re
 import subprocess
@@ -24,12 +22,12 @@ import threading
 import time
 from pathlib import Path
 
+from bench import slices
 from bench.results_io import machine, publish
 
 SHARED = Path(os.environ.get("REDPAJAMA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WIKI = [SHARED / "wikipedia/en/gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
         SHARED / "wikipedia/ltg/dumpster-dive-ltgwiki-latest-pages-articles.xml.bz2"]
-C4_SAMPLE = SHARED / "c4/hf-datasets-dummy-en/c4-train.00000-of-01024.json.gz"
 SIZES = (1, 4, 8)
 PAGE_ID = re.compile(rb"(<page>\s*<title>)([^<]*)(</title>.*?<id>)(\d+)(</id>)", re.S)
 
@@ -106,15 +104,7 @@ def wikipedia_inputs(folder: Path, copies: int) -> list[str]:
 
 
 def c4_inputs(folder: Path, copies: int, rows_per_file: int = 30_000) -> list[str]:
-    rows = [json.loads(line) for line in gzip.decompress(C4_SAMPLE.read_bytes()).decode().splitlines() if line]
-    paths = []
-    for copy in range(copies):
-        lines = [json.dumps(dict(row, url=f"{row['url']}?copy={copy}-{n}"))
-                 for n in range(rows_per_file // len(rows)) for row in rows]
-        path = folder / f"c4-train.{copy:05d}-of-01024.json.gz"
-        path.write_bytes(gzip.compress("\n".join(lines).encode(), compresslevel=1))
-        paths.append(str(path))
-    return paths
+    return slices.c4_inputs(folder, files=copies, copies=rows_per_file)
 
 
 def main() -> dict:

@@ -108,8 +108,9 @@ def measure(name: str, slc, inputs: list[str]) -> dict:
 
 
 def c4_inputs(folder: Path, files: int = 4, copies: int = 60_000) -> list[str]:
+    """``files`` C4 files of about ``copies`` records each: the real sample's records with new URLs."""
     real = gzip.decompress((SHARED / "c4/hf-datasets-dummy-en/c4-train.00000-of-01024.json.gz").read_bytes())
-    rows = [json.loads(line) for line in real.decode().split("\n")]
+    rows = [json.loads(line) for line in real.decode().splitlines() if line]
     paths = []
     for index in range(files):
         lines = [json.dumps(dict(row, url=f"{row['url']}?copy={index}-{n}"))
