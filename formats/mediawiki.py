@@ -18,6 +18,7 @@ from redpajama.core.streams import iter_chunks
 
 PAGE_OPEN = re.compile(rb"<page[\s>]")
 PAGE_CLOSE = b"</page>"
+PAGE_OPEN_BYTES = len(b"<page ")
 BZ2_STREAM_MAGIC = re.compile(rb"BZh[1-9]\x31\x41\x59\x26\x53\x59")
 HEADER_LIMIT = 16 << 20  # siteinfo is a few KB; more before the first page is not a dump
 
@@ -71,12 +72,16 @@ class Page:
     timestamp: str
 
 
-def scan_pages(chunks: Iterable[bytes], base_offset: int = 0, max_page: int = 1 << 30
-               ) -> Iterator[tuple[int, bytes] | bytes]:
+def scan_pages(chunks: Iterable[bytes], base_offset: int = 0, max_page: int = 1 << 30,
+               resume_until: int | None = None) -> Iterator[tuple[int, bytes] | bytes]:
     """Yield the header (bytes before the first page) once, then ``(offset, page_bytes)``.
 
     Raises :class:`DumpError` ``truncated_page`` at the end if a page was left open, and
     ``page_too_large`` when a page grows past ``max_page`` bytes (a bomb, not an article).
+    With ``resume_until`` the chunks start anywhere in a dump (a byte range of it): what comes
+    before the first page is the end of an earlier range's page, dropped as it streams (the
+    header is then empty), and a range in which no page starts before ``resume_until`` yields
+    no page.
     """
     buffer = b""
     consumed = base_offset  # absolute offset of buffer[0] in the decompressed input
@@ -91,7 +96,12 @@ def scan_pages(chunks: Iterable[bytes], base_offset: int = 0, max_page: int = 1 
                     position = max(position, len(buffer) - len(PAGE_CLOSE))
                 break
             if not header_sent:
-                yield buffer[: opening.start()]
+                if resume_until is None:
+                    yield buffer[: opening.start()]
+                else:  # the end of an earlier range's page: not a header, and maybe past this range
+                    yield b""
+                    if consumed + opening.start() >= resume_until:
+                        return
                 header_sent = True
             closing = buffer.find(PAGE_CLOSE, opening.end())
             if closing < 0:
@@ -103,6 +113,13 @@ def scan_pages(chunks: Iterable[bytes], base_offset: int = 0, max_page: int = 1 
             end = closing + len(PAGE_CLOSE)
             yield consumed + opening.start(), buffer[opening.start() : end]
             position = end
+        if not header_sent and resume_until is not None:
+            dropped = max(0, len(buffer) - PAGE_OPEN_BYTES)  # keep what may begin a split '<page'
+            buffer, consumed = buffer[dropped:], consumed + dropped
+            if consumed >= resume_until:
+                yield b""
+                return
+            continue
         if not header_sent and len(buffer) > HEADER_LIMIT:
             raise DumpError("not_a_mediawiki_dump", f"no <page> in the first {HEADER_LIMIT} bytes")
         buffer = buffer[position:]

@@ -119,7 +119,7 @@ def check_dump_date(date: str | None) -> None:
 
 def dump_urls(languages: list[str], date: str, mirror: str | None = None) -> list[str]:
     """The pages-articles multistream dump of each language on a date (on ``mirror`` if given)."""
-    manifest = manifests.load("wikipedia")
+    manifest = _MANIFEST
     urls = []
     for language in languages:
         url = manifest["dump_url"].format(wiki=f"{language.replace('-', '_')}wiki", date=date)
@@ -138,7 +138,7 @@ class Wikipedia(Slice):
 
     @classmethod
     def describe_sources(cls) -> str:
-        manifest = manifests.load("wikipedia")
+        manifest = _MANIFEST
         return (
             f"MediaWiki pages-articles multistream dumps of {manifest['dump_date']} for "
             f"{' '.join(manifest['languages'])} ({manifest['dump_url']}); "
@@ -146,7 +146,7 @@ class Wikipedia(Slice):
         )
 
     def default_inputs(self) -> list[str]:
-        manifest = manifests.load("wikipedia")
+        manifest = _MANIFEST
         languages = comma_list(self.options.languages) or manifest["languages"]
         return dump_urls(languages, self.options.dump_date or manifest["dump_date"], self.options.mirror)
 
@@ -155,7 +155,7 @@ class Wikipedia(Slice):
         check_dump_date(self.options.dump_date)
 
     def steps(self) -> list[Step]:
-        namespaces = manifests.load(manifests.load("wikipedia")["namespaces"].removesuffix(".json"))
+        namespaces = manifests.load(_MANIFEST["namespaces"].removesuffix(".json"))
         compat = compat_rules(self.options.redpajama_compat, COMPAT)
         return [SelectArticles(), CleanWikitext(namespaces, "empty-sections" in compat, "namespace-table" in compat)]
 
@@ -242,7 +242,7 @@ class Wikipedia(Slice):
         with stream:
             chunks = streams.decompressed_chunks(stream, source, limits=self.limits)
             pages = mediawiki.scan_pages(streams.utf8_chunks(chunks), unit.start if until is not None else 0,
-                                         max_page=self.limits.max_record_bytes)
+                                         max_page=self.limits.max_record_bytes, resume_until=until)
             try:
                 header = next(pages)
                 if "siteinfo" in unit.context:

@@ -152,3 +152,5 @@ def test_a_plain_xml_dump_is_read_in_byte_ranges_with_the_same_output(tmp_path):
     ranged = run(split, [xml], tmp_path / "ranged")
     assert ranged.stats["units"]["read"] == len(units) and ranged.stats["read"] == whole.stats["read"]
     assert output_bytes(ranged.slice_dir) == output_bytes(whole.slice_dir)
+    tiny = run(Wikipedia(split_mb=0.01), [xml], tmp_path / "tiny")  # ranges inside long pages read nothing
+    assert tiny.stats["failed"] == 0 and output_bytes(tiny.slice_dir) == output_bytes(whole.slice_dir)
