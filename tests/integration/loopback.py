@@ -45,9 +45,6 @@ class Server:
     def __init__(self, host: str, route: Callable[[str, str, dict], Reply]):
         self.route = route
         self.hits: Counter = Counter()
-        self.arrivals: list[tuple[float, str]] = []
-        self.in_flight = 0
-        self.most_in_flight = 0
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, 0), self._handler())
         self.httpd.daemon_threads = True
@@ -77,9 +74,6 @@ class Server:
                 parts = urlsplit(self.path)
                 with server._lock:
                     server.hits[self.path] += 1
-                    server.arrivals.append((time.monotonic(), self.path))
-                    server.in_flight += 1
-                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
                 try:
                     reply = server.route(parts.path, parts.query, dict(self.headers))
                     time.sleep(reply.sleep)
@@ -99,9 +93,6 @@ class Server:
                         self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
 
         return Handler
 
@@ -163,7 +154,7 @@ class Site:
             "/moved": Reply(301, b"", {"Location": "/moved-here", "Content-Type": "text/html"}),
             "/moved-here": Reply(body=article.replace(b"<h1>", b"<h1>Moved: ")),
             "/missing": Reply(404, b"<html>not here</html>"),
-            "/slow": Reply(body=article, sleep=3.0),
+            "/slow": Reply(body=article, sleep=4.0),
             "/huge": Reply(body=b"<html><body>" + b"x" * (3 << 20), chunked=True),
             "/paper.pdf": Reply(body=b"%PDF-1.4 ...", headers={"Content-Type": "application/pdf"}),
             "/private/page": Reply(body=article),
