@@ -3,7 +3,8 @@
 Real text from the samples: the 697 CommonCrawl documents (dolma's extraction) and the 24
 Gutenberg books. Each is counted twice in a child process pinned to one thread: by the
 counter ``redpajama report`` and every run use (:mod:`redpajama.filters.token_count`) and by
-HF ``tokenizers`` ``encode_batch_fast`` (the reference); the counts must be equal.
+HF ``tokenizers`` ``encode_batch_fast`` (the reference); the counts must be equal. tiktoken
+alone on whole texts (fast, not exact) is measured too, as the machine's yardstick.
 """
 
 from __future__ import annotations
@@ -29,17 +30,27 @@ def timed(counter):
     started = time.perf_counter()
     tokens = sum(count_texts(texts[i:i + BATCH], counter, False) for i in range(0, len(texts), BATCH))
     return tokens, time.perf_counter() - started
-result = {}
-for name, counter in (("ours", TokenCounter(sys.argv[1])), ("tokenizers", ReferenceCounter(sys.argv[1]))):
+class Tiktoken:  # the machine's yardstick: tiktoken alone on whole texts (not exact: no added tokens)
+    def __init__(self, path):
+        self.encoding = TokenCounter(path).encoding
+
+    def count(self, texts):
+        return [len(ids) for ids in map(self.encoding.encode_ordinary, texts)]
+
+path = sys.argv[1]
+counters = {"ours": TokenCounter(path), "tokenizers": ReferenceCounter(path), "tiktoken": Tiktoken(path)}
+result = {name: {"seconds": None, "warm_seconds": None} for name in counters}
+for name, counter in counters.items():
     count_texts(texts[:20], counter, False)
-    cold = warm = None
-    for _ in range(3):
+for _ in range(3):  # rounds alternate between the counters: the machine's speed drifts
+    for name, counter in counters.items():
         getattr(counter, "_cache", {}).clear()  # cold: no unit counted before
-        tokens, seconds = timed(counter)
-        cold = seconds if cold is None else min(cold, seconds)
-        tokens, seconds = timed(counter)  # steady state: a long run has seen most units before
-        warm = seconds if warm is None else min(warm, seconds)
-    result[name] = {"tokens": tokens, "seconds": cold, "warm_seconds": warm}
+        cold = timed(counter)
+        warm = timed(counter)  # steady state: a long run has seen most units before
+        entry = result[name]
+        entry["tokens"] = cold[0]
+        entry["seconds"] = min(cold[1], entry["seconds"] or cold[1])
+        entry["warm_seconds"] = min(warm[1], entry["warm_seconds"] or warm[1])
 print(json.dumps(result))
 """
 
@@ -67,7 +78,7 @@ def main() -> dict:
                                 capture_output=True, text=True, check=True)
         path.unlink()
         measured = json.loads(result.stdout.strip().splitlines()[-1])
-        ours, reference = measured["ours"], measured["tokenizers"]
+        ours, reference, tiktoken = measured["ours"], measured["tokenizers"], measured["tiktoken"]
         figures[f"{name}_documents"] = len(texts)
         figures[f"{name}_tokens"] = ours["tokens"]
         figures[f"{name}_counts_identical"] = ours["tokens"] == reference["tokens"]
@@ -75,9 +86,13 @@ def main() -> dict:
         figures[f"{name}_steady_tokens_per_s_per_core"] = round(ours["tokens"] / ours["warm_seconds"])
         figures[f"{name}_tokenizers_tokens_per_s_per_core"] = round(reference["tokens"] / reference["seconds"])
         figures[f"{name}_speedup_vs_tokenizers"] = round(reference["seconds"] / ours["seconds"], 2)
+        figures[f"{name}_tiktoken_alone_tokens_per_s_per_core"] = round(tiktoken["tokens"] / tiktoken["seconds"])
+        figures[f"{name}_first_pass_vs_tiktoken_alone"] = round(
+            ours["tokens"] / ours["seconds"] / figures[f"{name}_tiktoken_alone_tokens_per_s_per_core"], 2)
         print(f"tokens {name}: {figures[f'{name}_tokens_per_s_per_core'] / 1e6:.2f} M/s cold, "
               f"{figures[f'{name}_steady_tokens_per_s_per_core'] / 1e6:.2f} M/s steady (tokenizers "
-              f"{figures[f'{name}_tokenizers_tokens_per_s_per_core'] / 1e6:.2f} M/s), identical: "
+              f"{figures[f'{name}_tokenizers_tokens_per_s_per_core'] / 1e6:.2f} M/s, tiktoken alone, inexact, "
+              f"{figures[f'{name}_tiktoken_alone_tokens_per_s_per_core'] / 1e6:.2f} M/s), identical: "
               f"{figures[f'{name}_counts_identical']}")
     figures["target_tokens_per_s_per_core"] = 2_500_000
     figures["machine"] = machine()

@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
+from operator import mul
 
 # GPT-2's pre-tokenisation pattern, which byte-level ``tokenizers`` applies (``use_regex``).
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -29,6 +30,7 @@ WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 # and a text's units not seen before are counted together in one call.
 UNITS = re.compile(f"[{WHITE_SPACE}]*[^{WHITE_SPACE}]+|[{WHITE_SPACE}]+")
 CACHE_LIMIT = 1 << 20
+MANY_UNITS = 4096
 
 
 def _byte_decoder() -> dict[str, int]:
@@ -159,24 +161,27 @@ class TokenCounter:
     def count_one(self, text: str) -> int:
         if self.nfc and not unicodedata.is_normalized("NFC", text):
             text = unicodedata.normalize("NFC", text)
+        units = UNITS.findall(text)
+        if len(units) > MANY_UNITS:  # a long text repeats its units: look each up once
+            tally = Counter(units)
+            return sum(map(mul, self._lookup(list(tally)), tally.values()))
+        return sum(self._lookup(units))
+
+    def _lookup(self, units: list[str]) -> list[int]:
+        """The tokens of each unit, from the cache or counted now (and cached)."""
         cache = self._cache
-        total = 0
-        fresh: list[str] = []
-        fresh_times: list[int] = []
-        for unit, times in Counter(UNITS.findall(text)).items():  # in order of first occurrence
-            tokens = cache.get(unit)
-            if tokens is None:
-                fresh.append(unit)
-                fresh_times.append(times)
-            else:
-                total += tokens * times
-        if fresh:
-            if len(cache) + len(fresh) > CACHE_LIMIT:
-                cache.clear()
-            for unit, tokens, times in zip(fresh, self._count_units(fresh), fresh_times, strict=True):
-                cache[unit] = tokens
-                total += tokens * times
-        return total
+        counts = list(map(cache.get, units))  # every unit has a token, so None is "not counted yet"
+        if None not in counts:
+            return counts
+        missing = [index for index, count in enumerate(counts) if count is None]
+        fresh = dict.fromkeys(units[index] for index in missing)  # in text order
+        fresh = dict(zip(fresh, self._count_units(list(fresh)), strict=True))
+        for index in missing:
+            counts[index] = fresh[units[index]]
+        if len(cache) + len(fresh) > CACHE_LIMIT:
+            cache.clear()
+        cache.update(fresh)
+        return counts
 
     def _count_units(self, units: list[str]) -> list[int]:
         """Tokens of each unit, from one pass over the units joined in text order (a text of its
@@ -185,18 +190,16 @@ class TokenCounter:
 
         text = "".join(units)
         ends = numpy.cumsum([len(unit.encode("utf-8")) for unit in units])
-        starts: list[int] = []
-        position = 0
+        lengths = []  # bytes of every token, in order
         for piece, added, width in self._pieces(text):
             if added:
-                starts.extend(position + index * width for index in range(added))
-                position += len(piece.encode("utf-8"))
-                continue
-            ids = self.encoding.encode_ordinary(piece)
-            lengths = self._token_bytes[ids]
-            starts.extend((position + numpy.cumsum(lengths) - lengths).tolist())
-            position += int(lengths.sum())
-        owners = numpy.searchsorted(ends, numpy.asarray(starts, dtype=numpy.int64), side="right")
+                size = len(piece.encode("utf-8"))
+                lengths.append(numpy.array([width] * (added - 1) + [size - width * (added - 1)], dtype=numpy.int64))
+            else:
+                lengths.append(self._token_bytes[self.encoding.encode_ordinary(piece)])
+        sizes = numpy.concatenate(lengths) if len(lengths) > 1 else lengths[0]
+        starts = numpy.cumsum(sizes) - sizes
+        owners = numpy.searchsorted(ends, starts, side="right")
         return numpy.bincount(owners, minlength=len(units)).tolist()
 
     def _pieces(self, text: str):

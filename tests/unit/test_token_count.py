@@ -83,3 +83,15 @@ def test_other_tokenizers_are_counted_by_tokenizers_itself(tmp_path, counter):
         TokenCounter(str(changed))
     assert ReferenceCounter(str(changed)).count(["Hello world"]) == [len(Tokenizer.from_file(str(changed)).encode(
         "Hello world", add_special_tokens=False).ids)]
+
+
+def test_counts_hold_when_the_unit_cache_fills_mid_text(monkeypatch):
+    from redpajama.filters import token_count
+
+    monkeypatch.setattr(token_count, "CACHE_LIMIT", 40)
+    monkeypatch.setattr(token_count, "MANY_UNITS", 30)  # long texts take the tally path too
+    counter = TokenCounter(str(need(TOKENIZER)))
+    texts = sample_texts()["web"][:40] + EDGES
+    assert counter.count(texts) == reference(texts)
+    assert counter.count(texts[::-1]) == reference(texts[::-1])  # again, with some units cached
+    assert 0 < len(counter._cache) <= 40 + max(len(set(token_count.UNITS.findall(t))) for t in texts)
