@@ -20,8 +20,8 @@ def make_record(text: str, **meta: Any) -> Record:
 
 
 def utf8_len(text: str) -> int:
-    """Number of bytes ``text`` takes in UTF-8."""
-    return len(text.encode("utf-8", "surrogatepass"))
+    """Number of bytes ``text`` takes in UTF-8 (an ASCII string's length, without encoding it)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)

@@ -64,11 +64,17 @@ def write_lines(path: str, lines: Iterable[bytes], compressed: bool) -> None:
     with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
         if compressed:
             with zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw, closefd=False) as out:
-                for line in lines:
-                    out.write(line + b"\n")
+                _write_joined(out, lines)
         else:
-            for line in lines:
-                raw.write(line + b"\n")
+            _write_joined(raw, lines)
+
+
+def _write_joined(out, lines: Iterable[bytes], per_write: int = 1024) -> None:
+    """Newline-terminated lines, ``per_write`` lines to a write (the bytes are the same)."""
+    lines = iter(lines)
+    while chunk := list(itertools.islice(lines, per_write)):
+        chunk.append(b"")
+        out.write(b"\n".join(chunk))
 
 
 class WriteSortedShards(beam.PTransform):
@@ -184,14 +190,13 @@ def spill_lines(folder: str, entries: list) -> tuple:
 
     os.makedirs(folder, exist_ok=True)
     path = posixpath.join(folder, uuid.uuid4().hex)
-    keys, spans, offset = [], array.array("Q"), 0
+    lines = [line for _, _, line in entries]
+    lengths = list(map(len, lines))
+    offsets = [0, *itertools.accumulate(lengths)][:-1]
+    spans = array.array("Q", itertools.chain.from_iterable(zip(offsets, lengths, strict=True)))
     with open(path, "wb") as handle:
-        for shard_key, order_key, line in entries:
-            handle.write(line)
-            keys.append((shard_key, order_key))
-            spans.extend((offset, len(line)))
-            offset += len(line)
-    return SPILLED, path, keys, spans.tobytes()
+        handle.write(b"".join(lines))
+    return SPILLED, path, [(shard_key, order_key) for shard_key, order_key, _ in entries], spans.tobytes()
 
 
 SPILLED = "spill"
@@ -211,6 +216,13 @@ def _batch_bytes(batch) -> tuple[str, int]:
 
 def _split_by_shard(batch, counts: dict[str, int]):
     name, entries = batch
+    if counts[name] == 1:  # every line goes to the one shard
+        if _is_spilled(entries):
+            _, path, keys, packed = entries
+            yield (name, 0), (SPILLED, path, [order_key for _, order_key in keys], packed)
+        else:
+            yield (name, 0), [(order_key, line) for _, order_key, line in entries]
+        return
     if _is_spilled(entries):
         _, path, keys, packed = entries
         spans = array.array("Q", packed)
@@ -234,39 +246,46 @@ def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool
     pairs does) and write them; spilled lines are read back from their files."""
     (name, index), parts = group
     path = join(directory, shard_name(name, index, counts[name], compressed, extension))
-    entries: list = []
-    spilled = False
-    for part in parts:
-        if _is_spilled(part):
-            spilled = True
-            _, source, order_keys, packed = part
-            spans = array.array("Q", packed)
-            entries += [(key, (source, spans[2 * i], spans[2 * i + 1])) for i, key in enumerate(order_keys)]
-        else:
-            entries += part
-    if not spilled:
-        write_lines(path, (line for _, line in sorted(entries)), compressed)
-        return path
-    read = _SpillReader()
+    keys: list = []
+    lines: list = []  # bytes, or (spill file, offset, length) until read
+    spill = _SpillFiles()
     try:
-        entries.sort(key=lambda entry: entry[0])
-        ordered: list = []
-        for _, tied in itertools.groupby(entries, key=lambda entry: entry[0]):
-            tied = list(tied)
-            ordered += tied if len(tied) == 1 else sorted((key, read(line)) for key, line in tied)
-        write_lines(path, (read(line) for _, line in ordered), compressed)
+        for part in parts:
+            if _is_spilled(part):
+                _, source, order_keys, packed = part
+                spans = array.array("Q", packed)
+                keys += order_keys
+                lines += zip(itertools.repeat(source), spans[0::2], spans[1::2])
+            else:
+                for order_key, line in part:
+                    keys.append(order_key)
+                    lines.append(line)
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        if len(set(keys)) < len(keys):  # lines with the same key go in the order of their bytes
+            order = _ties_by_bytes(order, keys, lines, spill.read)
+        write_lines(path, (spill.read(lines[i]) for i in order), compressed)
     finally:
-        read.close()
+        spill.close()
     return path
 
 
-class _SpillReader:
-    """Reads spilled lines back by ``(path, offset, length)``; lines already read pass through."""
+def _ties_by_bytes(order: list[int], keys: list, lines: list, read) -> list[int]:
+    """``order`` (sorted by key) with each run of equal keys sorted by the lines' bytes."""
+    ordered: list[int] = []
+    for _, tied in itertools.groupby(order, key=keys.__getitem__):
+        tied = list(tied)
+        ordered += tied if len(tied) == 1 else sorted(tied, key=lambda i: read(lines[i]))
+    return ordered
+
+
+class _SpillFiles:
+    """Spilled lines read back by ``(path, offset, length)``; lines that are bytes already pass
+    through. (Reads, not memory maps: mapped pages would count in the worker's memory.)"""
 
     def __init__(self):
         self.handles: dict[str, Any] = {}
 
-    def __call__(self, line) -> bytes:
+    def read(self, line) -> bytes:
         if not isinstance(line, tuple):
             return line
         path, offset, length = line

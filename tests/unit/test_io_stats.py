@@ -33,6 +33,25 @@ def test_write_sorted_shards_is_complete_and_sorted(tmp_path):
     assert sorted(numbers) == list(range(40))
 
 
+@pytest.mark.parametrize("num_shards", [1, 3])
+def test_spilled_and_in_memory_sinks_write_the_same_bytes_with_ties_ordered_by_line(tmp_path, num_shards):
+    # Keys repeat (ties go by the lines' bytes), lines differ in length, one name has a single line.
+    items = [("t", f"id{i}", f"{i % 7:02d}", f'{{"n": {(i * 37) % 50}, "pad": "{"x" * (i % 5)}"}}'.encode())
+             for i in range(50)] + [("u", "only", "00", b'{"n": 0}')]
+    written = {}
+    for spill in (None, str(tmp_path / "spill")):
+        out = tmp_path / ("spilled" if spill else "memory")
+        with TestPipeline(runner=FnApiRunner()) as pipeline:
+            _ = pipeline | beam.Create(items) | io.WriteSortedShards(str(out), 1, num_shards=num_shards, spill=spill)
+        written[spill is not None] = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert written[True] == written[False] and len(written[True]) == 2 * num_shards
+    lines = [line for name in sorted(written[True]) if name.startswith("t-")
+             for line in zstandard.ZstdDecompressor().stream_reader(written[True][name]).read().splitlines()]
+    assert sorted(lines) == sorted(line for name, _, _, line in items if name == "t")
+    if num_shards == 1:
+        assert lines == [line for _, line in sorted((key, line) for name, _, key, line in items if name == "t")]
+
+
 def test_empty_input_still_writes_one_empty_shard(tmp_path):
     with TestPipeline(runner=FnApiRunner()) as pipeline:
         paths = pipeline | beam.Create([]) | io.WriteSortedShards(str(tmp_path), 1 << 20, compressed=False, always=("t",))
