@@ -149,8 +149,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             records = records | f"Join{index}_{group.name}" >> Join(name, group)
             continue
         if isinstance(group, NearDedupStep):
-
-            records, dropped = records | f"Shuffle{index}_{group.name}" >> NearDuplicates(name, group)
+            records, dropped = records | f"Shuffle{index}_{group.name}" >> NearDuplicates(name, group, layout.spill)
             samples.append(dropped)
             continue
         if isinstance(group, SharedKeyStep | ReferenceStep):

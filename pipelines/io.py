@@ -25,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
+from redpajama.pipelines.spill import SpillReader
 
 TEMPORARY = "_temporary"
 ERRORS = "_errors"
@@ -248,7 +249,7 @@ def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool
     path = join(directory, shard_name(name, index, counts[name], compressed, extension))
     keys: list = []
     lines: list = []  # bytes, or (spill file, offset, length) until read
-    spill = _SpillFiles()
+    spill = SpillReader()
     try:
         for part in parts:
             if _is_spilled(part):
@@ -276,30 +277,6 @@ def _ties_by_bytes(order: list[int], keys: list, lines: list, read) -> list[int]
         tied = list(tied)
         ordered += tied if len(tied) == 1 else sorted(tied, key=lambda i: read(lines[i]))
     return ordered
-
-
-class _SpillFiles:
-    """Spilled lines read back by ``(path, offset, length)``; lines that are bytes already pass
-    through. (Reads, not memory maps: mapped pages would count in the worker's memory.)"""
-
-    def __init__(self):
-        self.handles: dict[str, Any] = {}
-
-    def read(self, line) -> bytes:
-        if not isinstance(line, tuple):
-            return line
-        path, offset, length = line
-        handle = self.handles.get(path)
-        if handle is None:
-            if len(self.handles) > 256:
-                self.close()
-            handle = self.handles[path] = open(path, "rb")  # noqa: SIM115 - kept open across lines
-        return os.pread(handle.fileno(), length, offset)
-
-    def close(self) -> None:
-        for handle in self.handles.values():
-            handle.close()
-        self.handles = {}
 
 
 def _write_missing_shards(name_count, written: list[str], directory: str, compressed: bool, extension: str):

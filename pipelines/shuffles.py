@@ -12,6 +12,7 @@ from apache_beam.metrics import Metrics
 from redpajama.core import storage
 from redpajama.core.records import Drop, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, utf8_len
 from redpajama.dedup.minhash import band_keys, bucket_edges, jaccard, lsh_shape, shingle_hashes, signature
+from redpajama.pipelines.spill import SpillReader, SpillWriter
 from redpajama.pipelines.steps import FAILURES, NAMESPACE, StepDoFn, step_failure
 
 PARENTS = "parents"
@@ -205,17 +206,22 @@ BANDS, SHINGLES, VERDICT = "bands", "shingles", "verdict"
 
 
 class NearDuplicates(beam.PTransform):
-    """A :class:`NearDedupStep` over keyed records; returns (kept, failures, dropped samples)."""
+    """A :class:`NearDedupStep` over keyed records; returns (kept, dropped samples).
 
-    def __init__(self, slice_name: str, step: NearDedupStep):
+    With ``spill`` (local runs), records and shingle sets wait in spill files while their
+    signatures are compared: the shuffles carry references, not whole books.
+    """
+
+    def __init__(self, slice_name: str, step: NearDedupStep, spill: str | None = None):
         super().__init__()
         self.slice_name = slice_name
         self.step = step
+        self.spill = spill
 
     def expand(self, keyed):
         step = self.step
         bands, rows = lsh_shape(step)
-        signed = keyed | "Signatures" >> beam.ParDo(_Sign(self.slice_name, step, bands, rows)).with_outputs(
+        signed = keyed | "Signatures" >> beam.ParDo(_Sign(self.slice_name, step, bands, rows, self.spill)).with_outputs(
             BANDS, SHINGLES, main=RECORDS
         )
         edges = (
@@ -267,9 +273,16 @@ class _Counters:
 
 
 class _Sign(beam.DoFn):
-    def __init__(self, slice_name: str, step: NearDedupStep, bands: int, rows: int):
+    def __init__(self, slice_name: str, step: NearDedupStep, bands: int, rows: int, spill: str | None = None):
         self.counters = _Counters(slice_name, step.name)
-        self.step, self.bands, self.rows = step, bands, rows
+        self.step, self.bands, self.rows, self.spill = step, bands, rows, spill
+
+    def start_bundle(self):
+        self._writer = SpillWriter(self.spill) if self.spill else None
+
+    def finish_bundle(self):
+        if self._writer is not None:
+            self._writer.close()
 
     def process(self, item):
         order_key, record = item
@@ -281,8 +294,9 @@ class _Sign(beam.DoFn):
             for key in band_keys(sig, self.bands, self.rows):
                 yield beam.pvalue.TaggedOutput(BANDS, (key, order_key))
             if self.step.verify:
-                yield beam.pvalue.TaggedOutput(SHINGLES, (order_key, np.unique(hashes).tobytes()))
-        yield order_key, record
+                shingles = np.unique(hashes).tobytes()
+                yield beam.pvalue.TaggedOutput(SHINGLES, (order_key, self._writer.put(shingles) if self._writer else shingles))
+        yield order_key, self._writer.put_object(record) if self._writer else record
 
 
 def _verify(edges, shingles, threshold: float, counters: _Counters):
@@ -295,13 +309,17 @@ def _verify(edges, shingles, threshold: float, counters: _Counters):
 
     def check(grouped):
         second, members = grouped
-        for second_set in members["set"]:
-            other = np.frombuffer(second_set, dtype=np.uint64)
-            for first, first_set in members["edge"]:
-                if jaccard(np.frombuffer(first_set, dtype=np.uint64), other) >= threshold:
-                    yield first, second
-                else:
-                    counters.inc("rejected_pairs")
+        spilled = SpillReader()  # shingle sets may wait in spill files
+        try:
+            for second_set in members["set"]:
+                other = np.frombuffer(spilled.read(second_set), dtype=np.uint64)
+                for first, first_set in members["edge"]:
+                    if jaccard(np.frombuffer(spilled.read(first_set), dtype=np.uint64), other) >= threshold:
+                        yield first, second
+                    else:
+                        counters.inc("rejected_pairs")
+        finally:
+            spilled.close()
 
     return by_second | "ExactJaccard" >> beam.FlatMap(check)
 
@@ -338,10 +356,17 @@ class _Apply(beam.DoFn):
         self.counters = _Counters(slice_name, step.name)
         self.step = step
 
+    def start_bundle(self):
+        self._spilled = SpillReader()
+
+    def finish_bundle(self):
+        self._spilled.close()
+
     def process(self, grouped):
         order_key, members = grouped
         verdicts = sorted(members[VERDICT])  # "drop" before "keep": a node that lost its label is dropped
-        for record in members[RECORDS]:
+        for parked in members[RECORDS]:
+            record = self._spilled.read_object(parked)
             verdict = verdicts[0] if verdicts else ("keep", 1)
             if verdict[0] == "drop":
                 self.counters.inc(f"dropped:{Drop('near_duplicate').reason}")

@@ -55,3 +55,28 @@ def test_connected_components_by_min_label_propagation():
         roots = shuffles._components(pipeline | beam.Create(edges), rounds=5)
         assert_that(roots, equal_to([("a", "a"), ("b", "a"), ("c", "a"), ("d", "a"), ("e", "a"),
                                      ("x", "x"), ("y", "x")]))
+
+
+def _text(record):
+    return record["text"]
+
+
+def test_near_duplicates_decide_the_same_with_records_and_shingles_spilled(tmp_path):
+    words = [f"w{i}" for i in range(400)]
+    base = " ".join(words)
+    records = [
+        ("a", {"text": base, "meta": {"id": "a"}}),
+        ("b", {"text": base.replace("w7 ", "x7 "), "meta": {"id": "b"}}),  # one word changed: a near copy of a
+        ("c", {"text": " ".join(reversed(words)), "meta": {"id": "c", "_unit": "u"}}),
+        ("d", {"text": "too short", "meta": {"id": "d"}}),
+    ]
+    step = NearDedupStep(name="near", text=_text, threshold=0.8, num_perm=64, ngram=5)
+    for spill in (None, str(tmp_path / "spill")):
+        with TestPipeline(runner=FnApiRunner()) as pipeline:
+            kept, dropped = pipeline | beam.Create(records) | shuffles.NearDuplicates("books", step, spill)
+            assert_that(kept | beam.Map(lambda kv: (kv[0], kv[1]["meta"])), equal_to([
+                ("a", {"id": "a", "cluster_size": 2}), ("c", {"id": "c", "_unit": "u", "cluster_size": 1}),
+                ("d", {"id": "d", "cluster_size": 1})]), label="kept")
+            assert_that(dropped | beam.Map(lambda kv: (kv[0], kv[1]["meta"]["cluster"], kv[1]["text"][:6])),
+                        equal_to([("b", "a", "w0 w1 ")]), label="dropped")
+    assert sorted(p.name for p in (tmp_path / "spill").iterdir())  # the records did wait on disk
