@@ -31,14 +31,15 @@ def timed(counter):
     tokens = sum(count_texts(texts[i:i + BATCH], counter, False) for i in range(0, len(texts), BATCH))
     return tokens, time.perf_counter() - started
 class Tiktoken:  # the machine's yardstick: tiktoken alone on whole texts (not exact: no added tokens)
-    def __init__(self, path):
-        self.encoding = TokenCounter(path).encoding
+    def __init__(self, encoding):
+        self.encoding = encoding
 
     def count(self, texts):
         return [len(ids) for ids in map(self.encoding.encode_ordinary, texts)]
 
 path = sys.argv[1]
-counters = {"ours": TokenCounter(path), "tokenizers": ReferenceCounter(path), "tiktoken": Tiktoken(path)}
+ours = TokenCounter(path)
+counters = {"ours": ours, "tokenizers": ReferenceCounter(path), "tiktoken": Tiktoken(ours.encoding)}
 result = {name: {"seconds": None, "warm_seconds": None} for name in counters}
 for name, counter in counters.items():
     count_texts(texts[:20], counter, False)

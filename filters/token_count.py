@@ -174,8 +174,8 @@ class TokenCounter:
         if None not in counts:
             return counts
         missing = [index for index, count in enumerate(counts) if count is None]
-        fresh = dict.fromkeys(units[index] for index in missing)  # in text order
-        fresh = dict(zip(fresh, self._count_units(list(fresh)), strict=True))
+        new = list(dict.fromkeys(units[index] for index in missing))  # in text order
+        fresh = dict(zip(new, self._count_units(new), strict=True))
         for index in missing:
             counts[index] = fresh[units[index]]
         if len(cache) + len(fresh) > CACHE_LIMIT:

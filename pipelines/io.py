@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
-from redpajama.pipelines.spill import SpillReader
+from redpajama.pipelines.spill import SpillReader, SpillWriter
 
 TEMPORARY = "_temporary"
 ERRORS = "_errors"
@@ -187,16 +187,15 @@ class _BatchLines(beam.DoFn):
 def spill_lines(folder: str, entries: list) -> tuple:
     """Write a batch's lines to a new spill file: ``("spill", path, [(shard_key, order_key)],
     spans)``, where ``spans`` packs each line's offset and length (an index, not the text)."""
-    import uuid
-
-    os.makedirs(folder, exist_ok=True)
-    path = posixpath.join(folder, uuid.uuid4().hex)
     lines = [line for _, _, line in entries]
     lengths = list(map(len, lines))
     offsets = [0, *itertools.accumulate(lengths)][:-1]
     spans = array.array("Q", itertools.chain.from_iterable(zip(offsets, lengths, strict=True)))
-    with open(path, "wb") as handle:
-        handle.write(b"".join(lines))
+    writer = SpillWriter(folder)  # a file of its own: the spans count from 0
+    try:
+        path = writer.put(b"".join(lines)).path
+    finally:
+        writer.close()
     return SPILLED, path, [(shard_key, order_key) for shard_key, order_key, _ in entries], spans.tobytes()
 
 

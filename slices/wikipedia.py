@@ -119,10 +119,9 @@ def check_dump_date(date: str | None) -> None:
 
 def dump_urls(languages: list[str], date: str, mirror: str | None = None) -> list[str]:
     """The pages-articles multistream dump of each language on a date (on ``mirror`` if given)."""
-    manifest = _MANIFEST
     urls = []
     for language in languages:
-        url = manifest["dump_url"].format(wiki=f"{language.replace('-', '_')}wiki", date=date)
+        url = _MANIFEST["dump_url"].format(wiki=f"{language.replace('-', '_')}wiki", date=date)
         if mirror:
             url = url.replace("https://dumps.wikimedia.org", mirror.rstrip("/"))
         urls.append(url)
@@ -138,17 +137,15 @@ class Wikipedia(Slice):
 
     @classmethod
     def describe_sources(cls) -> str:
-        manifest = _MANIFEST
         return (
-            f"MediaWiki pages-articles multistream dumps of {manifest['dump_date']} for "
-            f"{' '.join(manifest['languages'])} ({manifest['dump_url']}); "
+            f"MediaWiki pages-articles multistream dumps of {_MANIFEST['dump_date']} for "
+            f"{' '.join(_MANIFEST['languages'])} ({_MANIFEST['dump_url']}); "
             "local .xml, .xml.bz2 (plain or multistream), .xml.xz and .xml.gz files."
         )
 
     def default_inputs(self) -> list[str]:
-        manifest = _MANIFEST
-        languages = comma_list(self.options.languages) or manifest["languages"]
-        return dump_urls(languages, self.options.dump_date or manifest["dump_date"], self.options.mirror)
+        languages = comma_list(self.options.languages) or _MANIFEST["languages"]
+        return dump_urls(languages, self.options.dump_date or _MANIFEST["dump_date"], self.options.mirror)
 
     def validate(self) -> None:
         compat_rules(self.options.redpajama_compat, COMPAT)
