@@ -13,7 +13,7 @@ from typing import NoReturn
 from redpajama.core.errors import UsageError
 from redpajama.core.streams import Limits
 from redpajama.models.catalog import ModelNotFound
-from redpajama.pipelines.commands import cmd_fetch, cmd_models, cmd_report, cmd_run, cmd_sample, cmd_slices
+from redpajama.pipelines.commands import cmd_fetch, cmd_models, cmd_report, cmd_run, cmd_sample, cmd_show, cmd_slices
 from redpajama.pipelines.engine import Interrupted
 from redpajama.pipelines.lock import OutputBusy
 from redpajama.pipelines.options import RUNNERS
@@ -51,6 +51,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_models_parser(commands)
     _add_fetch_parser(commands)
     _add_report_parsers(commands)
+    _add_show_parser(commands)
     run = commands.add_parser("run", help="run one slice", description="Run one slice.")
     slices = run.add_subparsers(dest="slice", required=True, metavar="SLICE", parser_class=OneLineParser)
     for name, cls in registry().items():
@@ -184,6 +185,27 @@ def _add_report_parsers(commands) -> None:
     sample.add_argument("--tokenizer", help="GPT-NeoX-20B tokenizer.json for token counts (path, URL or gs://)")
 
 
+def _add_show_parser(commands) -> None:
+    from redpajama.pipelines.show import ALL_REASONS
+
+    show = commands.add_parser(
+        "show", help="print a few documents of a slice's output (or of its rejects)",
+        description="Print the first documents of a slice folder, a shard or a glob of shards: meta on one line, "
+        "text cut to --width. Reads shards as streams and stops after --n documents.",
+    )
+    show.add_argument("target", metavar="OUT/SLICE", help="a slice folder (out/wikipedia), a shard, or a glob of shards")
+    show.add_argument("--n", type=_positive, default=5, help="documents to show (default: %(default)s)")
+    show.add_argument("--where", action="append", default=[], metavar="meta.KEY=VALUE",
+                      help="show only documents whose meta matches (=, !=, <, <=, >, >=, ~ for a regular "
+                      "expression; text~REGEX matches the text); repeat to require several")
+    show.add_argument("--dropped", nargs="?", const=ALL_REASONS, metavar="REASON",
+                      help="show rejects kept in _dropped/ instead: a reason (near_duplicate) or STEP/REASON; "
+                      "alone: every reason")
+    show.add_argument("--width", type=_not_negative, default=300,
+                      help="characters of text shown per document (default: %(default)s; 0: all of it)")
+    show.add_argument("--json", action="store_true", help="print the records as JSON lines, whole (for jq)")
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -240,11 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, beam_args = argv[:cut], argv[cut + 1 :]
-    _quiet_logs("--debug" in argv)
+    debug = "--debug" in argv  # accepted anywhere before "--"
+    argv = [arg for arg in argv if arg != "--debug"]
+    _quiet_logs(debug)
     signal.signal(signal.SIGTERM, _interrupted)  # SIGINT raises KeyboardInterrupt already
-    if "--debug" in argv:
+    if debug:
         os.environ["REDPAJAMA_DEBUG"] = "1"
     args = make_parser().parse_args(argv)
+    args.debug = debug
     try:
         if args.command == "slices":
             return cmd_slices()
@@ -254,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "sample":
             return cmd_sample(args)
+        if args.command == "show":
+            return cmd_show(args)
         if args.command == "fetch-pages":
             return cmd_fetch(args)
         return cmd_run(args, beam_args)

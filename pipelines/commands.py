@@ -200,6 +200,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace) -> int:
+    import sys
+
+    from redpajama.pipelines import show
+
+    conditions = [show.parse_where(text) for text in args.where]
+    if args.dropped:
+        files = show.dropped_shards(args.target, args.dropped)
+    else:
+        files = show.output_shards(args.target)
+    result = show.show(files, args.n, conditions, args.width, args.json, sys.stdout)
+    sys.stdout.flush()
+    print(show.summary(result, args.target, conditions, args.dropped), file=sys.stderr)
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
