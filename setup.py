@@ -48,6 +48,7 @@ setup(
         "rensa>=0.5",  # digest matrices from precomputed token hashes
         "pyarrow>=14",
         "matplotlib>=3.7",
+        "scipy>=1.15",  # the report's bootstrap intervals (scipy.stats.bootstrap, BCa)
     ],
     extras_require={
         "dataflow": [f"apache-beam[gcp]=={BEAM}"],

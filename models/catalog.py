@@ -121,6 +121,59 @@ def locate(spec: ModelSpec, override: str | None = None) -> str:
     return CACHED + spec.filename if cached.is_file() else spec.url
 
 
+def cached_copy(spec: ModelSpec) -> str | None:
+    """A location of the model that loads without the network, or None: its copy put in the cache
+    by :func:`install` (``cache:<filename>``), else its URL when a download of it is cached."""
+    location = locate(spec)
+    return location if available_here(location) else None
+
+
+ORIGIN = ".origin"  # beside a cached model: where its bytes came from (one line)
+
+
+def install(spec: ModelSpec, source: str) -> str:
+    """Copy a local model file into the cache as ``<cache>/<filename>`` (atomically), noting where it
+    came from; returns its ``cache:`` location. Later commands find it there without the network."""
+    target = cache_dir() / spec.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{spec.filename}.", suffix=".partial", delete=False)
+    try:
+        with partial, open(source, "rb") as handle:
+            shutil.copyfileobj(handle, partial, 1 << 20)
+        os.replace(partial.name, target)
+    finally:
+        if os.path.exists(partial.name):
+            os.unlink(partial.name)
+    _note_origin(target, f"copied from {os.path.abspath(source)}")
+    return CACHED + spec.filename
+
+
+def _note_origin(target: Path, text: str) -> None:
+    target.with_name(target.name + ORIGIN).write_text(text + "\n", encoding="utf-8")
+
+
+def origin(location: str) -> str:
+    """Where a model location's bytes are, in words: ``the model cache (PATH, downloaded from URL)``."""
+    if location.startswith(CACHED):
+        path = cache_dir() / location[len(CACHED) :]
+        note = path.with_name(path.name + ORIGIN)
+        came = note.read_text(encoding="utf-8").strip() if note.is_file() else ""
+        return f"the model cache ({path}{', ' + came if came else ''})"
+    if location.startswith(PACKAGED):
+        return f"the installed package ({local_file(location) or location})"
+    if "://" in location:
+        copy = cached_path(location, os.path.basename(location))
+        return f"{location} (copy in the model cache: {copy})" if copy.is_file() else location
+    return os.path.abspath(location)
+
+
+def available_here(location: str) -> bool:
+    """True when the model can be loaded without the network (a local file or a cached copy)."""
+    if "://" not in location or location.startswith((PACKAGED, CACHED)):
+        return local_file(location) is not None
+    return cached_path(location, os.path.basename(location)).is_file()
+
+
 def local_file(location: str) -> Path | None:
     """The local file a path, ``package:`` or ``cache:`` location names here, or None."""
     if location.startswith(PACKAGED):
@@ -166,6 +219,7 @@ def fetch(location: str, filename: str) -> str:
             raise ModelNotFound(f"{location} answered with a web page, not a model (a download warning or a login page); "
                                 "download it in a browser and pass its local path")
         os.replace(partial.name, target)
+        _note_origin(target, f"downloaded from {location}")
     except ModelNotFound:
         raise
     except Exception as error:

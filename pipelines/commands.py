@@ -91,11 +91,7 @@ def _token_counter(choice: str) -> str | None:
     if choice == "off":
         return None
     if choice == "auto":
-        url = catalog.NEOX_TOKENIZER.url
-        for cached in (catalog.cache_dir() / catalog.NEOX_TOKENIZER.filename, catalog.cached_path(url, os.path.basename(url))):
-            if cached.is_file():
-                return str(cached)
-        return None
+        return catalog.cached_copy(catalog.NEOX_TOKENIZER)
     return _tokenizer(choice)
 
 
@@ -170,12 +166,18 @@ def classifier_summary(manifest: dict) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    import sys
+
     from redpajama.pipelines.report import build_report, markdown, write_report
+    from redpajama.pipelines.tokens import choose_tokenizer
 
     _existing_output(args.output)
-    report = build_report(args.output, _tokenizer(args.tokenizer), eod=not args.no_eod,
+    tokenizer = choose_tokenizer(args.tokenizer)
+    print(tokenizer.says, file=sys.stderr, flush=True)
+    report = build_report(args.output, tokenizer.location, eod=not args.no_eod,
                           processes=args.workers or os.cpu_count() or 1, cc_mirror=args.cc_mirror,
-                          arxiv_manifest=args.arxiv_manifest, arxiv_until=args.arxiv_until)
+                          arxiv_manifest=args.arxiv_manifest, arxiv_until=args.arxiv_until,
+                          tokenizer_says=tokenizer.says)
     paths = write_report(report, args.output)
     print(markdown(report))
     print("written: " + ", ".join(paths))
@@ -183,20 +185,36 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    import sys
+
     from redpajama.pipelines.report import slice_folders
     from redpajama.pipelines.sample import fractions_for_budget, sample, slice_tokens
+    from redpajama.pipelines.tokens import choose_tokenizer
 
     _existing_output(args.output)
-    tokenizer = _tokenizer(args.tokenizer) if (args.tokenizer or args.tokens) else None
+    tokenizer = None
+    if args.tokenizer or args.tokens:
+        choice = choose_tokenizer(args.tokenizer)
+        if choice.location is None:
+            raise UsageError(f"--tokens needs the tokenizer to count what it delivers; {choice.says}")
+        print(choice.says, file=sys.stderr, flush=True)
+        tokenizer = choice.location
+    available: dict[str, int] = {}
     if args.tokens:
-        folders = slice_folders(args.output)
-        fractions = fractions_for_budget(args.tokens, slice_tokens(args.output, folders, tokenizer))
+        available = slice_tokens(args.output, slice_folders(args.output), tokenizer)
+        fractions = fractions_for_budget(args.tokens, available)
     else:
         fractions = {"*": args.fraction}
-    report = sample(args.output, args.dest, fractions, args.seed, tokenizer)
+    report = sample(args.output, args.dest, fractions, args.seed, tokenizer, args.tokens, available)
     for row in report["slices"]:
         tokens = f", {row['tokens']:,} tokens" if row["tokens"] is not None else ""
         print(f"{row['slice']}: {row['documents']:,} of {row['read']:,} documents{tokens} -> {row['file']}")
+    if "budget" in report:
+        budget = report["budget"]
+        reasons = budget["short_because"]
+        print(f"delivered {budget['delivered']:,} of {budget['asked']:,} tokens asked "
+              f"({budget['delivered'] / budget['asked']:.1%})"
+              + (": less than asked, because " + "; ".join(reasons) if reasons else ""))
     return 0
 
 

@@ -103,6 +103,18 @@ def ensure_models(wikipedia_dir: str, cc_inputs: list[str], lid: str | None, wik
     print(f"models ({catalog.built_folder()}): {classifier_summary(manifest)}")
 
 
+def demo_tokenizer(shared: str):
+    """The GPT-NeoX-20B tokenizer for the demo's token counts, kept in the model cache so that
+    ``redpajama report`` and ``sample --tokens`` find it later without the network: the sample
+    data's copy is put there when the cache has none; else the usual download is tried."""
+    from redpajama.pipelines.tokens import choose_tokenizer
+
+    local = os.path.join(shared, "models/gpt-neox-20b/20B_tokenizer.json")
+    if catalog.cached_copy(catalog.NEOX_TOKENIZER) is None and os.path.isfile(local):
+        catalog.install(catalog.NEOX_TOKENIZER, local)
+    return choose_tokenizer(None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", default="../shared/data")
@@ -113,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lid_path = os.path.join(args.shared, "models/fasttext-lid/lid.176.ftz")
     lid = lid_path if os.path.exists(lid_path) else None
-    tokenizer_path = os.path.join(args.shared, "models/gpt-neox-20b/20B_tokenizer.json")
-    tokenizer = tokenizer_path if os.path.exists(tokenizer_path) else None
+    choice = demo_tokenizer(args.shared)
+    print(choice.says + ("" if choice.location else " (in every run of the demo)"), file=sys.stderr, flush=True)
+    tokenizer = choice.location
     options = {
         "stackexchange": {"lid_model": lid},
         "commoncrawl": {"lid_model": lid, "file_limit": 1},
@@ -137,12 +150,12 @@ def main(argv: list[str] | None = None) -> int:
             slc = slices[name](**options.get(name, {}))
             outcome = run_slice(slc, inputs, args.output, RunnerConfig(workers=args.workers), tokenizer=tokenizer)
             print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
-        if tokenizer:
-            from redpajama.pipelines.report import build_report, markdown, write_report
+        from redpajama.pipelines.report import build_report, markdown, write_report
 
-            report = build_report(args.output, tokenizer, processes=args.workers or os.cpu_count() or 1)
-            write_report(report, args.output)
-            print(markdown(report))
+        report = build_report(args.output, tokenizer, processes=args.workers or os.cpu_count() or 1,
+                              tokenizer_says=choice.says)
+        write_report(report, args.output)
+        print(markdown(report))
     except (UsageError, catalog.ModelNotFound) as error:
         print(f"redpajama: error: {error}", file=sys.stderr)
         return 2

@@ -4,21 +4,25 @@ Works on any output folder (local or gs://) holding slice folders, ours or a Red
 download. For each slice: documents, tokens (GPT-NeoX-20B, EOD per document optional),
 bytes, tokens per document, share of the total, RedPajama's and LLaMA's published figures,
 and a projection to full scale: tokens x (units of the full input / units processed, from
-the run's ``stats.json``) with a 95% bootstrap interval over the processed units (see
-:mod:`redpajama.pipelines.projection`). CommonCrawl's full count is read from its
-listings, arXiv's from its source manifest. Writes ``report.md``, ``report.json`` and
-``report.png``, and says which Wikipedia-reference classifier a CommonCrawl run used.
+the run's ``stats.json``) with a 95% bootstrap interval where the units allow one, and in
+words how sure it is (see :mod:`redpajama.pipelines.projection`). Books are projected by
+book and by corpus, each against its own part of RedPajama's books. CommonCrawl's full count
+is read from its listings, arXiv's from its source manifest. Writes ``report.md``,
+``report.json`` and ``report.png``, and says which Wikipedia-reference classifier a
+CommonCrawl run used.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama import manifests
 from redpajama.pipelines import io, projection
 from redpajama.pipelines.tokens import SLICE_OF_FOLDER, Counts, count_files, record_files
+from redpajama.slices.books import corpus_of
 
 SLICES = ("commoncrawl", "c4", "github", "books", "arxiv", "wikipedia", "stackexchange")
 
@@ -63,56 +67,199 @@ def _unit_yields(stats: dict | None, key: str) -> list[int] | None:
     return [size for _, size in rows]
 
 
-def build_report(output: str, tokenizer: str, eod: bool = True, processes: int = 1, cc_mirror: str | None = None,
-                 arxiv_manifest: str | None = None, arxiv_until: str | None = None) -> dict[str, Any]:
-    """Count every slice under ``output`` and compare it with ``manifests/targets.json``."""
+def build_report(output: str, tokenizer: str | None, eod: bool = True, processes: int = 1, cc_mirror: str | None = None,
+                 arxiv_manifest: str | None = None, arxiv_until: str | None = None,
+                 tokenizer_says: str | None = None) -> dict[str, Any]:
+    """Count every slice under ``output`` and compare it with ``manifests/targets.json``.
+
+    Without a tokenizer the tokens come from each run's ``stats.json`` where the run counted
+    them, else they are missing and ``tokenizer_says`` (why) is kept in the report.
+    """
+    from redpajama.models import catalog
+
+    if tokenizer_says is None:
+        tokenizer_says = f"tokenizer: {catalog.origin(tokenizer)}" if tokenizer else "tokens not counted: no tokenizer"
     targets = manifests.load("targets")
     folders = slice_folders(output)
     files = {name: record_files(folder) for name, folder in folders.items()}
-    per_file = count_files([p for paths in files.values() for p in paths], tokenizer, eod, processes)
+    groups = {folder: GROUPS[name] for name, folder in folders.items() if name in GROUPS}
+    per_file = count_files([p for paths in files.values() for p in paths], tokenizer, eod, processes, groups)
     rows = []
     for name, folder in folders.items():
         counts = Counts()
         for path in files[name]:
             counts.add(per_file[path])
         stats = _stats(folder)
+        tokens, tokens_from = _tokens(counts, stats, tokenizer, eod)
         unit = targets["full_scale_units"].get(name, {})
-        key = unit.get("stats_key", "planned")
-        processed = _units_processed(stats, key)
-        full = projection.full_units(name, unit, cc_mirror, arxiv_manifest, arxiv_until) if unit else None
-        count = full.count if full else None
-        projected = counts.tokens * count / processed if count and processed else None
-        yields = _unit_yields(stats, key)
-        spread = projection.interval(yields, processed, count, counts.tokens) if projected and yields is not None else None
         published = targets["redpajama"]["tokens"].get(name)
-        rows.append({
+        row: dict[str, Any] = {
             "slice": name,
             "documents": counts.documents,
-            "tokens": counts.tokens,
+            "tokens": tokens,
+            "tokens_from": tokens_from,
+            "tokens_missing": None if tokens is not None else tokenizer_says,
             "bytes": counts.bytes,
-            "tokens_per_document": round(counts.tokens / counts.documents, 1) if counts.documents else 0,
+            "tokens_per_document": round(tokens / counts.documents, 1) if counts.documents and tokens is not None else None,
             "redpajama_tokens": published,
             "llama_tokens_estimate": round(targets["llama"]["sampling_share"][name] * targets["llama"]["total_tokens"]),
-            "units_processed": processed,
-            "units_full_scale": count,
-            "units_full_scale_source": full.source if full else None,
             "unit": unit.get("unit"),
-            "projected_tokens": round(projected) if projected else None,
-            "projected_interval": list(spread) if spread else None,
-            "projected_vs_redpajama": float(f"{projected / published:.4g}") if projected and published else None,
             "wikiref_classifier": ((stats or {}).get("recipe", {}).get("wikiref") or {}).get("recipe"),
-        })
-    total = sum(row["tokens"] for row in rows)
+        }
+        if unit.get("corpora"):
+            row.update(_by_corpus(folder, counts, stats, unit, targets["redpajama"], tokens_from))
+        else:
+            row.update(_projection(name, tokens, stats, unit, published, cc_mirror, arxiv_manifest, arxiv_until))
+        rows.append(row)
+    total = sum(row["tokens"] or 0 for row in rows)
     for row in rows:
-        row["share"] = round(row["tokens"] / total, 4) if total else 0
+        row["share"] = round(row["tokens"] / total, 4) if total and row["tokens"] is not None else None
     return {
         "output": output,
         "tokenizer": tokenizer,
+        "tokenizer_says": tokenizer_says,
         "eod_per_document": eod,
         "slices": rows,
-        "total": {"documents": sum(r["documents"] for r in rows), "tokens": total, "bytes": sum(r["bytes"] for r in rows)},
+        "total": {"documents": sum(r["documents"] for r in rows), "tokens": total if tokenizer or total else None,
+                  "bytes": sum(r["bytes"] for r in rows)},
         "published": {"redpajama": targets["redpajama"]["source"], "llama": targets["llama"]["source"]},
+        "minimum_units_for_an_interval": projection.MIN_UNITS,
     }
+
+
+GROUPS = {"books": corpus_of}  # slices whose documents are counted by group (Books by corpus, each book kept)
+
+
+def _tokens(counts: Counts, stats: dict | None, tokenizer: str | None, eod: bool) -> tuple[int | None, str | None]:
+    """The slice's tokens and where they come from: counted here, or the run's own count."""
+    if tokenizer:
+        return counts.tokens, "counted"
+    counted = (stats or {}).get("tokens")
+    how = (stats or {}).get("tokens_counted_with") or {}
+    if counted is None or stats.get("kept") != counts.documents:
+        return None, None
+    if how.get("eod_per_document", True) and not eod:
+        counted -= counts.documents
+    return counted, f"stats.json (counted by the run with {how.get('tokenizer', 'its tokenizer')})"
+
+
+def _projection(name: str, tokens: int | None, stats: dict | None, unit: dict, published: float | None,
+                cc_mirror: str | None, arxiv_manifest: str | None, arxiv_until: str | None) -> dict[str, Any]:
+    """Full-scale projection of one slice, its interval and how sure it is, in words."""
+    key = unit.get("stats_key", "planned")
+    processed = _units_processed(stats, key)
+    full = projection.full_units(name, unit, cc_mirror, arxiv_manifest, arxiv_until) if unit else None
+    count = full.count if full else None
+    projected = tokens * count / processed if tokens and count and processed else None
+    if projected is None:
+        if tokens is None:
+            why = "tokens not counted"
+        elif full and not count:
+            why = f"full-scale {unit.get('unit', 'units')} {full.source}"
+        elif not processed:
+            why = "no stats.json: the units processed are unknown"
+        else:
+            why = "no full-scale count"
+        spread = projection.Spread(None, None, f"no projection: {why}")
+    elif unit.get("draw") == "chosen" and processed < count:
+        spread = projection.Spread(None, None, "no interval")
+    else:
+        yields = _unit_yields(stats, key)
+        if yields is None or not sum(yields):
+            spread = projection.Spread(None, None, "no interval: the run recorded no kept bytes per unit")
+        else:
+            spread = projection.bootstrap(yields, processed, count, tokens / sum(yields), unit.get("per", "units"))
+    notes = [spread.why] + ([unit["spread"]] if unit.get("spread") and projected is not None else [])
+    return {
+        "units_processed": processed,
+        "units_full_scale": count,
+        "units_full_scale_source": full.source if full else None,
+        "projected_tokens": round(projected) if projected else None,
+        "projected_interval": list(spread.bounds) if spread.bounds else None,
+        "projected_vs_redpajama": float(f"{projected / published:.4g}") if projected and published else None,
+        "certainty": _sentences(notes),
+    }
+
+
+def _by_corpus(folder: str, counts: Counts, stats: dict | None, unit: dict, redpajama: dict,
+               tokens_from: str | None) -> dict[str, Any]:
+    """Books: each corpus against its own part of RedPajama's books, by book; Books3 as not reproducible."""
+    processed, unattributed = _books_processed(folder, stats, counts.groups)
+    published = redpajama["books_by_corpus"]
+    parts = []
+    pg19_estimate = None
+    for corpus, spec in unit["corpora"].items():
+        group = counts.groups.get(corpus)
+        like = published.get(spec["like"], {})
+        if group is None:
+            if corpus == "books3":
+                parts.append({"corpus": corpus, "label": spec["label"], "documents": 0, "tokens": None,
+                              "reproducible": False, "certainty": f"not reproducible: {like['why']}"})
+            continue
+        tokens = group.tokens if tokens_from == "counted" else None
+        part: dict[str, Any] = {"corpus": corpus, "label": spec["label"], "documents": group.documents,
+                                "tokens": tokens, "bytes": group.bytes, "words": group.words,
+                                "unit": spec["unit"], "units_processed": processed.get(corpus),
+                                "units_full_scale": spec["count"], "reproducible": like.get("reproducible", True)}
+        n = processed.get(corpus)
+        if tokens is None or not n:
+            why = "tokens per book not counted" if tokens is None else "no stats.json: the books processed are unknown"
+            spread, projected = projection.Spread(None, None, f"no projection: {why}"), None
+        else:
+            projected = tokens * spec["count"] / n
+            spread = projection.bootstrap(group.per_document, n, spec["count"], 1.0, "books")
+        part["projected_tokens"] = round(projected) if projected else None
+        part["projected_interval"] = list(spread.bounds) if spread.bounds else None
+        notes = [spread.why, unit.get("spread", "") if projected else "", spec.get("note", ""), unattributed]
+        if "words_read" in like and tokens is not None and group.words:
+            pg19_estimate = like["words_read"] * tokens / group.words
+            part["redpajama_tokens_estimate"] = round(pg19_estimate)
+            notes.append(f"RedPajama's part is estimated from words: {like['words_note']} That is "
+                         f"{like['words_read'] / 1e9:.2f} B words, at this run's {tokens / group.words:.3f} tokens per word")
+        if like.get("reproducible") is False:
+            notes.insert(0, f"not reproducible: {like['why']}")
+        part["certainty"] = _sentences(notes)
+        parts.append(part)
+    for part in parts:
+        if part["corpus"] == "books3" and pg19_estimate is not None:
+            part["redpajama_tokens_estimate"] = round(redpajama["tokens"]["books"] - pg19_estimate)
+        estimate = part.get("redpajama_tokens_estimate")
+        projected = part.get("projected_tokens")
+        part["projected_vs_redpajama"] = float(f"{projected / estimate:.4g}") if projected and estimate else None
+    return {
+        "units_processed": (stats or {}).get("read"),
+        "units_full_scale": None,
+        "units_full_scale_source": None,
+        "unit": "books, by corpus",
+        "projected_tokens": None,
+        "projected_interval": None,
+        "projected_vs_redpajama": None,
+        "certainty": f"by corpus (rows below): {published['note']}",
+        "parts": parts,
+    }
+
+
+def _books_processed(folder: str, stats: dict | None, groups: dict[str, Counts]) -> tuple[dict[str, int], str]:
+    """Books read per corpus: kept plus dropped (the kept rejects in ``_dropped/`` name their corpus);
+    books dropped without a kept record go to the corpus when there is one, else are said to be left out."""
+    from redpajama.pipelines.show import dropped_reasons, records
+
+    if not stats:
+        return {}, ""
+    dropped: dict[str, int] = {}
+    for paths in dropped_reasons(folder).values():
+        for path in paths:
+            for _, record in records(path):
+                corpus = corpus_of(record.get("meta") or {})
+                dropped[corpus] = dropped.get(corpus, 0) + 1
+    seen = {corpus: groups.get(corpus, Counts()).documents + dropped.get(corpus, 0)
+            for corpus in {*groups, *dropped}}
+    rest = stats.get("read", 0) - sum(seen.values())
+    if len(seen) == 1:
+        return {corpus: count + rest for corpus, count in seen.items()}, ""
+    note = (f"{rest:,} books dropped without a kept record (exact duplicates, failures) name no corpus and are left "
+            "out of the books processed." if rest else "")
+    return seen, note
 
 
 def _human(value: float | None) -> str:
@@ -129,66 +276,164 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Token counts: {report['output']}",
         "",
-        f"Tokenizer {report['tokenizer']}, {eod}. Published: RedPajama ({report['published']['redpajama']}); "
+        f"{_sentence(report['tokenizer_says'])} Counted {eod}. Published: RedPajama ({report['published']['redpajama']}); "
         f"LLaMA share x 1.4 T ({report['published']['llama']}).",
         "",
-        "| slice | documents | tokens | bytes | tokens/doc | share | RedPajama | LLaMA (est.) | units | projected "
-        "| projected / RedPajama |",
+        "| slice | documents | tokens | bytes | tokens/doc | share | RedPajama | LLaMA (est.) | units | projected (95 % "
+        "interval) | projected / RedPajama |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
-    notes = []
+    sure, notes = [], []
     for row in report["slices"]:
-        units = f"{row['units_processed']} of {row['units_full_scale']} {row['unit']}" if row["units_full_scale"] else (
-            f"{row['units_processed']} ({row['unit']}; full count unknown)" if row["unit"] else "n/a")
-        ratio = f"{row['projected_vs_redpajama']:.3g}" if row["projected_vs_redpajama"] is not None else "n/a"
+        share = f"{row['share']:.1%}" if row.get("share") is not None else "n/a"
+        per_document = f"{row['tokens_per_document']:,}" if row.get("tokens_per_document") is not None else "n/a"
         lines.append(
             f"| {row['slice']} | {row['documents']:,} | {_human(row['tokens'])} | {_human(row['bytes'])}B | "
-            f"{row['tokens_per_document']:,} | {row['share']:.1%} | {_human(row['redpajama_tokens'])} | "
-            f"{_human(row['llama_tokens_estimate'])} | {units} | {_projected(row)} | {ratio} |"
+            f"{per_document} | {share} | {_human(row['redpajama_tokens'])} | {_human(row['llama_tokens_estimate'])} | "
+            f"{_units(row)} | {_projected(row)} | {_ratio(row)} |"
         )
+        sure.append(f"- **{row['slice']}**: {_sentence(row['certainty'])}")
+        for part in row.get("parts", []):
+            estimate = part.get("redpajama_tokens_estimate")
+            size = f"{_human(part['bytes'])}B" if part.get("bytes") is not None else "n/a"
+            published = f"{_human(estimate)} (est.)" if estimate else "n/a"
+            lines.append(
+                f"| {row['slice']}: {part['label']} | {part['documents']:,} | {_human(part['tokens'])} | {size} | | | "
+                f"{published} | | {_units(part)} | {_projected(part)} | {_ratio(part)} |"
+            )
+            sure.append(f"  - {part['label']}: {_sentence(part['certainty'])}")
+        if row.get("tokens_from") not in (None, "counted"):
+            notes.append(f"- {row['slice']}: tokens from {row['tokens_from']}.")
+        if row.get("tokens_missing"):
+            notes.append(f"- {row['slice']}: {_sentence(row['tokens_missing'])}")
         if row.get("units_full_scale_source") and not row["units_full_scale"]:
             notes.append(f"- {row['slice']}: full-scale units {row['units_full_scale_source'].rstrip('.')}.")
         if row.get("wikiref_classifier"):
             notes.append(f"- {row['slice']}: Wikipedia-reference classifier {row['wikiref_classifier']}.")
     total = report["total"]
     lines += ["", f"Total: {total['documents']:,} documents, {_human(total['tokens'])} tokens, {_human(total['bytes'])}B."]
+    lines += ["", "## How sure each projection is", "",
+              "Projected: tokens x full-scale units / units processed. The interval is a 95 % bootstrap over the units "
+              f"processed and needs at least {report.get('minimum_units_for_an_interval', projection.MIN_UNITS)} of "
+              "them: with fewer, a bootstrap interval comes out more than 10 % too narrow (with 2 units, a tenth of "
+              "the right width).", "", *sure]
     if notes:
-        lines += ["", "Projected: tokens x full-scale units / units processed; in brackets the 95% bootstrap interval "
-                  "over the processed units.", *notes]
+        lines += ["", "Notes:", *notes]
     return "\n".join(lines) + "\n"
 
 
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith(".") else text + "."
+
+
+def _sentences(parts: list[str]) -> str:
+    return " ".join(_sentence(part) for part in parts if part and part.strip())
+
+
+def _units(row: dict[str, Any]) -> str:
+    processed, full = row.get("units_processed"), row.get("units_full_scale")
+    done = f"{processed:,}" if processed is not None else "?"
+    if full:
+        return f"{done} of {full:,} {row['unit']}"
+    if row.get("unit") and processed is not None:
+        return f"{done} {row['unit']}" + ("" if row.get("parts") else "; full count unknown")
+    return "n/a"
+
+
+def _ratio(row: dict[str, Any]) -> str:
+    return f"{row['projected_vs_redpajama']:.3g}" if row.get("projected_vs_redpajama") is not None else "n/a"
+
+
 def _projected(row: dict[str, Any]) -> str:
-    if row["projected_tokens"] is None:
+    if row.get("reproducible") is False and row.get("tokens") is None:
+        return "not reproducible"
+    if row.get("parts"):
+        return "by corpus"
+    if row.get("projected_tokens") is None:
         return "n/a"
     spread = row.get("projected_interval")
-    return _human(row["projected_tokens"]) + (f" ({_human(spread[0])}-{_human(spread[1])})" if spread else "")
+    return _human(row["projected_tokens"]) + (f" ({_human(spread[0])}-{_human(spread[1])})" if spread else " (no interval)")
 
 
-def chart(report: dict[str, Any], path: str) -> None:
-    """Projected (or counted) tokens per slice next to RedPajama's published counts, log scale."""
+@dataclass
+class Bar:
+    """One group of the chart: this output's tokens (projected or measured) next to RedPajama's."""
+
+    label: str
+    ours: float | None
+    projected: bool
+    interval: list[int] | None
+    published: float | None
+    estimated: bool  # RedPajama's figure is an estimate of its part (books by corpus)
+    note: str = ""
+
+
+def chart_bars(report: dict[str, Any]) -> list[Bar]:
+    """What :func:`chart` draws: a slice, or each corpus of a slice counted by corpus."""
+    bars = []
+    for row in report["slices"]:
+        entries = [(f"{row['slice']}: {p['label']}", p, p.get("redpajama_tokens_estimate"), True)
+                   for p in row.get("parts", [])] or [(row["slice"], row, row.get("redpajama_tokens"), False)]
+        for label, entry, published, estimated in entries:
+            projected = entry.get("projected_tokens")
+            note = "not reproducible" if entry.get("reproducible") is False and not entry.get("tokens") else ""
+            bars.append(Bar(label, projected or entry.get("tokens"), projected is not None,
+                            entry.get("projected_interval"), published, estimated, note))
+    return bars
+
+
+def figure(report: dict[str, Any]):
+    """The chart as a matplotlib figure: projected bars solid with their 95 % intervals, measured
+    bars (no full-scale count) hatched, RedPajama's published counts grey, its estimated parts hatched."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = report["slices"]
-    names = [row["slice"] for row in rows]
-    ours = [row["projected_tokens"] or row["tokens"] for row in rows]
-    published = [row["redpajama_tokens"] or 0 for row in rows]
-    figure, axis = plt.subplots(figsize=(8, 4))
-    positions = range(len(names))
-    axis.bar([p - 0.2 for p in positions], ours, width=0.4, label="this output (projected where known)")
-    axis.bar([p + 0.2 for p in positions], published, width=0.4, label="RedPajama published")
-    axis.set_xticks(list(positions), names, rotation=20)
+    bars = chart_bars(report)
+    figure, axis = plt.subplots(figsize=(max(7, 1.1 * len(bars)) + 3, 4.5))
+    width = 0.38
+    for index, bar in enumerate(bars):
+        x = index - width / 2
+        if bar.ours:
+            axis.bar(x, bar.ours, width, color="tab:blue" if bar.projected else "white", edgecolor="tab:blue",
+                     hatch="" if bar.projected else "//")
+            if bar.interval:
+                low, high = bar.interval
+                axis.errorbar(x, bar.ours, yerr=[[max(bar.ours - low, 0)], [max(high - bar.ours, 0)]], fmt="none",
+                              ecolor="black", capsize=4)
+        elif bar.note:
+            axis.annotate(bar.note, (x, 1), xycoords=("data", "axes fraction"), xytext=(0, -4),
+                          textcoords="offset points", rotation=90, ha="center", va="top", fontsize=8)
+        if bar.published:
+            axis.bar(index + width / 2, bar.published, width, color="lightgrey" if bar.estimated else "grey",
+                     edgecolor="grey", hatch="xx" if bar.estimated else "")
+    from matplotlib.patches import Patch
+
+    axis.legend(handles=[
+        Patch(color="tab:blue", label="this output, projected to full scale"),
+        Patch(facecolor="white", edgecolor="tab:blue", hatch="//", label="this output, measured (no projection)"),
+        matplotlib.lines.Line2D([], [], color="black", marker="_", label="95 % interval"),
+        Patch(color="grey", label="RedPajama published"),
+        Patch(facecolor="lightgrey", edgecolor="grey", hatch="xx", label="RedPajama's part (estimated)"),
+    ], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axis.set_xticks(list(range(len(bars))), [bar.label for bar in bars], rotation=25, ha="right", fontsize=8)
     axis.set_yscale("log")
     axis.set_ylabel("tokens")
-    axis.set_title("Tokens per slice")
-    axis.legend()
+    axis.set_title("Tokens per slice: this output against RedPajama")
     figure.tight_layout()
+    return figure
+
+
+def chart(report: dict[str, Any], path: str) -> None:
+    """``report.png``: :func:`figure`, written to ``path``."""
+    import matplotlib.pyplot as plt
+
+    drawn = figure(report)
     with FileSystems.create(path) as handle:
-        figure.savefig(handle, format="png", dpi=120)
-    plt.close(figure)
+        drawn.savefig(handle, format="png", dpi=120)
+    plt.close(drawn)
 
 
 def write_report(report: dict[str, Any], output: str) -> list[str]:

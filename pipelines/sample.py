@@ -30,12 +30,14 @@ def selected(record: dict, fraction: float, seed: int) -> bool:
 
 
 def slice_tokens(output: str, folders: dict[str, str], tokenizer: str) -> dict[str, int]:
-    """Tokens per slice: from ``report.json`` when it covers the slice, else counted."""
+    """Tokens per slice (one EOD per document): from ``report.json`` when it covers the slice, else counted."""
     known: dict[str, int] = {}
     report_path = io.join(output, "report.json")
     if FileSystems.exists(report_path):
         with FileSystems.open(report_path) as handle:
-            known = {row["slice"]: row["tokens"] for row in json.loads(handle.read())["slices"]}
+            report = json.loads(handle.read())
+        if report.get("eod_per_document", True):
+            known = {row["slice"]: row["tokens"] for row in report["slices"] if row.get("tokens") is not None}
     from redpajama.pipelines.tokens import count_files
 
     for name, folder in folders.items():
@@ -44,16 +46,46 @@ def slice_tokens(output: str, folders: dict[str, str], tokenizer: str) -> dict[s
     return known
 
 
-def fractions_for_budget(tokens: int, available: dict[str, int]) -> dict[str, float]:
-    """Per-slice fractions that spend ``tokens`` in RedPajama's published proportions."""
+def shares_of_budget(tokens: int, available: dict[str, int]) -> dict[str, float]:
+    """The tokens each slice present should give: ``tokens`` split in RedPajama's published proportions."""
     published = manifests.load("targets")["redpajama"]["tokens"]
     total = sum(published[name] for name in available)
-    return {name: min(1.0, tokens * published[name] / total / count) if count else 0.0
-            for name, count in available.items()}
+    return {name: tokens * published[name] / total for name in available}
 
 
-def sample(output: str, dest: str, fractions: dict[str, float], seed: int, tokenizer: str | None) -> dict[str, Any]:
-    """Write ``<dest>/<slice>_sample.jsonl`` for every slice and ``sample_report.json``."""
+def fractions_for_budget(tokens: int, available: dict[str, int]) -> dict[str, float]:
+    """Per-slice fractions that spend ``tokens`` in RedPajama's published proportions."""
+    return {name: min(1.0, share / available[name]) if available[name] else 0.0
+            for name, share in shares_of_budget(tokens, available).items()}
+
+
+SAMPLING_SLACK = 0.02  # a seeded selection of whole documents lands near its target, not on it
+
+
+def shortfall(asked: int, available: dict[str, int], delivered: dict[str, int]) -> list[str]:
+    """Why a ``--tokens`` sample gave less than asked, slice by slice (empty when it did not)."""
+    total = sum(delivered.values())
+    if total >= asked * (1 - SAMPLING_SLACK):
+        return []
+    reasons = []
+    for name, share in shares_of_budget(asked, available).items():
+        have = available[name]
+        if have < share:
+            reasons.append(f"{name} holds {have:,} tokens, less than its share of {round(share):,}: all of it taken")
+        elif delivered.get(name, 0) < share * (1 - SAMPLING_SLACK):
+            reasons.append(f"{name}: {delivered.get(name, 0):,} of its {round(share):,} (documents are drawn whole by a "
+                           "seeded hash, so a small slice lands off its share)")
+    missing = sorted(set(manifests.load("targets")["redpajama"]["tokens"]) - set(available))
+    if missing and reasons:
+        reasons.append(f"the budget was split among the slices present only ({', '.join(missing)}: no output here), "
+                       "which raises each one's share")
+    return reasons
+
+
+def sample(output: str, dest: str, fractions: dict[str, float], seed: int, tokenizer: str | None,
+           asked: int | None = None, available: dict[str, int] | None = None) -> dict[str, Any]:
+    """Write ``<dest>/<slice>_sample.jsonl`` for every slice and ``sample_report.json``; with a token
+    budget (``asked``, split over the ``available`` tokens), what it delivered and why it fell short."""
     folders = slice_folders(output)
     loaded = catalog.load_token_counter(tokenizer) if tokenizer else None
     report: dict[str, Any] = {"output": output, "seed": seed, "slices": []}
@@ -80,5 +112,9 @@ def sample(output: str, dest: str, fractions: dict[str, float], seed: int, token
             counts.tokens += count_texts(batch, loaded, True)
         report["slices"].append({"slice": name, "fraction": fraction, "read": read, "documents": counts.documents,
                                  "bytes": counts.bytes, "tokens": counts.tokens if loaded else None, "file": path})
+    if asked is not None and loaded is not None:
+        delivered = {row["slice"]: row["tokens"] for row in report["slices"]}
+        report["budget"] = {"asked": asked, "delivered": sum(delivered.values()),
+                            "short_because": shortfall(asked, available or {}, delivered)}
     io.write_json(io.join(dest, "sample_report.json"), report)
     return report

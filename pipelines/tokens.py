@@ -9,11 +9,13 @@ them: this project's ``.jsonl.zst`` shards or a RedPajama download's ``.jsonl``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+import posixpath
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama.core import storage, streams
+from redpajama.core.errors import UsageError
 from redpajama.models import catalog
 
 SKIPPED_PARTS = ("/_errors/", "/_dropped/", "/_temporary/")
@@ -28,11 +30,53 @@ class Counts:
     documents: int = 0
     tokens: int = 0
     bytes: int = 0
+    words: int = 0  # white-space separated, counted only per group
+    per_document: list[int] = field(default_factory=list)  # tokens of each document, only per group
+    groups: dict[str, Counts] = field(default_factory=dict)  # by ``group(meta)`` when asked (books by corpus)
 
     def add(self, other: Counts) -> None:
         self.documents += other.documents
         self.tokens += other.tokens
         self.bytes += other.bytes
+        self.words += other.words
+        self.per_document += other.per_document
+        for name, counts in other.groups.items():
+            self.groups.setdefault(name, Counts()).add(counts)
+
+
+@dataclass(frozen=True)
+class TokenizerChoice:
+    """The tokenizer a command counts with (None: none available) and one line saying where it
+    came from, or why there is none."""
+
+    location: str | None
+    says: str
+
+
+def choose_tokenizer(option: str | None) -> TokenizerChoice:
+    """``--tokenizer`` when given (fetched now: an unreachable one is one line before any work);
+    else the GPT-NeoX-20B tokenizer in the model cache (where ``make demo`` puts it); else its
+    download, when the network answers; else none, with the reason."""
+    spec = catalog.NEOX_TOKENIZER
+    if option:
+        location = catalog.tokenizer_location(option)
+        if not catalog.available_here(location):
+            if storage.is_url(location) and not storage.exists(location):
+                raise UsageError(f"--tokenizer: cannot reach {location} (offline?); pass a local tokenizer.json")
+            catalog.fetch(location, posixpath.basename(location))
+        return TokenizerChoice(location, f"tokenizer: {catalog.origin(location)}")
+    cached = catalog.cached_copy(spec)
+    if cached:
+        return TokenizerChoice(cached, f"tokenizer: {spec.description} from {catalog.origin(cached)}")
+    if storage.exists(spec.url):
+        try:
+            catalog.fetch(spec.url, posixpath.basename(spec.url))
+        except catalog.ModelNotFound as error:
+            return TokenizerChoice(None, f"tokens not counted: {error}; pass --tokenizer PATH")
+        return TokenizerChoice(spec.url, f"tokenizer: {spec.description} from {catalog.origin(spec.url)}")
+    return TokenizerChoice(None, f"tokens not counted: the {spec.description} is not in the model cache "
+                           f"({catalog.cache_dir() / spec.filename}) and {spec.url} is unreachable (offline?); "
+                           "pass --tokenizer PATH to a tokenizer.json (make demo puts one in the cache)")
 
 
 def record_files(folder: str) -> list[str]:
@@ -57,38 +101,72 @@ def count_texts(texts: list[str], counter, eod: bool) -> int:
     return sum(counter.count(texts)) + (len(texts) if eod else 0)
 
 
-def count_file(path: str, tokenizer_location: str, eod: bool) -> Counts:
-    """Documents, tokens and UTF-8 bytes of text in one record file."""
-    tokenizer = catalog.load_token_counter(tokenizer_location)
+Group = Callable[[dict], str]
+
+
+def count_file(path: str, tokenizer_location: str | None, eod: bool, group: Group | None = None) -> Counts:
+    """Documents, tokens and UTF-8 bytes of text in one record file (no tokens without a tokenizer).
+    With ``group``, also per group of ``group(meta)``: words and each document's tokens."""
+    tokenizer = catalog.load_token_counter(tokenizer_location) if tokenizer_location else None
     counts = Counts()
     batch: list[str] = []
+    names: list[str] = []
+
+    def flush() -> None:
+        if group is None:
+            counts.tokens += count_texts(batch, tokenizer, eod)
+            return
+        each = tokenizer.count(batch)
+        for name, tokens in zip(names, each, strict=True):
+            tokens += 1 if eod else 0
+            counts.groups[name].tokens += tokens
+            counts.groups[name].per_document.append(tokens)
+            counts.tokens += tokens
+        names.clear()
+
     for record in read_records(path):
         text = record.get("text", "")
+        size = len(text.encode("utf-8", "surrogatepass"))
         counts.documents += 1
-        counts.bytes += len(text.encode("utf-8", "surrogatepass"))
+        counts.bytes += size
+        if group is not None:
+            name = group(record.get("meta") or {})
+            part = counts.groups.setdefault(name, Counts())
+            part.documents += 1
+            part.bytes += size
+            part.words += len(text.split())
+            names.append(name)
+        if tokenizer is None:
+            continue
         batch.append(text)
         if len(batch) >= BATCH:
-            counts.tokens += count_texts(batch, tokenizer, eod)
+            flush()
             batch = []
     if batch:
-        counts.tokens += count_texts(batch, tokenizer, eod)
+        flush()
     return counts
 
 
-def _count_job(job: tuple[str, str, bool]) -> tuple[str, Counts]:
-    path, tokenizer_location, eod = job
-    return path, count_file(path, tokenizer_location, eod)
+def _count_job(job: tuple[str, str | None, bool, Group | None]) -> tuple[str, Counts]:
+    path, tokenizer_location, eod, group = job
+    return path, count_file(path, tokenizer_location, eod, group)
 
 
-def count_files(paths: list[str], tokenizer_location: str, eod: bool, processes: int = 1) -> dict[str, Counts]:
-    """Counts per file, over ``processes`` worker processes (each loads the tokenizer once)."""
-    jobs = [(path, tokenizer_location, eod) for path in paths]
+def count_files(paths: list[str], tokenizer_location: str | None, eod: bool, processes: int = 1,
+                groups: dict[str, Group] | None = None) -> dict[str, Counts]:
+    """Counts per file, over ``processes`` worker processes (each loads the tokenizer once);
+    ``groups`` maps a path prefix (a slice folder) to the grouping of its documents."""
+    jobs = [(path, tokenizer_location, eod, _group_of(path, groups or {})) for path in paths]
     if processes <= 1 or len(jobs) <= 1:
         return dict(map(_count_job, jobs))
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(processes, initializer=_leave_interrupts_to_the_parent) as pool:
         return dict(pool.imap(_count_job, jobs))
+
+
+def _group_of(path: str, groups: dict[str, Group]) -> Group | None:
+    return next((group for prefix, group in groups.items() if path.startswith(prefix.rstrip("/") + "/")), None)
 
 
 def _leave_interrupts_to_the_parent() -> None:

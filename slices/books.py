@@ -74,6 +74,18 @@ def file_stem(path: str) -> str:
     return name
 
 
+CORPORA = ("pg19", "gutenberg", "books3")
+
+
+def corpus_of(meta: dict) -> str:
+    """The corpus of a book record, ours (``meta.source``) or RedPajama's (PG-19 rows keep
+    ``short_book_title``/``publication_date``/``url``, Books3 rows only ``title``)."""
+    source = meta.get("source")
+    if source in CORPORA:
+        return source
+    return "pg19" if any(key in meta for key in ("short_book_title", "publication_date", "url")) else "books3"
+
+
 @dataclass(frozen=True)
 class BooksOptions(SliceOptions):
     threshold: float = option(DEFAULT_THRESHOLD, "word 5-gram Jaccard at which books are near-duplicates")
