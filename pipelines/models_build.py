@@ -21,7 +21,6 @@ import hashlib
 import json
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -41,6 +40,7 @@ from redpajama.filters.webpage import ParseWebDocument
 from redpajama.formats.warc_records import RawDocument
 from redpajama.formats.webarchive import read_archive
 from redpajama.models import catalog, lm_training
+from redpajama.pipelines.progress import Phase, emit
 
 MIN_WIKI_CHARS = 1000  # RedPajama's positives: documents of at least 1,000 characters
 KEPT_BUCKETS = ("head", "middle")
@@ -64,8 +64,20 @@ class BuildSettings:
     notes: list[str] = field(default_factory=list)
 
 
+PROGRESS_SECONDS = 10.0
+
+
 def _say(message: str) -> None:
-    print(f"models: {message}", file=sys.stderr, flush=True)
+    emit(f"models: {message}")
+
+
+def _phase(label: str) -> Phase:
+    """A long phase of the build: a line when it starts, every 10 seconds while it runs, and at its end."""
+    return Phase(f"models: {label}", interval=PROGRESS_SECONDS)
+
+
+def _every(count: int, step: int = 500) -> bool:
+    return count % step == 0
 
 
 def wikipedia_texts(paths: list[str], language: str, limit: int) -> Iterator[str]:
@@ -109,16 +121,18 @@ def _lines(raw) -> Iterator[bytes]:
         yield buffer
 
 
-def web_documents(paths: list[str], settings: BuildSettings) -> tuple[list[str], dict]:
+def web_documents(paths: list[str], settings: BuildSettings, phase: Phase | None = None) -> tuple[list[str], dict]:
     """Documents of ``language`` in WET/WARC files after cc_net's parsing, line dedup and language ID."""
     parse = ParseWebDocument()
     documents: list[str] = []
     read = 0
-    for path in paths:
+    for number, path in enumerate(paths, 1):
         for item in read_archive(lambda offset, path=path: storage.open_range(path, offset), path):
             if not isinstance(item, RawDocument):
                 continue
             read += 1
+            if phase is not None and _every(read, 100):
+                phase.update(f"{read:,} documents read, file {number} of {len(paths)}")
             meta = {"length": item.length}
             if item.html is not None:
                 meta.update(_html=item.html, _content_type=item.content_type)
@@ -126,6 +140,8 @@ def web_documents(paths: list[str], settings: BuildSettings) -> tuple[list[str],
             if not isinstance(parsed, Drop):
                 documents.append(parsed["text"])
     parsed_count = len(documents)
+    if phase is not None:
+        phase.update(f"{read:,} documents read; line dedup and language ID")
     documents = _dedup_lines(documents)
     tagger = LanguageFilter(settings.lid_model or catalog.locate(catalog.LID), (settings.language,))
     kept = [text for text in documents if not isinstance(tagger.apply({"text": text, "meta": {}}), Drop)]
@@ -135,13 +151,16 @@ def web_documents(paths: list[str], settings: BuildSettings) -> tuple[list[str],
 
 def commoncrawl_texts(paths: list[str], settings: BuildSettings) -> tuple[list[str], dict]:
     """The reference sample: CommonCrawl documents of ``language`` (at most ``max_documents``)."""
-    kept, info = web_documents(paths, settings)
+    with _phase(f"reading the CommonCrawl reference sample ({len(paths)} files)") as phase:
+        kept, info = web_documents(paths, settings, phase)
+        phase.update(f"{len(kept):,} {settings.language} documents kept of {info['documents']:,}")
     return kept[: settings.max_documents], info
 
 
 def cited_page_positives(settings: BuildSettings, scorer: DocumentScorer, cutoffs: Cutoffs) -> tuple[list[str], dict]:
     """RedPajama's positives: cited pages of ``language`` in the head or middle bucket, >= 1,000 characters."""
-    texts, info = web_documents(settings.wikiref_pages, settings)
+    with _phase(f"reading the cited pages ({len(settings.wikiref_pages)} WARC files)") as phase:
+        texts, info = web_documents(settings.wikiref_pages, settings, phase)
     buckets: Counter = Counter()
     positives = []
     for text in texts:
@@ -191,7 +210,11 @@ def build(settings: BuildSettings) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     lang = settings.language
     _output_files(settings.wikipedia)  # a wrong path fails now, not after building KenLM
-    programs = lm_training.kenlm_programs(catalog.cache_dir().parent)
+    programs = lm_training.find_kenlm_programs(catalog.cache_dir().parent)
+    if programs is None:
+        target = lm_training.kenlm_build_folder(catalog.cache_dir().parent)
+        with _phase("building KenLM's lmplz and build_binary from the kenlm source package (once, a few minutes)") as phase:
+            programs = lm_training.build_kenlm(target, phase.update)
     _say(f"KenLM programs in {programs}")
 
     with tempfile.TemporaryDirectory(prefix="models-build-", dir=out) as scratch:
@@ -199,9 +222,11 @@ def build(settings: BuildSettings) -> dict:
         corpus = work / "corpus.txt"
         positives: list[str] = []
         wiki_docs = wiki_lines = wiki_bytes = 0
-        with corpus.open("w", encoding="utf-8") as sink:
+        with corpus.open("w", encoding="utf-8") as sink, _phase("reading the Wikipedia text") as phase:
             for text in wikipedia_texts(settings.wikipedia, lang, settings.max_documents):
                 wiki_docs += 1
+                if _every(wiki_docs):
+                    phase.update(f"{wiki_docs:,} articles")
                 wiki_bytes += len(text.encode("utf-8"))
                 lines = lm_training.normalized_lines(text)
                 wiki_lines += len(lines)
@@ -212,25 +237,35 @@ def build(settings: BuildSettings) -> dict:
             raise UsageError(f"--wikipedia: no {lang} article text found")
         _say(f"Wikipedia: {wiki_docs} articles, {wiki_lines} lines, {wiki_bytes / 1e6:.1f} MB")
 
-        sp_path = lm_training.train_sentencepiece(corpus, work / f"{lang}.sp", settings.vocab_size, settings.seed)
+        with _phase(f"training sentencepiece ({settings.vocab_size:,} pieces at most)"):
+            sp_path = lm_training.train_sentencepiece(corpus, work / f"{lang}.sp", settings.vocab_size, settings.seed)
         shutil.move(sp_path, out / f"{lang}.sp.model")
         scorer_sp = str(out / f"{lang}.sp.model")
         import sentencepiece
 
         processor = sentencepiece.SentencePieceProcessor(model_file=scorer_sp)
         tokenized = work / "tokenized.txt"
-        with corpus.open(encoding="utf-8") as source, tokenized.open("w", encoding="utf-8") as sink:
-            for line in source:
+        with corpus.open(encoding="utf-8") as source, tokenized.open("w", encoding="utf-8") as sink, \
+                _phase("cutting the training text into pieces") as phase:
+            for number, line in enumerate(source, 1):
                 sink.write(" ".join(processor.encode(line.rstrip("\n"), out_type=str)) + "\n")
+                if _every(number, 10_000):
+                    phase.update(f"{number:,} of {wiki_lines:,} lines")
         _say(f"sentencepiece: {processor.get_piece_size()} pieces")
-        lm_training.train_kenlm(tokenized, out / f"{lang}.arpa.bin", programs, settings.order)
+        with _phase(f"training the {settings.order}-gram KenLM model (lmplz)") as phase:
+            lm_training.train_kenlm(tokenized, out / f"{lang}.arpa.bin", programs, settings.order, phase.update)
         _say(f"KenLM: {settings.order}-gram written")
 
     reference, cc_info = commoncrawl_texts(settings.commoncrawl, settings)
     if len(reference) < 10:
         raise UsageError(f"--commoncrawl: only {len(reference)} {lang} documents; cutoffs need at least 10")
     scorer = DocumentScorer(scorer_sp, str(out / f"{lang}.arpa.bin"))
-    scores = [scorer.score(text) for text in reference]
+    scores = []
+    with _phase(f"scoring {len(reference):,} reference documents") as phase:
+        for text in reference:
+            scores.append(scorer.score(text))
+            if _every(len(scores)):
+                phase.update(f"{len(scores):,} of {len(reference):,}")
     (out / "cutoff.csv").write_text(percentile_table({lang: scores}), encoding="utf-8")
     _say(f"cutoffs from {len(reference)} CommonCrawl documents")
 
@@ -247,12 +282,15 @@ def build(settings: BuildSettings) -> dict:
         drawn = set(negatives)
         held_out = [text for text in head_middle if text not in drawn]
         negatives_info = {"kind": "commoncrawl reference documents, uniform sample", "seed": settings.seed}
-    classifier = wikiref.train(positives, negatives, str(out / "wikiref.bin"), settings.seed)
+    with _phase(f"training the Wikipedia-reference classifier ({len(positives):,} positives, "
+                f"{len(negatives):,} negatives)"):
+        classifier = wikiref.train(positives, negatives, str(out / "wikiref.bin"), settings.seed)
     if len(held_out) >= MIN_POSITIVES:
         over = "CommonCrawl head+middle reference documents not used in training"
     else:
         held_out, over = head_middle, "all CommonCrawl head+middle reference documents"
-    classifier["keep_rate"] = keep_rate(str(out / "wikiref.bin"), held_out, over)
+    with _phase(f"measuring its keep rate on {len(held_out):,} documents"):
+        classifier["keep_rate"] = keep_rate(str(out / "wikiref.bin"), held_out, over)
     classifier["positives"] = positives_info
     classifier["negatives"] = {**negatives_info, "count": len(negatives)}
     _say(f"wikiref ({positives_info['kind']}): {classifier['examples']}, held-out accuracy "

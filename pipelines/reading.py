@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import apache_beam as beam
 from redpajama.core import storage
 from redpajama.core.records import Failure, utf8_len
-from redpajama.pipelines.progress import UnitProgress
+from redpajama.pipelines.progress import BatchSizer, UnitProgress, emit
 from redpajama.pipelines.steps import BATCH_BYTES, BATCH_RECORDS, FAILURES, StepCounters
 from redpajama.slices.base import Slice, WorkUnit
 
 
 def progress_line(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
+    emit(f"  {message}")
 
 
 class ExpandInputs(beam.DoFn):
@@ -69,7 +68,9 @@ class ReadUnits(beam.DoFn):
         self.counters = StepCounters(self.slice.name, "read")
 
     def process(self, unit: WorkUnit):
-        """Yields lists of up to ``BATCH_RECORDS`` keyed records (failures one by one)."""
+        """Yields lists of up to ``BATCH_RECORDS`` keyed records (failures one by one), sized so that
+        the steps fused behind the reader take about half a second per list (:class:`BatchSizer`):
+        the documents counted in progress lines are then the documents done, within that."""
         started = time.monotonic()
         documents = failed = 0
         self.counters.docs_in.inc()
@@ -77,6 +78,7 @@ class ReadUnits(beam.DoFn):
         unit_id = unit_name(unit)
         batch: list = []
         batch_bytes = 0
+        sizer = BatchSizer(BATCH_RECORDS)
         with UnitProgress(label, _unit_bytes(unit)) as progress:
             for item in self._items(unit):
                 if isinstance(item, Failure):
@@ -90,9 +92,11 @@ class ReadUnits(beam.DoFn):
                 # a reader that keeps the source beside the text (arXiv's files) says how big it is
                 batch_bytes += item[1]["meta"].get("_source_bytes") or utf8_len(item[1]["text"])
                 batch.append(item)
-                if len(batch) >= BATCH_RECORDS or batch_bytes >= BATCH_BYTES:
+                if len(batch) >= sizer.limit or batch_bytes >= BATCH_BYTES:
                     self._count(batch, batch_bytes)
-                    yield batch
+                    handed = time.monotonic()
+                    yield batch  # returns once the fused steps behind the reader are done with it
+                    sizer.handed_on(len(batch), time.monotonic() - handed)
                     batch, batch_bytes = [], 0
         if batch:
             self._count(batch, batch_bytes)
