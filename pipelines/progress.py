@@ -87,8 +87,9 @@ class BatchSizer:
 class UnitProgress:
     """While one unit is read, a line every ``interval`` seconds: documents, MB read (of the
     total, where known), rate and time left from the bytes read. Quiet for units that finish
-    sooner. Once the last chunk is read the line says so rather than a time left: the reader is
-    ahead of the documents it has handed on by up to one chunk, whose documents still take time."""
+    sooner. The reader can be up to one read chunk ahead of the documents it has handed on, so
+    the time left counts that chunk as not done (no estimate before more than a chunk is read),
+    and once every byte is read the line says it is finishing its documents."""
 
     def __init__(self, label: str, total_bytes: int | None, interval: float = 10.0):
         from redpajama.core.storage import BYTES_READ
@@ -117,13 +118,14 @@ class UnitProgress:
         rate = read / elapsed
         done = f"{read / 1e6:,.1f}" + (f" of {self.total / 1e6:,.1f}" if self.total else "")
         left = ""
-        if self.total and rate > 0:
+        if self.total:
             from redpajama.core.storage import READ_CHUNK
 
-            if self.total - read > READ_CHUNK:
-                left = f", about {_duration((self.total - read) / rate)} left"
-            else:  # what is left are the documents of the last chunk read: no rate of bytes says how long
-                left = ", the last of it read, finishing its documents"
+            handed = read - READ_CHUNK  # the reader can be a chunk ahead of the documents it handed on
+            if read >= self.total:
+                left = ", all of it read, finishing its documents"
+            elif handed > 0:
+                left = f", about {_duration((self.total - handed) * elapsed / handed)} left"
         return (f"  {self.label}: {self.documents:,} documents, {done} MB read, {rate / 1e6:,.1f} MB/s, "
                 f"{_duration(elapsed)} so far{left}")
 

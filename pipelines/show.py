@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama.core import storage, streams
-from redpajama.core.errors import UsageError
+from redpajama.core.errors import SourceError, UsageError
 from redpajama.pipelines import io
 
 RECORD_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz", ".jsonl.xz")
@@ -261,7 +261,7 @@ def records(path: str) -> Iterator[tuple[int, dict]]:
                     yield number, {"text": line.decode("utf-8", "replace")}
                 elif line.strip():
                     yield number, json.loads(line)
-    except streams.DECOMPRESSION_ERRORS as error:
+    except (*streams.DECOMPRESSION_ERRORS, SourceError) as error:
         raise UsageError(f"{path}: unreadable after line {number} ({type(error).__name__}: {error})") from None
     except ValueError as error:
         raise UsageError(f"{path}: line {number + 1} is not a JSON record ({error})") from None

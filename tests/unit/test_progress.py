@@ -86,12 +86,19 @@ def test_time_left_comes_from_the_bytes_read_and_the_end_says_what_it_waits_for(
     with UnitProgress("c4: reading input", total, interval=3600) as unit:
         with storage.open_range(str(data)) as stream:
             stream.read(storage.READ_CHUNK)
+            first = unit.line()  # the documents of this chunk may all be ahead: no estimate yet
+            stream.read(storage.READ_CHUNK)
             unit.documents = 17
             middle = unit.line()
             stream.read()
+            near_end = unit.line()
+        with storage.open_range(str(tmp_path / "input")) as stream:  # the last 10 bytes
+            stream.read(10)
             end = unit.line()
-    assert re.search(r": 17 documents, 1\.0 of 3\.1 MB read, [\d.,]+ MB/s, \d+s so far, about \d+s left$", middle)
-    assert end.endswith(", the last of it read, finishing its documents")
+    assert re.search(r": 0 documents, 1\.0 of 3\.1 MB read, [\d.,]+ MB/s, \d+s so far$", first)
+    assert re.search(r": 17 documents, 2\.1 of 3\.1 MB read, [\d.,]+ MB/s, \d+s so far, about \d+s left$", middle)
+    assert re.search(r"3\.1 of 3\.1 MB read, .* about \d+s left$", near_end)  # ten bytes to go: the last chunk counts
+    assert end.endswith(", all of it read, finishing its documents")
 
 
 def test_a_phase_says_when_it_starts_what_it_is_at_and_when_it_ends():
