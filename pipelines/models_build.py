@@ -233,6 +233,7 @@ def build(settings: BuildSettings) -> dict:
                 sink.writelines(line + "\n" for line in lines)
                 if len(text) >= MIN_WIKI_CHARS:
                     positives.append(text)
+            phase.update(f"{wiki_docs:,} articles")
         if wiki_lines == 0:
             raise UsageError(f"--wikipedia: no {lang} article text found")
         _say(f"Wikipedia: {wiki_docs} articles, {wiki_lines} lines, {wiki_bytes / 1e6:.1f} MB")
@@ -251,10 +252,11 @@ def build(settings: BuildSettings) -> dict:
                 sink.write(" ".join(processor.encode(line.rstrip("\n"), out_type=str)) + "\n")
                 if _every(number, 10_000):
                     phase.update(f"{number:,} of {wiki_lines:,} lines")
+            phase.update(f"{wiki_lines:,} lines")
         _say(f"sentencepiece: {processor.get_piece_size()} pieces")
         with _phase(f"training the {settings.order}-gram KenLM model (lmplz)") as phase:
             lm_training.train_kenlm(tokenized, out / f"{lang}.arpa.bin", programs, settings.order, phase.update)
-        _say(f"KenLM: {settings.order}-gram written")
+            phase.update("written")
 
     reference, cc_info = commoncrawl_texts(settings.commoncrawl, settings)
     if len(reference) < 10:
@@ -266,6 +268,7 @@ def build(settings: BuildSettings) -> dict:
             scores.append(scorer.score(text))
             if _every(len(scores)):
                 phase.update(f"{len(scores):,} of {len(reference):,}")
+        phase.update("")
     (out / "cutoff.csv").write_text(percentile_table({lang: scores}), encoding="utf-8")
     _say(f"cutoffs from {len(reference)} CommonCrawl documents")
 

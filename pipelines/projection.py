@@ -55,6 +55,8 @@ def _listing_count(listings: list[str], mirror: str | None) -> FullCount:
     total = 0
     for url in listings:
         location = url.replace("https://data.commoncrawl.org", mirror.rstrip("/")) if mirror else url
+        if storage.is_url(location) and not storage.exists(location):  # offline: say so now, not after retries
+            return FullCount(None, f"unknown: {location} unreachable (offline?)")
         try:
             with storage.open_range(location) as stream:
                 chunks = streams.decompressed_chunks(stream, location)

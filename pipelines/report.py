@@ -155,7 +155,7 @@ def _projection(name: str, tokens: int | None, stats: dict | None, unit: dict, p
         if tokens is None:
             why = "tokens not counted"
         elif full and not count:
-            why = f"full-scale {unit.get('unit', 'units')} {full.source}"
+            why = f"no full-scale count of {unit.get('unit', 'units')}: {full.source.removeprefix('unknown: ')}"
         elif not processed:
             why = "no stats.json: the units processed are unknown"
         else:
@@ -306,8 +306,6 @@ def markdown(report: dict[str, Any]) -> str:
             notes.append(f"- {row['slice']}: tokens from {row['tokens_from']}.")
         if row.get("tokens_missing"):
             notes.append(f"- {row['slice']}: {_sentence(row['tokens_missing'])}")
-        if row.get("units_full_scale_source") and not row["units_full_scale"]:
-            notes.append(f"- {row['slice']}: full-scale units {row['units_full_scale_source'].rstrip('.')}.")
         if row.get("wikiref_classifier"):
             notes.append(f"- {row['slice']}: Wikipedia-reference classifier {row['wikiref_classifier']}.")
     total = report["total"]

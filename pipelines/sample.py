@@ -67,14 +67,16 @@ def shortfall(asked: int, available: dict[str, int], delivered: dict[str, int]) 
     total = sum(delivered.values())
     if total >= asked * (1 - SAMPLING_SLACK):
         return []
-    reasons = []
+    reasons, off = [], []
     for name, share in shares_of_budget(asked, available).items():
         have = available[name]
         if have < share:
             reasons.append(f"{name} holds {have:,} tokens, less than its share of {round(share):,}: all of it taken")
         elif delivered.get(name, 0) < share * (1 - SAMPLING_SLACK):
-            reasons.append(f"{name}: {delivered.get(name, 0):,} of its {round(share):,} (documents are drawn whole by a "
-                           "seeded hash, so a small slice lands off its share)")
+            off.append(f"{name} {delivered.get(name, 0):,} of its {round(share):,}")
+    if off:
+        reasons.append(f"{', '.join(off)}: documents are drawn whole by a seeded hash, so a slice of few or long "
+                       "documents lands off its share")
     missing = sorted(set(manifests.load("targets")["redpajama"]["tokens"]) - set(available))
     if missing and reasons:
         reasons.append(f"the budget was split among the slices present only ({', '.join(missing)}: no output here), "
