@@ -3,8 +3,8 @@
     python -m tests.fidelity --slice stackexchange --input Posts.xml --reference rp.jsonl
 
 RedPajama's output is its JSONL as written (one ``{"text", "meta"}`` per line). arXiv inputs
-are bulk source tars, Wikipedia inputs dumps; the deviations applied are the same as in
-``make test``.
+are bulk source tars or paper folders, Wikipedia inputs dumps; the deviations and their checks
+are the same as in ``make test``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from tests.fidelity import cases
-from tests.fidelity.harness import compare, report
+from tests.fidelity.harness import DuplicateKey, compare, report
 
 CASES = {"arxiv": cases.arxiv_case, "stackexchange": cases.stackexchange_case, "wikipedia": cases.wikipedia_case}
 
@@ -28,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     case = CASES[args.slice](args.input, args.reference)
     with tempfile.TemporaryDirectory() as workdir:
-        result = compare(case, Path(workdir))
+        try:
+            result = compare(case, Path(workdir))
+        except DuplicateKey as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     print(report([result]))
     for key, difference in result.unexplained.items():
         print(f"UNEXPLAINED {key}: {difference}")

@@ -1,46 +1,42 @@
-"""The fidelity cases: RedPajama's outputs in ``../shared/reference/rpv1-outputs`` and how to
-explain every difference from ours (each deviation is a row of the README's table)."""
+"""The fidelity cases: RedPajama's outputs in ``../shared/reference/rpv1-outputs`` and how every
+difference from ours is explained (each deviation is a row of the README's table; see each
+slice's module for what its checks allow)."""
 
 from __future__ import annotations
 
-import gzip
-import io
-import re
-import tarfile
 from pathlib import Path
 
-from redpajama.filters.html import redpajama_text
-from redpajama.slices.base import WorkUnit
-from redpajama.slices.stackexchange import StackExchange
+from redpajama.filters.langid import LanguageTagger
+from redpajama.models import catalog
 
 from tests.conftest import SHARED
-from tests.fidelity.harness import Case, Deviation, Doc, drop_meta_keys
+from tests.fidelity import arxiv, stackexchange, wikipedia
+from tests.fidelity.harness import Case, Deviation, drop_meta_keys
 
 REFERENCE = SHARED.parent / "reference" / "rpv1-outputs"
-ARXIV_MTIME = 1577836800  # 2020-01-01T00:00:00Z, as the reference tar was packed
 
 
-# --- arXiv -----------------------------------------------------------------------------------------
+def _tagger() -> LanguageTagger:
+    tagger = LanguageTagger(catalog.locate(catalog.LID, None))
+    tagger.setup()
+    return tagger
 
 
-def pack_arxiv_bulk(folders: list[Path], target: Path, yymm: str = "2001") -> Path:
-    """A bulk source tar as the reference run had it: ``YYMM/<id>.gz`` per paper, each a gzipped tar
-    of the folder's files in sorted path order; ``<id>`` is the arXiv id a folder name starts with."""
-    with tarfile.open(target, "w") as outer:
-        for folder in folders:
-            match = re.match(r"^(\d{4}\.\d{4,5})", folder.name)
-            inner = io.BytesIO()
-            with tarfile.open(fileobj=inner, mode="w") as tar:
-                for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                    _add(tar, str(path.relative_to(folder)), path.read_bytes())
-            _add(outer, f"{yymm}/{match.group(1) if match else folder.name}.gz", gzip.compress(inner.getvalue(), mtime=0))
-    return target
+def arxiv_language():
+    """RedPajama's arXiv label: lid.176 on the lower-cased text, tabs and newlines as spaces."""
+    tagger = _tagger()
+    return lambda text: {"language": tagger.predict(text.lower().replace("\t", " "))[0]}
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime = len(data), ARXIV_MTIME
-    tar.addfile(info, io.BytesIO(data))
+def stackexchange_language():
+    """lid.176 on the text with newlines as spaces: the label and its score."""
+    tagger = _tagger()
+
+    def text_meta(text: str) -> dict:
+        language, score = tagger.predict(text)
+        return {"language": language, "language_score": score}
+
+    return text_meta
 
 
 def arxiv_case(inputs: list[str], reference: Path = REFERENCE / "arxiv.jsonl") -> Case:
@@ -50,62 +46,16 @@ def arxiv_case(inputs: list[str], reference: Path = REFERENCE / "arxiv.jsonl") -
         reference=reference,
         key=lambda doc: doc["meta"]["arxiv_id"],
         deviations=[
-            Deviation("arxiv-assembly", compat="archive-order"),
-            Deviation("arxiv-cut-regexes", compat="cut-regexes"),
-            Deviation("arxiv-comments", compat="comments"),
-            Deviation("arxiv-macros", compat="macros"),
-            Deviation("arxiv-latin1", compat="utf8-only"),
+            Deviation("arxiv-assembly", compat="archive-order", check=arxiv.check_assembly),
+            Deviation("arxiv-cut-regexes", compat="cut-regexes", check=arxiv.check_cut),
+            Deviation("arxiv-comments", compat="comments", check=arxiv.check_comments),
+            Deviation("arxiv-macros", compat="macros", check=arxiv.check_macros),
+            Deviation("arxiv-latin1", compat="utf8-only", check=arxiv.check_latin1),
             Deviation("arxiv-meta-added", rewrite=drop_meta_keys("id")),
         ],
+        context=arxiv.read_papers,
+        text_meta=arxiv_language,
     )
-
-
-# --- StackExchange -------------------------------------------------------------------------------
-
-
-def question_titles(inputs: list[str]) -> dict[str, str]:
-    """Question URL -> title, read from the same inputs with the slice's own reader."""
-    titles = {}
-    for source in inputs:
-        for item in StackExchange().read(WorkUnit(source)):
-            if isinstance(item, tuple) and item[1]["meta"]["_parent_id"] is None:
-                meta = item[1]["meta"]
-                titles[f"https://{meta['_site']}/questions/{meta['_post_id']}"] = meta["_title"]
-    return titles
-
-
-def title_as_html(ref: Doc, ours: Doc, titles: dict[str, str]) -> tuple[Doc, Doc]:
-    """RedPajama parsed ``Title Body`` as HTML together: markup-like text in a title vanished."""
-    if ours is None:
-        return ref, ours
-    title = titles.get(ours["meta"]["url"], "")
-    head = f"Q: {title} "
-    if not ours["text"].startswith(head):
-        return ref, ours
-    return ref, {"text": "Q: " + redpajama_text(title + " ") + ours["text"][len(head):], "meta": ours["meta"]}
-
-
-EMPTY_ITEM = re.compile(r"(?m)^(A: )?[ \t]*\*[ \t]*$")  # a list marker with nothing after it
-WHITESPACE = re.compile(r"\s+")
-
-
-def layout_free(text: str) -> str:
-    """The text without whitespace and without list markers that mark nothing."""
-    return WHITESPACE.sub("", EMPTY_ITEM.sub(r"\1", text))
-
-
-def html_layout(ref: Doc, ours: Doc, titles) -> tuple[Doc, Doc]:
-    """Line breaks, block separation and list markers: compared on every other character.
-
-    Where the layout differs, fastText sees different text: the language label follows.
-    """
-    if ref is None or ours is None or ref["text"] == ours["text"]:
-        return ref, ours
-    ref_text, our_text = layout_free(ref["text"]), layout_free(ours["text"])
-    if ref_text != our_text:
-        return ref, ours
-    our_meta = dict(ours["meta"], language=ref["meta"]["language"])
-    return {"text": ref_text, "meta": ref["meta"]}, {"text": our_text, "meta": our_meta}
 
 
 def stackexchange_case(inputs: list[str], reference: Path = REFERENCE / "stackexchange-beer.jsonl") -> Case:
@@ -115,18 +65,16 @@ def stackexchange_case(inputs: list[str], reference: Path = REFERENCE / "stackex
         reference=reference,
         key=lambda doc: doc["meta"]["url"],
         deviations=[
-            Deviation("se-answer-order", compat="answer-order"),
-            Deviation("se-score-strings", compat="score-strings"),
+            Deviation("se-answer-order", compat="answer-order", check=stackexchange.check_answer_order),
+            Deviation("se-score-strings", compat="score-strings", check=stackexchange.check_score_strings),
             Deviation("se-meta-added", rewrite=drop_meta_keys("id", "language_score")),
-            Deviation("se-title-html", rewrite=title_as_html),
-            Deviation("se-html-layout", rewrite=html_layout),
+            Deviation("se-title-html", rewrite=stackexchange.title_as_html),
+            Deviation("se-html-layout", rewrite=stackexchange.html_layout),
         ],
         options={"se-timestamp": ["--dump-date", "2023-03-29"]},
-        context=question_titles,
+        context=stackexchange.read_threads,
+        text_meta=stackexchange_language,
     )
-
-
-# --- Wikipedia -------------------------------------------------------------------------------------
 
 
 def wikipedia_case(inputs: list[str], reference: Path = REFERENCE / "wikipedia-en.jsonl") -> Case:
@@ -134,13 +82,14 @@ def wikipedia_case(inputs: list[str], reference: Path = REFERENCE / "wikipedia-e
         slice="wikipedia",
         inputs=inputs,
         reference=reference,
-        key=lambda doc: doc["meta"]["title"],
+        key=wikipedia.page_key,
         deviations=[
-            Deviation("wiki-empty-sections", compat="empty-sections"),
-            Deviation("wiki-namespace-names", compat="namespace-table"),
+            Deviation("wiki-empty-sections", compat="empty-sections", check=wikipedia.check_empty_sections),
+            Deviation("wiki-namespace-names", compat="namespace-table", check=wikipedia.check_namespace_names),
             Deviation("wiki-meta-added", rewrite=drop_meta_keys("source", "id")),
         ],
         options={"wiki-timestamp": ["--dump-date", "20230320"]},
+        context=wikipedia.read_pages,
     )
 
 

@@ -6,37 +6,49 @@ import pytest
 
 from tests.conftest import SHARED, need
 from tests.fidelity import cases
-from tests.fidelity.harness import Case, Result, compare, readme_rows
+from tests.fidelity.harness import Result, classify, readme_rows
 
-ARXIV = SHARED / "arxiv"
-
-
-def check(case: Case, tmp_path, results: list):
-    need(case.reference)
-    result = compare(case, tmp_path)
-    results.append(result)
-    assert not result.unexplained, result.unexplained
-    return result
+# Papers with root documents besides the main one (a supplement, exercise solutions, referee
+# responses), which the default output does not keep yet.
+SEVERAL_ROOTS = {"1308.0729", "sympy-paper"}
 
 
-def test_arxiv(tmp_path, fidelity_results):
-    folders = sorted(p for p in need(ARXIV).iterdir() if p.is_dir())
-    tar = cases.pack_arxiv_bulk(folders, tmp_path / "arXiv_src_2001_001.tar")
-    result = check(cases.arxiv_case([str(tar)]), tmp_path, fidelity_results)
+@pytest.fixture(scope="module")
+def arxiv_result(arxiv_runs) -> Result:
+    return classify(*arxiv_runs)
+
+
+def test_arxiv(arxiv_result, fidelity_results):
+    result = arxiv_result
+    fidelity_results.append(result)
     # every paper differs at least by our meta.id; 1707.08043 (a Latin-1 file) is only ours
     assert result.compared == 8 and result.explained["1803.07574"] == ["arxiv-meta-added"]
     assert result.explained["1707.08043"][-1] == "arxiv-latin1"
+    # two builds of one paper: one kept, the other's text is in it
+    assert "arxiv-assembly" in result.explained["eqs-magnetic-dual-layer"]
+    other = {key: problem for key, problem in result.unexplained.items()
+             if key not in SEVERAL_ROOTS or not problem.startswith("arxiv-assembly: missing documents: ")}
+    assert not other
 
 
-def test_stackexchange(tmp_path, fidelity_results):
-    posts = need(SHARED / "stackexchange" / "beer.stackexchange.com" / "Posts.xml")
-    result = check(cases.stackexchange_case([str(posts)]), tmp_path, fidelity_results)
-    assert result.compared == 663
+@pytest.mark.xfail(strict=True, reason="the default arXiv output keeps one root document per paper: sympy-paper "
+                   "loses supplement.tex, rebuttal.tex and rebuttal2.tex, 1308.0729 exercise_solutions.tex "
+                   "(RedPajama kept their text); the arXiv assembly change keeps every root")
+def test_arxiv_keeps_every_root_document(arxiv_result):
+    assert not {key: arxiv_result.unexplained[key] for key in SEVERAL_ROOTS if key in arxiv_result.unexplained}
 
 
-def test_wikipedia(tmp_path, fidelity_results):
-    dump = need(SHARED / "wikipedia" / "en" / "gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
-    result = check(cases.wikipedia_case([str(dump)]), tmp_path, fidelity_results)
+def test_stackexchange(stackexchange_runs, fidelity_results):
+    result = classify(*stackexchange_runs)
+    fidelity_results.append(result)
+    assert result.compared == 663 and not result.unexplained
+    assert result.deviation_counts()["se-html-layout"] > 0 and result.deviation_counts()["se-answer-order"] > 0
+
+
+def test_wikipedia(wikipedia_runs, fidelity_results):
+    result = classify(*wikipedia_runs)
+    fidelity_results.append(result)
+    assert not result.unexplained
     assert result.compared == 106 and result.deviation_counts() == {"wiki-meta-added": 106, "wiki-empty-sections": 1}
 
 
