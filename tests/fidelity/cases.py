@@ -1,19 +1,21 @@
-"""The fidelity cases: RedPajama's outputs in ``../shared/reference/rpv1-outputs`` and how every
-difference from ours is explained (each deviation is a row of the README's table; see each
-slice's module for what its checks allow)."""
+"""The fidelity cases: RedPajama's outputs in ``../shared/reference/rpv1-outputs`` (for GitHub,
+computed from the recipe) and how every difference from ours is explained (each deviation is
+a row of the README's table; see each slice's module for what its checks allow)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from redpajama.filters.langid import LanguageTagger
 from redpajama.models import catalog
 
 from tests.conftest import SHARED
-from tests.fidelity import arxiv, stackexchange, wikipedia
+from tests.fidelity import arxiv, github, stackexchange, wikipedia
 from tests.fidelity.harness import Case, Deviation, drop_meta_keys
 
 REFERENCE = SHARED.parent / "reference" / "rpv1-outputs"
+TOKENIZER = SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json"
 
 
 def _tagger() -> LanguageTagger:
@@ -90,6 +92,24 @@ def wikipedia_case(inputs: list[str], reference: Path = REFERENCE / "wikipedia-e
         ],
         options={"wiki-timestamp": ["--dump-date", "20230320"]},
         context=wikipedia.read_pages,
+    )
+
+
+def github_case(inputs: list[str], licenses: Mapping[str, str | None] | None = None,
+                tokenizer: Path = TOKENIZER) -> Case:
+    """``licenses``: what GitHub gives each local repository (folder -> BigQuery licence key)."""
+    return Case(
+        slice="github",
+        inputs=inputs,
+        reference=github.reference(licenses or {}, str(tokenizer)),
+        key=github.file_key,
+        deviations=[
+            Deviation("github-dedup-order", emulate=True),
+            Deviation("github-comment-lines", emulate=True),
+            Deviation("github-blob-id", rewrite=github.blob_id),
+            Deviation("github-local-repos", rewrite=drop_meta_keys("license_confidence")),
+        ],
+        arguments=["--tokenizer", str(tokenizer)],
     )
 
 

@@ -52,6 +52,22 @@ def test_wikipedia(wikipedia_runs, fidelity_results):
     assert result.compared == 106 and result.deviation_counts() == {"wiki-meta-added": 106, "wiki-empty-sections": 1}
 
 
+def test_github(github_runs, fidelity_results):
+    """BigQuery-shaped rows and repositories on disk against RedPajama's pipeline computed from the recipe."""
+    case, runs = github_runs
+    result = classify(case, runs)
+    fidelity_results.append(result)
+    assert not result.unexplained
+    counts = result.deviation_counts()
+    assert counts["github-dedup-order"] and counts["github-comment-lines"] and counts["github-local-repos"]
+    kept = {(repo, path) for repo, _, path in runs.ours}
+    assert ("acme/geo", "tools/run.sh") in kept and ("acme/geo", "web/app.min.js") not in kept
+    assert {repo for repo, _ in kept} >= {"acme/geo", "pallets/click", "earwig/mwparserfromhell"}
+    assert not any("py7zr" in repo for repo, _ in kept)  # LGPL: neither side has it
+    assert any(repo.endswith("local-requests") for repo, _ in kept)
+    assert result.explained[("acme/geo", "refs/heads/main", "tools/run.sh")] == ["github-comment-lines", "github-blob-id"]
+
+
 def test_books_keep_and_drop_decisions(tmp_path, fidelity_results):
     """RedPajama's SimHash (character 6-grams, Hamming <= 5, keep the smallest id) against our
     MinHash LSH (word 5-gram Jaccard >= 0.8, keep the first of each cluster): every disagreement
@@ -92,7 +108,7 @@ def test_books_keep_and_drop_decisions(tmp_path, fidelity_results):
     assert result.compared == 24 and not result.unexplained
 
 
-@pytest.mark.parametrize("make", [cases.arxiv_case, cases.stackexchange_case, cases.wikipedia_case])
+@pytest.mark.parametrize("make", [cases.arxiv_case, cases.stackexchange_case, cases.wikipedia_case, cases.github_case])
 def test_readme_deviation_rows_match_the_normalizers_one_to_one(make):
     case = make([])
     rows = readme_rows()
