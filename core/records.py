@@ -64,6 +64,9 @@ class Step:
     """
 
     name: str = "step"
+    # True when one record can cost far more than its size suggests (a parser that is quadratic
+    # on some inputs): the pipeline then holds each record to the run's per-document budget.
+    unbounded_cost: bool = False
 
     def setup(self) -> None:
         """Load models or compile tables; called once per worker before ``apply``."""

@@ -228,6 +228,7 @@ class CleanLatex(Step):
     """Project files (in ``meta._files``) -> cleaned document text; empty results are dropped."""
 
     name = "clean_latex"
+    unbounded_cost = True
 
     def __init__(self, rules: LatexRules = LatexRules()):
         self.rules = rules

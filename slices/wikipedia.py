@@ -55,6 +55,7 @@ class CleanWikitext(Step):
     """Wikitext to plain text with the wiki's media and category prefixes (see ``filters.wikitext``)."""
 
     name = "clean_wikitext"
+    unbounded_cost = True  # mwparserfromhell is quadratic on unclosed tags
     description = (
         "clean_wikitext: mwparserfromhell; drop File/Image/Media links (with the wiki's names and aliases),"
         " <ref> and <table>, templates and magic words; keep link and category text"
