@@ -157,7 +157,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             records, step_failures = records | f"Shuffle{index}_{group.name}" >> transform(name, group)
             failures.extend(step_failures)
             continue
-        applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group)).with_outputs(
+        applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group, slc.budget)).with_outputs(
             FAILURES, main="kept"
         )
         failures.append(applied[FAILURES])

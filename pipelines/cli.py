@@ -11,6 +11,7 @@ import sys
 from typing import NoReturn
 
 from redpajama.core.errors import UsageError
+from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
 from redpajama.models.catalog import ModelNotFound
 from redpajama.pipelines.commands import cmd_fetch, cmd_models, cmd_report, cmd_run, cmd_sample, cmd_show, cmd_slices
@@ -74,6 +75,12 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-expansion", type=_positive_float, default=Limits.max_expansion,
                         help="most decompressed bytes per compressed byte of an input (default: %(default)g); "
                         "more is a decompression bomb and fails its unit")
+    parser.add_argument("--doc-timeout", type=_not_negative_float, default=Budget.seconds, metavar="SECONDS",
+                        help="CPU seconds one document may spend in a step that can run away (Wikipedia and LaTeX "
+                        "cleaning; default: %(default)g, 0: no budget); longer fails that document as <step>_timeout")
+    parser.add_argument("--doc-memory-mb", type=_positive, default=Budget.memory_mb, metavar="MB",
+                        help="memory one document may take in such a step (default: %(default)d); more fails it "
+                        "as <step>_out_of_memory")
     parser.add_argument("--shards", type=_positive, help="fixed number of output shards")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run with other settings")
     parser.add_argument("--count-tokens", default="auto", metavar="TOKENIZER",

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from redpajama.core.errors import UsageError
+from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.slices.registry import registry
@@ -47,6 +48,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         slice_options["file_limit"] = args.limit
     slc = cls(**slice_options)
     slc.limits = Limits(int(args.max_record_mb * (1 << 20)), args.max_expansion)
+    slc.budget = Budget(args.doc_timeout, args.doc_memory_mb)
     if args.input:
         inputs = resolve_inputs(args.input, args.limit)
     else:

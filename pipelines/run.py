@@ -23,6 +23,7 @@ from typing import Any
 import apache_beam as beam
 from redpajama.core import storage
 from redpajama.core.errors import UsageError
+from redpajama.core.isolation import budgeted_steps
 from redpajama.pipelines import io
 from redpajama.pipelines.build import UNIT_YIELD, Layout, build
 from redpajama.pipelines.engine import run_supervised
@@ -80,6 +81,7 @@ def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]
         "input_states": storage.input_states(inputs),
         "input_roots": list(slc.input_roots),
         "limits": [slc.limits.max_record_bytes, slc.limits.max_expansion],
+        "budget": slc.budget.as_json(),
         "options": slc.fingerprint(),
         "shard_bytes": layout.shard_bytes,
         "num_shards": layout.num_shards,
@@ -145,6 +147,7 @@ def run_slice(
         stats = build_stats(slc.name, [step.name for step in slc.steps()], counters, wall)
         check_identity(stats)
         stats["units"]["inputs"] = len(inputs)
+        stats["budget"] = budget_info(slc)
         info = slc.run_info()
         if info:
             stats["recipe"] = info
@@ -159,6 +162,12 @@ def run_slice(
             names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
             files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names})
         return RunOutcome(slice_dir, stats, files, reused=False)
+
+
+def budget_info(slc: Slice) -> dict[str, Any]:
+    """The per-document budget and the steps held to it (``stats.json``)."""
+    steps = slc.steps()
+    return {**slc.budget.as_json(), "steps": [steps[i].name for i in budgeted_steps(steps, slc.budget)]}
 
 
 def counts_summary(folder: str, name: str, top: int = 100) -> dict[str, Any]:

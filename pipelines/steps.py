@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from redpajama.core.isolation import Budget, BudgetExceeded, IsolatedSteps, StepSetupError, budgeted_steps
 from redpajama.core.records import Drop, Failure, Step, utf8_len
 
 NAMESPACE = "redpajama"
@@ -22,21 +23,29 @@ class StepCounters:
         self.bytes_out = Metrics.counter(NAMESPACE, self._prefix + "bytes_out")
         self.failed = Metrics.counter(NAMESPACE, self._prefix + "failed")
         self._dropped: dict[str, object] = {}
+        self._other: dict[str, object] = {}
 
     def dropped(self, reason: str, count: int = 1) -> None:
         if reason not in self._dropped:
             self._dropped[reason] = Metrics.counter(NAMESPACE, f"{self._prefix}dropped:{reason}")
         self._dropped[reason].inc(count)
 
+    def count(self, outcome: str, count: int = 1) -> None:
+        """A step-specific count (``stats.json`` shows it in the step's entry): ``timeout``, ``matched``..."""
+        if outcome not in self._other:
+            self._other[outcome] = Metrics.counter(NAMESPACE, self._prefix + outcome)
+        self._other[outcome].inc(count)
+
 
 class Tally:
     """A batch's counts for one step, added to its Beam counters once per batch."""
 
-    __slots__ = ("docs_in", "docs_out", "bytes_in", "bytes_out", "failed", "dropped")
+    __slots__ = ("docs_in", "docs_out", "bytes_in", "bytes_out", "failed", "dropped", "other")
 
     def __init__(self):
         self.docs_in = self.docs_out = self.bytes_in = self.bytes_out = self.failed = 0
         self.dropped: dict[str, int] = {}
+        self.other: dict[str, int] = {}
 
     def flush(self, counters: StepCounters) -> None:
         for name in ("docs_in", "docs_out", "bytes_in", "bytes_out", "failed"):
@@ -45,6 +54,8 @@ class Tally:
                 getattr(counters, name).inc(value)
         for reason, count in self.dropped.items():
             counters.dropped(reason, count)
+        for outcome, count in self.other.items():
+            counters.count(outcome, count)
 
 
 # Records move between the map-only stages in lists of this many (Beam's cost is per element).
@@ -58,16 +69,30 @@ def unbatch(item):
 
 
 class ApplySteps(beam.DoFn):
-    """Consecutive per-record steps, fused; each outcome counted under its step's name."""
+    """Consecutive per-record steps, fused; each outcome counted under its step's name.
 
-    def __init__(self, slice_name: str, steps: list[Step]):
+    Steps marked ``unbounded_cost`` run in a child process under the per-document ``budget``
+    (:mod:`redpajama.core.isolation`): a record that takes one past it fails alone, as
+    ``<step>_timeout`` (or ``_out_of_memory``, ``_crashed``), also counted in the step's entry.
+    """
+
+    def __init__(self, slice_name: str, steps: list[Step], budget: Budget = Budget()):
         self.slice_name = slice_name
         self.steps = steps
+        self.budget = budget
 
     def setup(self):
-        for step in self.steps:
-            step.setup()
+        isolated = budgeted_steps(self.steps, self.budget)
+        self._isolated = IsolatedSteps([self.steps[i] for i in isolated], self.budget) if isolated else None
+        self._route = {index: position for position, index in enumerate(isolated)}  # step -> index in the child
+        for index, step in enumerate(self.steps):
+            if index not in self._route:
+                step.setup()
         self.counters = [StepCounters(self.slice_name, step.name) for step in self.steps]
+
+    def teardown(self):
+        if getattr(self, "_isolated", None) is not None:
+            self._isolated.close()
 
     def process(self, item):
         """A batch in, the batch of its kept records out (a single record: the same, unbatched)."""
@@ -94,11 +119,20 @@ class ApplySteps(beam.DoFn):
         key, record = item
         text = record["text"]
         size = utf8_len(text)  # measured again only when a step rewrites the text
-        for step, tally in zip(self.steps, tallies, strict=True):
+        for index, (step, tally) in enumerate(zip(self.steps, tallies, strict=True)):
             tally.docs_in += 1
             tally.bytes_in += size
             try:
-                result = step.apply(record)
+                if index in self._route:
+                    result = self._isolated.apply(self._route[index], record)
+                else:
+                    result = step.apply(record)
+            except BudgetExceeded as error:
+                tally.failed += 1
+                tally.other[error.outcome] = tally.other.get(error.outcome, 0) + 1
+                return beam.pvalue.TaggedOutput(FAILURES, step_failure(step.name, key, record, error, error.outcome))
+            except StepSetupError:
+                raise  # the steps cannot run at all: an error of the run, as a failing setup() in-process
             except Exception as error:
                 tally.failed += 1
                 return beam.pvalue.TaggedOutput(FAILURES, step_failure(step.name, key, record, error))
@@ -147,12 +181,12 @@ class StepDoFn(beam.DoFn):
         yield order_key, result
 
 
-def step_failure(step: str, order_key: str, record, error: Exception) -> Failure:
+def step_failure(step: str, order_key: str, record, error: Exception, outcome: str = "failed") -> Failure:
     meta = record.get("meta", {})
     return Failure(
         source=str(meta.get("url") or meta.get("id") or "?"),
         location=order_key,
-        reason=f"{step}_failed",
-        detail=f"{type(error).__name__}: {error}",
+        reason=f"{step}_{outcome}",
+        detail=str(error) if isinstance(error, BudgetExceeded) else f"{type(error).__name__}: {error}",
         step=step,
     )

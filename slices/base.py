@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from redpajama.core.isolation import Budget
 from redpajama.core.records import Failure, JoinStep, Record, SharedKeyStep, Step
 from redpajama.core.streams import Limits
 from redpajama.slices.options import SliceOptions, add_arguments
@@ -56,6 +57,7 @@ class Slice:
         self.options = self.Options(**options)
         self.input_roots: tuple[str, ...] = ()  # folders the inputs were named from (see relative_name)
         self.limits = Limits()  # caps on records and decompression (--max-record-mb, --max-expansion)
+        self.budget = Budget()  # what one record may cost a step marked unbounded_cost (--doc-timeout, --doc-memory-mb)
 
     # --- configuration ---------------------------------------------------------------
     @classmethod
