@@ -1,8 +1,9 @@
 """Where inputs live: local paths, any Beam filesystem (gs://, s3://), http(s).
 
 Readers get a binary stream over a byte range of the raw file (decompression is
-:mod:`redpajama.core.streams`'). HTTP reads use Range requests and retry with backoff, so a
-huge dump can be read by many workers without downloading it whole. Paths with a scheme
+:mod:`redpajama.core.streams`'). HTTP reads use Range requests, so a huge dump can be read by
+many workers without downloading it whole, and every HTTP input ends (:class:`HttpPolicy`):
+retries are bounded and back off, and bytes must keep coming. Paths with a scheme
 other than http(s) go through the file systems that :func:`use_filesystems` installed (the
 pipelines layer installs Beam's, for every path, when it is imported); without them, local
 paths are read with the standard library.
@@ -11,22 +12,49 @@ paths are read with the standard library.
 from __future__ import annotations
 
 import glob
+import http.client
 import io
 import os
 import posixpath
 import stat
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 import requests
-from redpajama.core.errors import NotRegularFile, SourceError
+import urllib3
+from redpajama.core.errors import LimitExceeded, NotRegularFile, SourceError
+from redpajama.core.http_deadline import deadline, with_deadlines
 
-HTTP_RETRIES = 5
 HTTP_TIMEOUT = 60
 READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """How long one HTTP input may take before it fails, counted, instead of holding its worker.
+
+    A request that brings no new byte (refused, reset, a 5xx or 429, a body that ends early) is
+    retried after ``backoff`` seconds, doubled for each next one up to ``max_backoff``; after
+    ``attempts`` such requests in a row the input fails (``unreadable_input``). A request that
+    brought bytes resumes at once from where it stopped. Connecting, the headers and each next
+    byte may take ``stall_seconds``. Of the time spent waiting on the network (not the time the
+    reader spends on what it got), each ``rate_window`` seconds must bring ``min_rate`` bytes a
+    second, and one input may take ``max_seconds`` in all; else it fails as ``input_too_slow``.
+    """
+
+    attempts: int = 6
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    stall_seconds: float = float(HTTP_TIMEOUT)
+    min_rate: float = 4096.0
+    rate_window: float = 120.0
+    max_seconds: float = 6 * 3600.0
+
+
+HTTP_POLICY = HttpPolicy()
+_sleep = time.sleep
 
 
 @dataclass(frozen=True)
@@ -88,7 +116,8 @@ def is_url(path: str) -> bool:
 def exists(path: str) -> bool:
     if is_url(path):
         try:
-            return _http_session().head(path, timeout=HTTP_TIMEOUT, allow_redirects=True).ok
+            with deadline(time.monotonic() + HTTP_TIMEOUT):
+                return _http_session().head(path, timeout=HTTP_TIMEOUT, allow_redirects=True).ok
         except requests.RequestException:
             return False
     return filesystems().exists(path)
@@ -97,7 +126,11 @@ def exists(path: str) -> bool:
 def size(path: str) -> int:
     """Size in bytes of a file or URL."""
     if is_url(path):
-        response = _http_session().head(path, timeout=HTTP_TIMEOUT, allow_redirects=True)
+        try:
+            with deadline(time.monotonic() + HTTP_TIMEOUT):
+                response = _http_session().head(path, timeout=HTTP_TIMEOUT, allow_redirects=True)
+        except requests.RequestException as error:
+            raise SourceError(f"cannot size {path}: {error}") from error
         if not response.ok or "Content-Length" not in response.headers:
             raise SourceError(f"cannot size {path}: HTTP {response.status_code}")
         return int(response.headers["Content-Length"])
@@ -244,60 +277,39 @@ _SESSION: requests.Session | None = None
 def _http_session() -> requests.Session:
     global _SESSION
     if _SESSION is None:
-        _SESSION = requests.Session()
+        _SESSION = with_deadlines(requests.Session())
         _SESSION.headers["User-Agent"] = "redpajama-data-pipeline (+https://pypi.org/project/redpajama)"
     return _SESSION
 
 
 class _HttpRangeStream(io.RawIOBase):
-    """Streams bytes of a URL, resuming with a Range request after a dropped connection."""
+    """Streams bytes ``[start, end)`` of a URL, resuming with a Range request after a dropped
+    connection, within the limits of :class:`HttpPolicy` (``HTTP_POLICY`` when it is made)."""
 
-    def __init__(self, url: str, start: int, end: int | None):
+    def __init__(self, url: str, start: int, end: int | None, policy: HttpPolicy | None = None):
         self._url = url
         self._position = start
-        self._end = end
-        self._body: Iterator[bytes] | None = None
+        self._end = end  # None: to the end of the file, whose size the first reply may tell
+        self._policy = policy or HTTP_POLICY
+        self._response: requests.Response | None = None
+        self._encoded = False
+        self._received = 0  # bytes the current response brought
         self._pending = b""
+        self._failures = 0  # requests in a row that brought no byte
+        self._waited = 0.0  # seconds spent on the network: connecting, waiting for bytes, backing off
+        self._window = [0.0, 0]  # the current rate window: seconds waited, bytes received
 
     def readable(self) -> bool:
         return True
 
-    def _connect(self) -> None:
-        last_error: Exception | None = None
-        for attempt in range(HTTP_RETRIES):
-            headers = {}
-            if self._position or self._end is not None:
-                last = "" if self._end is None else str(self._end - 1)
-                headers["Range"] = f"bytes={self._position}-{last}"
-            try:
-                response = _http_session().get(
-                    self._url, headers=headers, stream=True, timeout=HTTP_TIMEOUT
-                )
-                if response.status_code in (200, 206):
-                    if headers and response.status_code == 200:
-                        raise SourceError(f"{self._url}: server ignored the Range request")
-                    self._body = response.iter_content(READ_CHUNK)
-                    return
-                if response.status_code < 500 and response.status_code != 429:
-                    raise SourceError(f"{self._url}: HTTP {response.status_code}")
-                last_error = SourceError(f"{self._url}: HTTP {response.status_code}")
-            except requests.RequestException as error:
-                last_error = error
-            time.sleep(min(30.0, 0.5 * 2**attempt))
-        raise SourceError(f"{self._url}: gave up after {HTTP_RETRIES} attempts: {last_error}")
-
     def readinto(self, buffer) -> int:
-        if self._end is not None and self._position >= self._end:
-            return 0
         while not self._pending:
-            if self._body is None:
-                self._connect()
-            try:
-                self._pending = next(self._body)
-            except StopIteration:
+            if self._end is not None and self._position >= self._end:
                 return 0
-            except requests.RequestException:
-                self._body = None  # dropped mid-body: reconnect from the current position
+            piece = self._next_piece()
+            if not piece:
+                return 0
+            self._pending = piece
         size = len(buffer)
         if self._end is not None:
             size = min(size, self._end - self._position)
@@ -305,6 +317,115 @@ class _HttpRangeStream(io.RawIOBase):
         buffer[: len(data)] = data
         self._position += len(data)
         return len(data)
+
+    def close(self) -> None:
+        self._close_response()
+        super().close()
+
+    def _next_piece(self) -> bytes:
+        """The next bytes from the network (b"": the input ended where it should)."""
+        while True:
+            if self._response is None:
+                if not self._connect():
+                    continue
+            started = time.monotonic()
+            error: Exception | None = None
+            try:
+                with deadline(started + self._policy.stall_seconds):
+                    piece = self._response.raw.read1(READ_CHUNK, decode_content=self._encoded)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as failed:
+                piece, error = b"", failed
+            self._spent(time.monotonic() - started, len(piece))
+            if piece:
+                self._received += len(piece)
+                return piece
+            if error is None:
+                if self._end is None or self._position >= self._end:
+                    self._close_response()
+                    return b""
+                error = SourceError(f"the response ended at byte {self._position} of {self._end}")
+            self._retry(error)
+
+    def _connect(self) -> bool:
+        """Open a response at the current position; False when the attempt failed (and was waited for)."""
+        headers = {"Accept-Encoding": "identity"}  # byte offsets are the file's, never a compressed form's
+        if self._position or self._end is not None:
+            last = "" if self._end is None else str(self._end - 1)
+            headers["Range"] = f"bytes={self._position}-{last}"
+        started = time.monotonic()
+        stall = self._policy.stall_seconds
+        try:
+            with deadline(started + stall):
+                response = _http_session().get(self._url, headers=headers, stream=True, timeout=(stall, stall))
+        except requests.RequestException as error:
+            self._spent(time.monotonic() - started, 0)
+            self._retry(error)
+            return False
+        self._spent(time.monotonic() - started, 0)
+        status = response.status_code
+        if status in (200, 206):
+            if "Range" in headers and status == 200:
+                response.close()
+                raise SourceError(f"{self._url}: server ignored the Range request")
+            # a server that compresses anyway: its bytes are decoded, and its lengths are not the file's
+            self._encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+            if self._end is None and not self._encoded:
+                self._end = _end_of(response, self._position)
+            self._response, self._received = response, 0
+            return True
+        response.close()
+        if status < 500 and status not in (408, 429):
+            raise SourceError(f"{self._url}: HTTP {status}")
+        self._retry(SourceError(f"HTTP {status}"))
+        return False
+
+    def _retry(self, error: Exception) -> None:
+        """After a request failed or ended early: go on at once if it brought bytes, else wait
+        (longer each time) or give up."""
+        progressed = self._response is not None and self._received > 0
+        self._close_response()
+        if progressed:
+            self._failures = 0
+            return
+        self._failures += 1
+        if self._failures >= self._policy.attempts:
+            raise SourceError(f"{self._url}: gave up after {self._failures} attempts without a byte, "
+                              f"at byte {self._position}: {error}")
+        wait = min(self._policy.max_backoff, self._policy.backoff * 2 ** (self._failures - 1))
+        _sleep(wait)
+        self._spent(wait, 0)
+
+    def _spent(self, seconds: float, received: int) -> None:
+        """Account time waited on the network; fail the input when bytes come too slowly."""
+        policy = self._policy
+        self._waited += seconds
+        self._window[0] += seconds
+        self._window[1] += received
+        waited, got = self._window
+        if waited >= policy.rate_window:
+            if got < policy.min_rate * waited:
+                self._close_response()
+                raise LimitExceeded("input_too_slow", f"{self._url}: too slow, {got} bytes in {waited:.1f} s of "
+                                    f"waiting (under {policy.min_rate:g} bytes/s), at byte {self._position}")
+            self._window = [0.0, 0]
+        if self._waited > policy.max_seconds:
+            self._close_response()
+            raise LimitExceeded("input_too_slow", f"{self._url}: too slow, still reading after {self._waited:.0f} s "
+                                f"of waiting (at most {policy.max_seconds:g}), at byte {self._position}")
+
+    def _close_response(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+
+def _end_of(response: requests.Response, position: int) -> int | None:
+    """Where the file ends, as a 200's Content-Length or a 206's Content-Range says (None: unknown)."""
+    if response.status_code == 206:
+        total = response.headers.get("Content-Range", "").rpartition("/")[2]
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length", "")
+    return position + int(length) if length.isdigit() else None
 
 
 class local_copy:

@@ -36,6 +36,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "text/html; charset=utf-8"})
     sleep: float = 0.0
     chunked: bool = False
+    length: int | None = None  # the Content-Length sent, when it is not the body's (a server that lies)
+    drip: float = 0.0  # seconds between two bytes of the body (a server that sends a byte at a time)
+    drip_head: float = 0.0  # the same for the status line and headers
 
 
 class Server:
@@ -45,6 +48,7 @@ class Server:
     def __init__(self, host: str, route: Callable[[str, str, dict], Reply]):
         self.route = route
         self.hits: Counter = Counter()
+        self.requests: list[tuple[str, str, dict]] = []  # (method, path, headers) of every request
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, 0), self._handler())
         self.httpd.daemon_threads = True
@@ -71,28 +75,55 @@ class Server:
                     pass
 
             def do_GET(self) -> None:
+                self._answer(body=True)
+
+            def do_HEAD(self) -> None:
+                self._answer(body=False)
+
+            def _answer(self, body: bool) -> None:
                 parts = urlsplit(self.path)
                 with server._lock:
                     server.hits[self.path] += 1
+                    server.requests.append((self.command, self.path, dict(self.headers)))
                 try:
                     reply = server.route(parts.path, parts.query, dict(self.headers))
                     time.sleep(reply.sleep)
+                    if reply.drip_head:
+                        self._drip(self._head(reply), reply.drip_head)
+                        self._drip(reply.body if body else b"", reply.drip)
+                        self.close_connection = True
+                        return
                     self.send_response(reply.status)
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     if reply.chunked:
                         self.send_header("Transfer-Encoding", "chunked")
                         self.end_headers()
-                        for start in range(0, len(reply.body), 65536):
+                        for start in range(0, len(reply.body) if body else 0, 65536):
                             piece = reply.body[start : start + 65536]
                             self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
                         self.wfile.write(b"0\r\n\r\n")
                     else:
-                        self.send_header("Content-Length", str(len(reply.body)))
+                        self.send_header("Content-Length", str(len(reply.body) if reply.length is None else reply.length))
                         self.end_headers()
-                        self.wfile.write(reply.body)
+                        self._drip(reply.body if body else b"", reply.drip)
+                    if reply.length is not None and reply.length != len(reply.body):
+                        self.close_connection = True  # the rest never comes
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def _head(self, reply: Reply) -> bytes:
+                lines = [f"HTTP/1.1 {reply.status} Status", *(f"{k}: {v}" for k, v in reply.headers.items()),
+                         f"Content-Length: {len(reply.body) if reply.length is None else reply.length}", "", ""]
+                return "\r\n".join(lines).encode()
+
+            def _drip(self, data: bytes, pause: float) -> None:
+                if not pause:
+                    self.wfile.write(data)
+                    return
+                for index in range(len(data)):
+                    self.wfile.write(data[index : index + 1])
+                    time.sleep(pause)
 
         return Handler
 

@@ -233,10 +233,11 @@ def test_preflight_finds_mistakes_before_any_work(tmp_path):
 
 
 def test_a_failed_model_download_leaves_nothing_in_the_cache(tmp_path, monkeypatch):
+    from redpajama.core import storage
     from redpajama.models import catalog
 
     monkeypatch.setenv("REDPAJAMA_CACHE", str(tmp_path))
-    monkeypatch.setattr("redpajama.core.storage.HTTP_RETRIES", 1)
+    monkeypatch.setattr(storage, "HTTP_POLICY", storage.HttpPolicy(attempts=1))
     with pytest.raises(catalog.ModelNotFound):
         catalog.fetch("http://127.0.0.1:9/lid.176.bin", "lid.176.bin")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
