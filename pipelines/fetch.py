@@ -26,7 +26,7 @@ from redpajama.core import storage, streams
 from redpajama.core.errors import UsageError
 from redpajama.pipelines.engine import Interrupted
 from redpajama.pipelines.fetch_crawl import CDX_SERVER, DATA_SERVER, CrawlFetcher
-from redpajama.pipelines.fetch_live import HttpSettings, LiveFetcher, Outcome
+from redpajama.pipelines.fetch_live import MAX_REDIRECTS, HttpSettings, LiveFetcher, Outcome
 from redpajama.pipelines.lock import OutputLock
 from redpajama.pipelines.politeness import HostScheduler, Task
 
@@ -174,14 +174,32 @@ class _Run:
     def work(self) -> None:
         while (task := self.scheduler.take()) is not None:
             try:
-                outcome = self.fetcher(task.url)
+                outcome = self.fetcher(task.target or task.url)
             except Exception as error:  # noqa: BLE001 - a bug in one fetch must not stop the run
                 outcome = Outcome(task.url, "fetch_error", final_url=f"{type(error).__name__}: {error}"[:200])
+            outcome.url = task.url
+            if task.target:
+                outcome.status = task.status if outcome.status is None else outcome.status
+                outcome.final_url = outcome.final_url or task.target
             if outcome.retry_after is not None and task.attempt < self.settings.retries:
                 self.scheduler.retry(task, max(outcome.retry_after, self.settings.backoff * 2 ** task.attempt))
                 continue
+            if outcome.redirect:
+                outcome = self.follow(task, outcome)
             self.scheduler.done(task)
-            self.results.put(outcome)
+            if outcome is not None:
+                self.results.put(outcome)
+
+    def follow(self, task: Task, redirect: Outcome) -> Outcome | None:
+        """Queue a redirect's next hop under its own host (robots.txt and politeness are that
+        host's); None when queued, else the outcome that ends the URL."""
+        if urlsplit(redirect.redirect).scheme.lower() not in ("http", "https"):
+            return Outcome(task.url, "invalid_url", redirect.status, redirect.redirect)
+        if task.hops >= MAX_REDIRECTS:
+            return Outcome(task.url, "too_many_redirects", redirect.status, redirect.redirect)
+        self.scheduler.add(Task(task.url, self.fetcher.host_of(redirect.redirect), target=redirect.redirect,
+                                hops=task.hops + 1, status=redirect.status))
+        return None
 
 
 def run_fetch(settings: FetchSettings) -> dict:

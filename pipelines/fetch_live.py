@@ -3,7 +3,10 @@
 As RedPajama's ``wget --timeout=5``: every connect and read waits at most ``timeout``
 seconds. Unlike it, robots.txt is read first (RFC 9309: 401/403 forbid everything, other
 4xx allow everything, 5xx forbid), its ``Crawl-delay`` slows the host down, bodies are
-capped, pages that are not HTML are not kept, and each failure gets a reason.
+capped in size and a page in time (``max_seconds``, a deadline on every read, headers
+included, however slowly the bytes come), pages that are not HTML are not kept, and each
+failure gets a reason. A redirect is not followed here: it comes back as an outcome with
+the next hop, which the caller queues under that hop's own host (its robots.txt, its delay).
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
 import urllib3
+from redpajama.core.http_deadline import deadline, remaining, with_deadlines
+from requests.utils import requote_uri
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import BufferWARCWriter
 
@@ -40,6 +45,7 @@ class Outcome:
     final_url: str = ""
     records: bytes = b""  # gzip members (WARC records) to append, when fetched
     retry_after: float | None = None  # set when trying again later may succeed
+    redirect: str = ""  # the next hop (absolute), when the answer was a redirect
 
     @property
     def fetched(self) -> bool:
@@ -88,8 +94,14 @@ def request_failure(error: Exception) -> Outcome:
     return Outcome("", "request_error")
 
 
+def past_deadline() -> bool:
+    left = remaining()
+    return left is not None and left <= 0
+
+
 def read_capped(response: requests.Response, settings: HttpSettings, started: float) -> bytes | Outcome:
-    """The body as sent (still content-encoded), or the outcome when it is too large or too slow."""
+    """The body as sent (still content-encoded), or the outcome when it is too large or too slow
+    (past ``max_seconds`` since ``started``, or past the thread's deadline while waiting for a byte)."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > settings.max_bytes:
         return Outcome("", "too_large")
@@ -102,7 +114,7 @@ def read_capped(response: requests.Response, settings: HttpSettings, started: fl
             if time.monotonic() - started > settings.max_seconds:
                 return Outcome("", "too_slow")
     except Exception as error:  # noqa: BLE001 - urllib3 raises several unrelated types mid-body
-        return request_failure(error)
+        return Outcome("", "too_slow") if past_deadline() else request_failure(error)
     return bytes(body)
 
 
@@ -157,8 +169,7 @@ class LiveFetcher:
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
-            session.max_redirects = MAX_REDIRECTS
+            session = self._local.session = with_deadlines(requests.Session())
             session.headers.update({"User-Agent": self.settings.user_agent,
                                     "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"})
             if self.settings.language:
@@ -173,13 +184,24 @@ class LiveFetcher:
             return for_url(url, allowed)
         if not allowed:
             return Outcome(url, "robots_disallowed")
+        cap = started + self.settings.max_seconds
+        with deadline(cap):
+            return self._get(url, started, cap)
+
+    def _get(self, url: str, started: float, cap: float) -> Outcome:
         timeout = self.settings.timeout
+        session = self._session()
         try:
-            response = self._session().get(url, timeout=(timeout, timeout), stream=True)
+            connect = max(0.001, min(timeout, cap - time.monotonic()))
+            response = session.get(url, timeout=(connect, timeout), stream=True, allow_redirects=False)
         except Exception as error:  # noqa: BLE001 - classified, never raised
-            return for_url(url, request_failure(error))
+            return for_url(url, Outcome("", "too_slow") if past_deadline() else request_failure(error))
         with response:
             status = response.status_code
+            location = session.get_redirect_target(response)
+            if location:
+                target = requote_uri(urljoin(response.url, location))
+                return Outcome(url, "redirect", status, target, redirect=target)
             if status in TRANSIENT_STATUS:
                 return for_url(url, transient(f"http_{status}", response), status)
             if not 200 <= status < 300:
@@ -214,6 +236,10 @@ class LiveFetcher:
 
     def _read_robots(self, host: str) -> RobotFileParser | None | Outcome:
         timeout = self.settings.timeout
+        with deadline(time.monotonic() + 2 * timeout):
+            return self._robots_reply(host, timeout)
+
+    def _robots_reply(self, host: str, timeout: float) -> RobotFileParser | None | Outcome:
         try:
             response = self._session().get(f"{host}/robots.txt", timeout=(timeout, timeout), stream=True)
         except Exception as error:  # noqa: BLE001

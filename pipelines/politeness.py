@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Task:
-    url: str
-    host: str
+    url: str  # the URL as listed: its outcome is recorded under it
+    host: str  # where the request goes: the listed URL's host, or the hop's
     attempt: int = 0
+    target: str = ""  # a redirect hop to ask for instead of ``url``
+    hops: int = 0
+    status: int | None = None  # the redirect's status that led here
 
 
 @dataclass

@@ -88,12 +88,13 @@ def test_cited_pages_fetched_politely_into_warc_with_every_failure_counted(site,
     assert set(site.pages) <= set(responses)
     # Politeness: robots.txt read once per host, the disallowed page never asked for, the slow one
     # asked twice (one retry), flaky retried; never more than --per-host 2 requests in flight to a
-    # host and --delay 0.05 between two starts (robots.txt and redirects ride in one request's slot).
+    # host and --delay 0.05 between two starts (robots.txt rides in a request's slot; a redirect hop
+    # waits for its own).
     assert [server.hits["/robots.txt"] for server in site.servers] == [1, 1, 1]
     hits = site.odd.hits
     assert (hits["/private/page"], hits["/slow"], hits["/flaky"], hits["/huge"]) == (0, 2, 2, 1)
     assert {host for host, _, _ in scheduled} == {server.base for server in site.servers}
-    assert len(scheduled) == PAGES + 10 - 2 + 2  # not the duplicate or ftp:, two retries
+    assert len(scheduled) == PAGES + 10 - 2 + 2 + 1  # not the duplicate or ftp:, two retries, a redirect hop
     assert max(active for _, _, active in scheduled) <= 2
     for server in site.servers:
         starts = [t for host, t, _ in scheduled if host == server.base]
