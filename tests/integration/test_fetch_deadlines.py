@@ -3,8 +3,6 @@ and every redirect hop is asked for under its own host's robots.txt and politene
 
 from __future__ import annotations
 
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,25 +10,12 @@ from redpajama.pipelines import fetch
 from redpajama.pipelines.fetch import FetchSettings, read_journal, run_fetch
 from redpajama.pipelines.politeness import HostScheduler
 
+from tests.guards import alarm
 from tests.integration.loopback import HOSTS, Reply, Server
 
 GUARD_SECONDS = 45  # turns a hang into a failure; not a measurement (a dripped page here takes 60 s)
 PAGE = b"<!DOCTYPE html><html><head><title>t</title></head><body>" + b"<p>words</p>" * 20 + b"</body></html>"
 TEXT = {"Content-Type": "text/plain"}
-
-
-@contextmanager
-def alarm(seconds: int):
-    def expired(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 class RecordingScheduler(HostScheduler):

@@ -7,9 +7,6 @@ from __future__ import annotations
 import bz2
 import dataclasses
 import re
-import signal
-import threading
-from contextlib import contextmanager
 
 import pytest
 from redpajama.core import storage
@@ -17,6 +14,7 @@ from redpajama.core.errors import SourceError, failure_reason
 from redpajama.slices.wikipedia import Wikipedia
 
 from tests.conftest import WIKI_EN, need
+from tests.guards import alarm, bounded
 from tests.integration.helpers import errors, records, run
 from tests.integration.loopback import Reply, Server
 
@@ -33,41 +31,6 @@ def policy(monkeypatch) -> list[float]:
     monkeypatch.setattr(storage, "HTTP_POLICY", POLICY)
     monkeypatch.setattr(storage, "_sleep", waits.append)
     return waits
-
-
-def bounded(work, seconds: float = GUARD_SECONDS):
-    """``work()`` in a thread; fails the test if it has not returned within ``seconds``."""
-    outcome: dict = {}
-
-    def target():
-        try:
-            outcome["value"] = work()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-@contextmanager
-def alarm(seconds: int):
-    """Fail the test (instead of hanging) if the block has not ended within ``seconds``."""
-
-    def expired(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def ranged(data: bytes, cut: int | None = None, every: int | None = None, **reply):

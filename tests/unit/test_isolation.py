@@ -6,35 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 from redpajama.core.isolation import Budget, BudgetExceeded, IsolatedSteps, budgeted_steps
 from redpajama.core.records import Drop, make_record
 
+from tests.guards import bounded
 from tests.unit.hostile_steps import Cheap, Hostile
 
 GUARD_SECONDS = 120  # turns a hang into a failure; not a measurement
-
-
-def bounded(work, seconds: float = GUARD_SECONDS):
-    """``work()`` in a thread; fails the test if it has not returned within ``seconds``."""
-    outcome: dict = {}
-
-    def run():
-        try:
-            outcome["value"] = work()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def record(number: int, do: str = "", text: str = "some text") -> dict:
