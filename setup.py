@@ -51,8 +51,13 @@ setup(
         "scipy>=1.15",  # the report's bootstrap intervals (scipy.stats.bootstrap, BCa)
     ],
     extras_require={
-        "dataflow": [f"apache-beam[gcp]=={BEAM}"],
-        "dev": ["pytest>=8", "ruff>=0.6", "wheel>=0.40"],
+        # build: Beam stages the package with `python -m build` when it is there (else setup.py sdist)
+        "dataflow": [f"apache-beam[gcp]=={BEAM}", "build>=1.0"],
+        "dev": [
+            "pytest>=8", "ruff>=0.6", "wheel>=0.40",
+            f"apache-beam[gcp]=={BEAM}", "build>=1.0",
+            "gcp-storage-emulator>=2024.8",  # GCS stand-in for the launch tests (tests/integration/test_launch.py)
+        ],
     },
     entry_points={"console_scripts": ["redpajama = redpajama.pipelines.cli:main"]},
 )

@@ -37,6 +37,7 @@ def cmd_slices() -> int:
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from redpajama.pipelines.launch import check_launch
     from redpajama.pipelines.run import input_roots, resolve_inputs, run_slice
 
     cls = registry()[args.slice]
@@ -69,7 +70,8 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         extra=beam_args,
     )
     if config.runner == "dataflow":
-        _check_dataflow(config)
+        _default_setup_file(config)
+    check_launch(config, args.output, inputs)
     outcome = run_slice(
         slc,
         inputs,
@@ -103,11 +105,7 @@ def _slice_actions(slice_name: str):
     return parser._actions
 
 
-def _check_dataflow(config: RunnerConfig) -> None:
-    missing = [flag for flag, value in (("--project", config.project), ("--region", config.region),
-                                        ("--temp-location", config.temp_location)) if not value]
-    if missing:
-        raise UsageError(f"--runner dataflow needs {', '.join(missing)}")
+def _default_setup_file(config: RunnerConfig) -> None:
     if not config.setup_file and not config.sdk_container_image:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         candidate = os.path.join(here, "setup.py")

@@ -1,16 +1,21 @@
-"""Local runs in a supervised engine process, so that Ctrl-C and SIGTERM end a run cleanly.
+"""Runs in a supervised engine process, so that Ctrl-C and SIGTERM end a run cleanly.
 
-The pipeline runs in a forked child that leads a session of its own: the terminal's Ctrl-C
-reaches only the launcher, which then ends the child's whole process group (Beam's SDK
-worker processes included) at once, leaves ``_temporary/`` for the rerun and reports one
-line. The child dies with the launcher (``PR_SET_PDEATHSIG``) even when the launcher is
-killed outright, and its temporary files (Beam's ``beam-pipeline-temp*``) live in a folder
-the launcher removes; folders left by a launcher that was killed are removed by the next run.
+The pipeline (a local run, or a launch to Dataflow or a job service) runs in a forked child
+that leads a session of its own: the terminal's Ctrl-C reaches only the launcher, which then
+ends the child's whole process group (Beam's SDK worker processes included) at once, leaves
+``_temporary/`` for the rerun and reports one line. Whatever the child is doing (staging
+files inside Beam's retry loops, submitting a job, waiting for it), the launcher is only
+reading a pipe, so a signal ends it at once. The child dies with the launcher
+(``PR_SET_PDEATHSIG``) even when the launcher is killed outright, and its temporary files
+(Beam's ``beam-pipeline-temp*``) live in a folder the launcher removes; folders left by a
+launcher that was killed are removed by the next run. What the child learns on the way (a
+submitted job's id) it leaves with :func:`note`, for the launcher's ``on_interrupt``.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import pickle
 import shutil
@@ -26,23 +31,39 @@ from typing import Any
 TEMP_PREFIX = "redpajama-run-"
 GRACE_SECONDS = 3.0
 PR_SET_PDEATHSIG = 1
+NOTES = "notes.json"
+NOTES_VARIABLE = "REDPAJAMA_ENGINE_NOTES"
 
 
-class Interrupted(Exception):
-    """The launcher got SIGINT or SIGTERM; the run was ended and ``_temporary/`` kept."""
+class Interrupted(BaseException):
+    """The launcher got SIGINT or SIGTERM; the run was ended and ``_temporary/`` kept.
 
-    def __init__(self, signum: int):
+    A ``BaseException``, like ``KeyboardInterrupt``: retry loops that catch ``Exception``
+    (Beam's, around every cloud call) let it through instead of trying again.
+    """
+
+    def __init__(self, signum: int, detail: str = ""):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.detail = detail
         self.exit_code = 128 + signum
+
+    def __str__(self) -> str:
+        return signal.Signals(self.signum).name + (f"; {self.detail}" if self.detail else "")
 
 
 class EngineFailed(RuntimeError):
     """The pipeline raised in the engine process; the message carries its error."""
 
 
-def run_supervised(work: Callable[[], Any], close_in_child: tuple[int, ...] = ()) -> Any:
-    """``work()`` in a forked engine process; its result (pickled) or its error, raised here."""
+def run_supervised(work: Callable[[], Any], close_in_child: tuple[int, ...] = (),
+                   on_interrupt: Callable[[dict[str, Any]], str] | None = None) -> Any:
+    """``work()`` in a forked engine process; its result (pickled) or its error, raised here.
+
+    On SIGINT/SIGTERM the engine's process group is ended and :class:`Interrupted` raised;
+    ``on_interrupt(notes)`` first gets what the engine left with :func:`note` and returns a
+    few words for the user's line (say, that a submitted job was cancelled).
+    """
     remove_stale_temp_folders()
     temp = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
     read_end, write_end = os.pipe()
@@ -58,7 +79,12 @@ def run_supervised(work: Callable[[], Any], close_in_child: tuple[int, ...] = ()
     try:
         payload = _read_all(read_end)
         os.waitpid(pid, 0)
-    except BaseException:  # Interrupted, or anything else that stops the launcher waiting
+    except Interrupted as stop:
+        end_group(pid)
+        if on_interrupt:
+            stop.detail = on_interrupt(_read_notes(temp))
+        raise
+    except BaseException:  # anything else that stops the launcher waiting
         end_group(pid)
         raise
     finally:
@@ -111,12 +137,15 @@ def _engine(work: Callable[[], Any], write_end: int, temp: str, launcher: int) -
     _fresh_beam_thread_pool()
     _tame_malloc()
     os.environ["TMPDIR"] = tempfile.tempdir = temp
+    os.environ[NOTES_VARIABLE] = os.path.join(temp, NOTES)
     try:
         payload = pickle.dumps(("ok", work()))
     except BaseException as error:  # reported to the launcher, which decides how to say it
         detail = f"{type(error).__name__}: {error}"
         if os.environ.get("REDPAJAMA_DEBUG"):
             detail += "\n" + traceback.format_exc()
+        else:
+            detail = one_line(detail)
         payload = pickle.dumps(("error", detail))
     try:
         with os.fdopen(write_end, "wb") as pipe:
@@ -125,6 +154,35 @@ def _engine(work: Callable[[], Any], write_end: int, temp: str, launcher: int) -
         sys.stderr.flush()
     finally:
         os._exit(0)
+
+
+def one_line(message: str) -> str:
+    """A runner's many-line failure (a job service's traceback in the message) as one line: its
+    first line and, if there are more, its last (where the innermost error is)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else message
+    return f"{lines[0]} ... {lines[-1]}"
+
+
+def note(**values: Any) -> None:
+    """Leave ``values`` (JSON) for the launcher; nothing outside an engine process."""
+    path = os.environ.get(NOTES_VARIABLE)
+    if not path:
+        return
+    notes = _read_notes(os.path.dirname(path))
+    notes.update(values)
+    with open(path + ".new", "w", encoding="utf-8") as handle:
+        json.dump(notes, handle)
+    os.replace(path + ".new", path)
+
+
+def _read_notes(folder: str) -> dict[str, Any]:
+    try:
+        with open(os.path.join(folder, NOTES), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
 
 
 def _die_with(launcher: int) -> None:

@@ -4,13 +4,14 @@ A finished run leaves ``_SUCCESS`` holding the run's fingerprint (slice, inputs 
 sizes and dates, settings). Rerunning with the same fingerprint does no work; an interrupted
 run left only ``_temporary/``, which the rerun discards before producing the same result.
 Output is checked before any work, one run at a time holds a slice's folder, and local runs
-go through a supervised engine process (``redpajama.pipelines.engine``) so that Ctrl-C and
-SIGTERM end them cleanly.
+and launches to Dataflow or a job service go through a supervised engine process
+(``redpajama.pipelines.engine``) so that Ctrl-C and SIGTERM end them cleanly at any phase.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import posixpath
 import shutil
@@ -27,6 +28,7 @@ from redpajama.core.isolation import budgeted_steps
 from redpajama.pipelines import io
 from redpajama.pipelines.build import UNIT_YIELD, Layout, build
 from redpajama.pipelines.engine import run_supervised
+from redpajama.pipelines.launch import cancel_dataflow_job, note_submitted, silenced
 from redpajama.pipelines.lock import OutputLock
 from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
 from redpajama.pipelines.progress import quiet_worker_logs
@@ -131,15 +133,25 @@ def run_slice(
         started = time.monotonic()
 
         def work() -> dict[str, int]:
+            if quiet and config.runner != "local":  # a failure comes back as one line; Beam's logs only with --debug
+                logging.getLogger().setLevel(logging.CRITICAL)
             options = pipeline_options(config)
             pipeline = beam.Pipeline(runner=make_runner(config, options), options=options)
             build(pipeline, slc, inputs, layout)
-            result = pipeline.run()
-            result.wait_until_finish()
+            if config.runner == "dataflow":
+                _say("dataflow: staging the package and submitting the job")
+            hush = quiet and config.runner != "local"
+            with silenced(hush):
+                result = pipeline.run()
+            if config.runner == "dataflow":
+                note_submitted(result, config)
+            with silenced(hush):
+                result.wait_until_finish()
             return counters_from_result(result)
 
+        cancel = (lambda notes: cancel_dataflow_job(config, notes)) if config.runner == "dataflow" else None
         with quiet_worker_logs(quiet and config.runner == "local"):
-            counters = run_supervised(work, lock.fds) if config.runner == "local" else work()
+            counters = run_supervised(work, lock.fds, on_interrupt=cancel)
         if layout.spill:
             shutil.rmtree(layout.spill, ignore_errors=True)
         wall = time.monotonic() - started
