@@ -53,10 +53,12 @@ setup(
     extras_require={
         # build: Beam stages the package with `python -m build` when it is there (else setup.py sdist)
         "dataflow": [f"apache-beam[gcp]=={BEAM}", "build>=1.0"],
+        "aws": [f"apache-beam[aws]=={BEAM}"],  # s3:// inputs (arXiv's requester-pays bucket)
         "dev": [
             "pytest>=8", "ruff>=0.6", "wheel>=0.40",
-            f"apache-beam[gcp]=={BEAM}", "build>=1.0",
+            f"apache-beam[gcp,aws]=={BEAM}", "build>=1.0",
             "gcp-storage-emulator>=2024.8",  # GCS stand-in for the launch tests (tests/integration/test_launch.py)
+            "moto[server]>=5",  # S3 stand-in for the arXiv tests (tests/integration/test_arxiv_s3.py)
         ],
     },
     entry_points={"console_scripts": ["redpajama = redpajama.pipelines.cli:main"]},

@@ -24,6 +24,7 @@ from typing import BinaryIO, Protocol
 
 import requests
 import urllib3
+from redpajama.core import s3
 from redpajama.core.errors import LimitExceeded, NotRegularFile, SourceError
 from redpajama.core.http_deadline import deadline, with_deadlines
 
@@ -106,7 +107,30 @@ def use_filesystems(filesystems: FileSystems) -> None:
 
 
 def filesystems() -> FileSystems:
-    return _FILESYSTEMS[0]
+    """The installed file systems, with requester-pays ``s3://`` paths read by :mod:`~redpajama.core.s3`."""
+    return _RequesterPaysRouting(_FILESYSTEMS[0])
+
+
+class _RequesterPaysRouting:
+    """Sends paths in requester-pays S3 buckets to :class:`~redpajama.core.s3.RequesterPaysFiles`."""
+
+    def __init__(self, inner: FileSystems):
+        self._inner = inner
+
+    def _for(self, path: str) -> FileSystems:
+        return s3.RequesterPaysFiles() if s3.requester_pays(path) else self._inner
+
+    def exists(self, path: str) -> bool:
+        return self._for(path).exists(path)
+
+    def match(self, pattern: str) -> list[FileInfo]:
+        return self._for(pattern).match(pattern)
+
+    def open(self, path: str) -> BinaryIO:
+        return self._for(path).open(path)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
 
 
 def is_url(path: str) -> bool:

@@ -127,7 +127,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     name = slc.name
     expanded = (
         input_list(pipeline, sorted(inputs), layout)
-        | "Expand" >> beam.ParDo(ExpandInputs(name)).with_outputs(FAILURES, main="files")
+        | "Expand" >> beam.ParDo(ExpandInputs(slc)).with_outputs(FAILURES, main="files")
     )
     planned = (
         expanded.files

@@ -83,6 +83,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         "as <step>_out_of_memory")
     parser.add_argument("--shards", type=_positive, help="fixed number of output shards")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run with other settings")
+    parser.add_argument("--requester-pays", action="store_true",
+                        help="read s3:// inputs with RequestPayer=requester: you pay their transfer (always so for "
+                        "s3://arxiv, whose bucket requires it)")
     parser.add_argument("--count-tokens", default="auto", metavar="TOKENIZER",
                         help="GPT-NeoX tokenizer.json for the token count in stats.json; 'auto' (default) uses the "
                         "one in the model cache if there, 'off' skips counting")

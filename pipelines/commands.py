@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from redpajama.core import s3
 from redpajama.core.errors import UsageError
 from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
@@ -50,6 +51,8 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     slc = cls(**slice_options)
     slc.limits = Limits(int(args.max_record_mb * (1 << 20)), args.max_expansion)
     slc.budget = Budget(args.doc_timeout, args.doc_memory_mb)
+    slc.requester_pays = args.requester_pays
+    s3.pay_for_all(args.requester_pays)
     if args.input:
         inputs = resolve_inputs(args.input, args.limit)
     else:

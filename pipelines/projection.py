@@ -18,17 +18,16 @@ and the report says why; with every unit processed the count is the slice itself
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redpajama.core import storage, streams
+from redpajama.formats import arxiv_manifest as arxiv_sources
 
 ROUNDS = 2000
 CONFIDENCE = 0.95
 MIN_UNITS = 18  # the fewest units whose bootstrap interval is at most 10 % too narrow (see above)
 BCA_MAX_UNITS = 5000  # the acceleration's jackknife is quadratic in units; past this the percentile interval
-ARXIV_TAR = re.compile(r"<filename>\s*(?:src/)?arXiv_src_(\d{4})_\d+\.tar\s*</filename>")
 
 
 @dataclass
@@ -69,19 +68,19 @@ def _listing_count(listings: list[str], mirror: str | None) -> FullCount:
 def arxiv_tar_count(manifest: str, until: str | None = None) -> FullCount:
     """Source tars listed in arXiv's ``arXiv_src_manifest.xml`` (up to ``until`` = YYMM if given)."""
     with storage.open_range(manifest) as stream:
-        text = stream.read().decode("utf-8", "replace")
-    months = [match.group(1) for match in ARXIV_TAR.finditer(text)]
-    if not months:
+        data = stream.read()
+    try:
+        tars = arxiv_sources.parse(data)
+    except ValueError:
+        tars = []
+    if not tars:
         return FullCount(None, f"unknown: no arXiv_src_YYMM_NNN.tar entries in {manifest}")
-    kept = [month for month in months if until is None or _months(month) <= _months(until)]
+    kept = [tar for tar in tars if arxiv_sources.up_to(tar.yymm, until)]
     bound = f" up to {until}" if until else ""
-    return FullCount(len(kept), f"counted from {manifest} ({len(kept)} of {len(months)} tars{bound})")
+    return FullCount(len(kept), f"counted from {manifest} ({len(kept)} of {len(tars)} tars{bound})")
 
 
-def _months(yymm: str) -> int:
-    """YYMM as months since 1991 (arXiv's first year), so that 9108 < 0001."""
-    year = int(yymm[:2])
-    return ((year + 100) if year < 91 else year) * 12 + int(yymm[2:])
+_months = arxiv_sources.months
 
 
 def narrowness(units: int) -> float:

@@ -8,6 +8,7 @@ import time
 import apache_beam as beam
 from redpajama.core import storage
 from redpajama.core.records import Failure, utf8_len
+from redpajama.pipelines.filesystems import configure_storage
 from redpajama.pipelines.progress import BatchSizer, UnitProgress, emit
 from redpajama.pipelines.steps import BATCH_BYTES, BATCH_RECORDS, FAILURES, StepCounters
 from redpajama.slices.base import Slice, WorkUnit
@@ -20,10 +21,12 @@ def progress_line(message: str) -> None:
 class ExpandInputs(beam.DoFn):
     """A path, glob or URL -> the files it names (a missing one is a counted failure)."""
 
-    def __init__(self, slice_name: str):
-        self.slice_name = slice_name
+    def __init__(self, slc: Slice):
+        self.slice_name = slc.name
+        self.requester_pays = slc.requester_pays
 
     def setup(self):
+        configure_storage(self.requester_pays)
         self.counters = StepCounters(self.slice_name, "plan")
 
     def process(self, pattern: str):
@@ -46,6 +49,7 @@ class PlanUnits(beam.DoFn):
         self.slice = slc
 
     def setup(self):
+        configure_storage(self.slice.requester_pays)
         self.counters = StepCounters(self.slice.name, "plan")
 
     def process(self, path: str):
@@ -65,6 +69,7 @@ class ReadUnits(beam.DoFn):
         self.slice = slc
 
     def setup(self):
+        configure_storage(self.slice.requester_pays)
         self.counters = StepCounters(self.slice.name, "read")
 
     def process(self, unit: WorkUnit):

@@ -27,10 +27,12 @@ from redpajama.core.errors import SourceError, UsageError, failure_reason
 from redpajama.core.records import Failure, Record, Step, StepResult, make_record
 from redpajama.filters.langid import LanguageTagger
 from redpajama.filters.latex import CleanLatex, LatexRules
+from redpajama.formats import arxiv_manifest
 from redpajama.models import catalog
 from redpajama.slices.base import Keyed, Slice, WorkUnit
 from redpajama.slices.options import SliceOptions, compat_option, compat_rules, option
 
+MANIFEST = "s3://arxiv/src/arXiv_src_manifest.xml"  # requester pays
 NEW_ID = re.compile(r"^(\d{4})\.\d{4,5}(v\d+)?$")
 OLD_ID = re.compile(r"^([a-z\-]+(?:\.[A-Z]{2})?)(\d{7})(v\d+)?$")
 TEXT_SUFFIXES = (".tex",)  # what RedPajama read; styles and classes are not text
@@ -163,6 +165,14 @@ class ArxivOptions(SliceOptions):
     max_paper_mb: float = option(256.0, "cap on one paper's decompressed size in MB")
     lid_model: str | None = option(None, "fastText language ID model (path, URL or gs://)")
     redpajama_compat: str | None = compat_option(COMPAT)
+    until: str | None = option(None, "read only the bulk tars of months up to this one (arXiv_src_YYMM_NNN.tar; "
+                               "RedPajama downloaded in about April 2023: 2303)", metavar="YYMM")
+    manifest: str = option(MANIFEST, "arXiv's source manifest; without --input the tars it lists (up to --until) "
+                           "are read from its folder", metavar="PATH")
+
+    def __post_init__(self) -> None:
+        if self.until is not None and not re.fullmatch(r"\d{2}(0[1-9]|1[0-2])", self.until):
+            raise UsageError(f"--until: expected a month as YYMM, got {self.until!r}")
 
 
 class Arxiv(Slice):
@@ -174,11 +184,39 @@ class Arxiv(Slice):
 
     @classmethod
     def describe_sources(cls) -> str:
-        return ("arXiv bulk source tars (s3://arxiv/src/arXiv_src_YYMM_NNN.tar, requester pays; give them with "
-                "--input, local or gs://) or local folders of paper sources.")
+        return ("arXiv's bulk source tars as arXiv_src_manifest.xml lists them, read where they are "
+                "(s3://arxiv/src/arXiv_src_YYMM_NNN.tar, requester pays), up to --until YYMM; or --input tars "
+                "(local, gs://, s3://) or local folders of paper sources.")
 
     def default_inputs(self) -> list[str]:
-        raise UsageError("arxiv needs --input: bulk source tars (s3://arxiv/src/, requester pays) or paper folders")
+        """The tars the manifest lists up to ``--until``, in the manifest's folder (s3://arxiv/src/)."""
+        listed = self.listed_tars
+        folder = posixpath.dirname(self.options.manifest)
+        return [posixpath.join(folder, posixpath.basename(tar.name)) for tar in listed
+                if arxiv_manifest.up_to(tar.yymm, self.options.until)]
+
+    @functools.cached_property
+    def listed_tars(self) -> list[arxiv_manifest.SourceTar]:
+        """The manifest's tars (read once, on the launcher)."""
+        where = self.options.manifest
+        try:
+            with storage.open_range(where) as stream:
+                tars = arxiv_manifest.parse(stream.read())
+        except (SourceError, OSError, ValueError) as error:
+            raise UsageError(f"arxiv: cannot read the source manifest {where} ({error}); give a copy with "
+                             "--manifest or the tars with --input") from None
+        if not tars:
+            raise UsageError(f"arxiv: {where} lists no arXiv_src_YYMM_NNN.tar")
+        return tars
+
+    def run_info(self) -> dict:
+        """Where the run's tars came from, for the report's projection (full count up to ``--until``)."""
+        if "listed_tars" not in vars(self):  # the tars were given with --input
+            return {}
+        chosen = [tar for tar in self.listed_tars if arxiv_manifest.up_to(tar.yymm, self.options.until)]
+        return {"source_manifest": {"path": self.options.manifest, "until": self.options.until,
+                                    "tars_listed": len(self.listed_tars), "tars": len(chosen),
+                                    "bytes": sum(tar.size for tar in chosen), "papers": sum(tar.papers for tar in chosen)}}
 
     def validate(self) -> None:
         self.rules()
@@ -213,6 +251,8 @@ class Arxiv(Slice):
             for paper in papers:
                 yield WorkUnit(paper, context={"folder": True})
             return
+        if not arxiv_manifest.up_to(arxiv_manifest.yymm_of(source) or self.options.until, self.options.until):
+            return  # a bulk tar of a month after --until
         yield WorkUnit(source)
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:

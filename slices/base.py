@@ -58,6 +58,7 @@ class Slice:
         self.input_roots: tuple[str, ...] = ()  # folders the inputs were named from (see relative_name)
         self.limits = Limits()  # caps on records and decompression (--max-record-mb, --max-expansion)
         self.budget = Budget()  # what one record may cost a step marked unbounded_cost (--doc-timeout, --doc-memory-mb)
+        self.requester_pays = False  # every s3:// input is read with RequestPayer=requester (--requester-pays)
 
     # --- configuration ---------------------------------------------------------------
     @classmethod
