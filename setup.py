@@ -27,7 +27,7 @@ setup(
     python_requires=">=3.10",
     packages=[f"redpajama.{name}" for name in FOLDERS],
     package_dir={f"redpajama.{name}": name for name in FOLDERS},
-    package_data={"redpajama.manifests": ["*.json", "*.csv"]},
+    package_data={"redpajama.manifests": ["*.json", "*.csv", "*.sql"]},
     install_requires=[
         f"apache-beam=={BEAM}",
         "numpy<2.5",  # Beam's pin; fastText is called with lists so NumPy 2 works
@@ -59,6 +59,9 @@ setup(
             f"apache-beam[gcp,aws]=={BEAM}", "build>=1.0",
             "gcp-storage-emulator>=2024.8",  # GCS stand-in for the launch tests (tests/integration/test_launch.py)
             "moto[server]>=5",  # S3 stand-in for the arXiv tests (tests/integration/test_arxiv_s3.py)
+            # BigQuery stand-in (REST and Storage Read API) for tests/integration/test_github_bigquery.py; it loads
+            # DuckDB's spatial extension at start, installed from this package rather than downloaded by DuckDB
+            "bqemulator>=1.4; python_version >= '3.11'", "duckdb-extension-spatial==1.5.5",
         ],
     },
     entry_points={"console_scripts": ["redpajama = redpajama.pipelines.cli:main"]},

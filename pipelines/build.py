@@ -20,6 +20,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 from redpajama.core.records import Failure, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, utf8_len
 from redpajama.pipelines import io
+from redpajama.pipelines.bigquery import ReadTable
 from redpajama.pipelines.reading import ExpandInputs, PlanUnits, ReadUnits
 from redpajama.pipelines.shuffles import Join, NearDuplicates, ReferenceLookup, SharedKeys
 from redpajama.pipelines.steps import FAILURES, ApplySteps, StepCounters, Tally, step_failure, unbatch
@@ -125,21 +126,25 @@ def input_list(pipeline: beam.Pipeline, inputs: list[str], layout: Layout):
 def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: Layout):
     """Add the slice's whole DAG to ``pipeline``; returns the PCollection of written paths."""
     name = slc.name
-    expanded = (
-        input_list(pipeline, sorted(inputs), layout)
-        | "Expand" >> beam.ParDo(ExpandInputs(slc)).with_outputs(FAILURES, main="files")
-    )
-    planned = (
-        expanded.files
-        | "DistinctFiles" >> beam.Distinct()
-        | "Plan" >> beam.ParDo(PlanUnits(slc)).with_outputs(FAILURES, main="units")
-    )
-    read = (
-        planned.units
-        | "SpreadUnits" >> beam.Reshuffle()
-        | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
-    )
-    failures = [expanded[FAILURES], planned[FAILURES], read[FAILURES]]
+    if slc.table_source is not None:  # rows of a query's result table, not files
+        read = pipeline | "ReadTable" >> ReadTable(slc)
+        failures = [read[FAILURES]]
+    else:
+        expanded = (
+            input_list(pipeline, sorted(inputs), layout)
+            | "Expand" >> beam.ParDo(ExpandInputs(slc)).with_outputs(FAILURES, main="files")
+        )
+        planned = (
+            expanded.files
+            | "DistinctFiles" >> beam.Distinct()
+            | "Plan" >> beam.ParDo(PlanUnits(slc)).with_outputs(FAILURES, main="units")
+        )
+        read = (
+            planned.units
+            | "SpreadUnits" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
+        )
+        failures = [expanded[FAILURES], planned[FAILURES], read[FAILURES]]
     samples = []  # dropped records a step wants kept for inspection (near-duplicates)
     records = read.records
     for index, group in enumerate(_group_steps(slc.steps())):

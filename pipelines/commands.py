@@ -39,7 +39,7 @@ def cmd_slices() -> int:
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from redpajama.pipelines.launch import check_launch
-    from redpajama.pipelines.run import input_roots, resolve_inputs, run_slice
+    from redpajama.pipelines.run import check_output, input_roots, resolve_inputs, run_slice
 
     cls = registry()[args.slice]
     slice_options = {
@@ -75,6 +75,15 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if config.runner == "dataflow":
         _default_setup_file(config)
     check_launch(config, args.output, inputs)
+    query = slc.table_query()
+    if query is not None:
+        if args.input or args.limit:
+            raise UsageError(f"--bigquery reads the whole result of {args.slice}'s query: --input and --limit do not apply")
+        from redpajama.pipelines.bigquery import materialize
+
+        if config.runner == "local":  # before the query is paid for
+            check_output(args.output, os.path.join(args.output, slc.directory))
+        slc.table_source = materialize(query, args.project)
     outcome = run_slice(
         slc,
         inputs,

@@ -82,9 +82,9 @@ def google_credentials(what: str):
     try:
         credentials.refresh(_TimedRequest(Request(), PROBE_SECONDS))
     except google.auth.exceptions.TransportError as error:
-        raise UsageError(f"{what}: cannot reach Google's token service ({_first_line(error)}); offline?") from None
+        raise UsageError(f"{what}: cannot reach Google's token service ({first_line(error)}); offline?") from None
     except google.auth.exceptions.RefreshError as error:
-        raise UsageError(f"{what}: the credentials were refused ({_first_line(error)}); {ADC_HINT}") from None
+        raise UsageError(f"{what}: the credentials were refused ({first_line(error)}); {ADC_HINT}") from None
     return credentials
 
 
@@ -221,6 +221,6 @@ class _TimedRequest:
         return self._request(*args, **kwargs)
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:200] if text else type(error).__name__

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from redpajama.core.isolation import Budget
 from redpajama.core.records import Failure, JoinStep, Record, SharedKeyStep, Step
 from redpajama.core.streams import Limits
+from redpajama.core.tables import TableQuery, TableSource
 from redpajama.slices.options import SliceOptions, add_arguments
 
 Keyed = tuple[str, Record]
@@ -59,6 +60,7 @@ class Slice:
         self.limits = Limits()  # caps on records and decompression (--max-record-mb, --max-expansion)
         self.budget = Budget()  # what one record may cost a step marked unbounded_cost (--doc-timeout, --doc-memory-mb)
         self.requester_pays = False  # every s3:// input is read with RequestPayer=requester (--requester-pays)
+        self.table_source: TableSource | None = None  # the result of table_query(), found or made by the launcher
 
     # --- configuration ---------------------------------------------------------------
     @classmethod
@@ -81,6 +83,14 @@ class Slice:
     def fingerprint(self) -> dict[str, Any]:
         """Settings that change the output: a finished run is reused only if they match."""
         return self.options.settings()
+
+    def table_query(self) -> TableQuery | None:
+        """A SQL query whose result rows are the input (read with :meth:`read_row`), or None: files."""
+        return None
+
+    def read_row(self, row: dict[str, Any]) -> Keyed | Failure:
+        """One row of ``table_query()``'s result table as a keyed record (or a failure)."""
+        raise NotImplementedError
 
     # --- the recipe ----------------------------------------------------------------
     def plan(self, source: str) -> Iterable[WorkUnit | Failure]:

@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from redpajama import manifests
 from redpajama.core import storage
 from redpajama.core.errors import UsageError
 from redpajama.core.records import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
 from redpajama.core.streams import json_row, numbered_lines
+from redpajama.core.tables import TableQuery
 from redpajama.dedup import exact
 from redpajama.filters import license as licenses
 from redpajama.filters.code import CleanCode, CodeQuality, content_hash, skipped_path
@@ -30,6 +32,7 @@ from redpajama.slices.options import SliceOptions, option
 SKIPPED_DIRS = {".git", ".hg", ".svn"}
 FILES_PER_UNIT = 2000
 GITHUB_REMOTE = re.compile(r"url\s*=\s*\S*github\.com[:/]([^/\s]+/[^/\s]+?)(?:\.git)?\s*$", re.MULTILINE)
+BIGQUERY_QUERY = "github_bigquery.sql"  # in manifests/
 BIGQUERY_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".jsonl.zst", ".json.zst")
 STATS_KEYS = ("line_count", "max_line_length", "avg_line_length", "alnum_prop")
 
@@ -143,6 +146,12 @@ def dedup_step() -> JoinStep:
 class GitHubOptions(SliceOptions):
     tokenizer: str | None = option(None, "GPT-NeoX tokenizer.json (path, URL or gs://; default: the hub's)")
     max_file_kb: int = option(1024, "drop files larger than this (BigQuery's contents table stops at 1 MiB)")
+    bigquery: bool = option(False, "read bigquery-public-data.github_repos with RedPajama's query "
+                            "(manifests/github_bigquery.sql) instead of --input")
+    bigquery_project: str | None = option(None, "the project billed for the query, which holds its result table "
+                                          "(default: --project)", metavar="PROJECT")
+    bigquery_dataset: str = option("redpajama", "dataset of that project for the result table (made in the US, "
+                                   "beside the public data, with tables kept 30 days)", metavar="DATASET")
 
 
 class GitHub(Slice):
@@ -158,7 +167,36 @@ class GitHub(Slice):
                 "row), or local repository folders (licence of the root LICENSE/COPYING files, as GitHub's licensee decides).")
 
     def default_inputs(self) -> list[str]:
-        raise UsageError("github needs --input: BigQuery export files (github_*.jsonl.gz) or repository folders")
+        if self.options.bigquery:
+            return []
+        raise UsageError("github needs --bigquery (the public dataset) or --input: BigQuery export files "
+                         "(github_*.jsonl.gz) or repository folders")
+
+    def table_query(self) -> TableQuery | None:
+        """With ``--bigquery``: RedPajama's query over the public dataset (see the .sql file's notes)."""
+        if not self.options.bigquery:
+            return None
+        return TableQuery(manifests.text(BIGQUERY_QUERY), "github", self.options.bigquery_dataset,
+                          self.options.bigquery_project)
+
+    def fingerprint(self) -> dict[str, Any]:
+        found = super().fingerprint()
+        if self.table_source is not None:  # the result table read, as made (a remade one is another input)
+            found["table"] = [self.table_source.table, self.table_source.rows]
+        return found
+
+    def run_info(self) -> dict[str, Any]:
+        """The result table's row count: the report's full-scale count for a --bigquery run."""
+        if self.table_source is None:
+            return {}
+        source = self.table_source
+        return {"bigquery": {"table": source.table, "rows": source.rows, "bytes_processed": source.bytes_processed,
+                             "reused": source.reused, "query": BIGQUERY_QUERY}}
+
+    def read_row(self, row: dict[str, Any]) -> Keyed | Failure:
+        """One row of the query's result, as the export path reads a JSON line."""
+        return self._bigquery_columns(f"bigquery:{self.table_source.table if self.table_source else ''}",
+                                      "row", dict(row))
 
     def validate(self) -> None:
         """The tokenizer of the alpha-per-token rule is found (and fetched into the cache) here,
@@ -242,11 +280,15 @@ class GitHub(Slice):
     def _bigquery_row(self, source: str, number: int, line: bytes) -> Keyed | Failure:
         try:
             row = json_row(line)
-            problem = bigquery_row_problem(row)
         except ValueError as error:
-            problem = f"{type(error).__name__}: {error}"
+            return Failure(source, f"line {number + 1}", "invalid_record", f"{type(error).__name__}: {error}")
+        return self._bigquery_columns(source, f"line {number + 1}", row)
+
+    def _bigquery_columns(self, source: str, where: str, row: Any) -> Keyed | Failure:
+        """A row of RedPajama's query (an export line or a result-table row) to a keyed record."""
+        problem = bigquery_row_problem(row)
         if problem:
-            return Failure(source, f"line {number + 1}", "invalid_record", problem)
+            return Failure(source, where, "invalid_record", problem)
         content = row.pop("content", None)
         for ours in ("content_hash", "timestamp", "source", *STATS_KEYS):
             if ours in row:  # a column named like one of our meta keys keeps its value under another name

@@ -24,8 +24,8 @@ OPTIONS = {"commoncrawl": {"lid_model": "gs://bucket/models/lid.176.bin", "sp_mo
            "stackexchange": {"lid_model": "gs://bucket/models/lid.176.bin", "sites": "beer.stackexchange.com"}}
 
 
-def graph(slice_name, inputs, tmp_path):
-    slc = registry()[slice_name](**OPTIONS.get(slice_name, {}))
+def graph(slice_name, inputs, tmp_path, slc=None):
+    slc = slc or registry()[slice_name](**OPTIONS.get(slice_name, {}))
     pipeline = beam.Pipeline(runner=FnApiRunner(), options=pipeline_options(CONFIG))
     build(pipeline, slc, inputs, Layout(str(tmp_path / slice_name)))
     proto = pipeline.to_runner_api()  # pickles every DoFn, with its slice and steps
@@ -46,3 +46,33 @@ def test_a_full_snapshot_listed_file_by_file_stays_under_the_limit(tmp_path):
     size = graph("commoncrawl", wet, tmp_path)
     assert size < DATAFLOW_LIMIT // 10  # the list goes to a file the workers read, not into the graph
     assert (tmp_path / "commoncrawl" / "_temporary" / "_inputs.txt").read_text().count("\n") == 90_000
+
+
+def test_github_from_bigquery_and_arxiv_from_requester_pays_s3_build_small_graphs(tmp_path):
+    """The sources RedPajama read: the public dataset's query result (Beam's BigQuery source, Storage
+    Read API) and arXiv's requester-pays bucket, all of its tars given one by one."""
+    from apache_beam.io.gcp.bigquery import ReadFromBigQuery
+    from redpajama.core.tables import TableSource
+
+    github = registry()["github"](bigquery=True, bigquery_project="my-project", tokenizer="gs://bucket/models/tokenizer.json")
+    github.table_source = TableSource("my-project.redpajama.github_0123456789ab", 1_000_000, 2 << 40, reused=False)
+    pipeline = beam.Pipeline(runner=FnApiRunner(), options=pipeline_options(CONFIG))
+    build(pipeline, github, [], Layout(str(tmp_path / "github")))
+    reads = [node.transform for node in _all_nodes(pipeline) if isinstance(node.transform, ReadFromBigQuery)]
+    assert [(r.method, r._kwargs.get("table")) for r in reads] == [
+        (ReadFromBigQuery.Method.DIRECT_READ, "my-project.redpajama.github_0123456789ab")]  # no export, no bucket
+    assert graph("github", [], tmp_path, github) < 1 << 20
+
+    arxiv = registry()["arxiv"](until="2303", lid_model="gs://bucket/models/lid.176.bin")
+    arxiv.requester_pays = True
+    tars = [f"s3://arxiv/src/arXiv_src_{yy:02d}{mm:02d}_{n:03d}.tar" for yy in range(7, 24) for mm in range(1, 13)
+            for n in range(1, 30)]
+    assert graph("arxiv", tars, tmp_path, arxiv) < 1 << 20
+
+
+def _all_nodes(pipeline):
+    stack = [pipeline.transforms_stack[0]]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(node.parts)
