@@ -50,6 +50,22 @@ def full_units(name: str, spec: dict, cc_mirror: str | None = None, arxiv_manife
     return FullCount(None, spec.get("note") or "unknown: no public count")
 
 
+def from_run(name: str, stats: dict | None) -> tuple[FullCount, str, str] | None:
+    """The full-scale count a run recorded about its own source, with the ``stats.json`` key of the
+    units processed and their name: a --bigquery GitHub run's result-table rows (all of them read),
+    an arXiv run's tars listed in the manifest up to its --until."""
+    recipe = (stats or {}).get("recipe") or {}
+    table = recipe.get("bigquery")
+    if name == "github" and table:
+        return FullCount(int(table["rows"]), f"rows of the query's result table {table['table']}"), "read", "BigQuery rows"
+    listed = recipe.get("source_manifest")
+    if name == "arxiv" and listed:
+        bound = f" up to {listed['until']}" if listed.get("until") else ""
+        return (FullCount(int(listed["tars"]), f"counted by the run from {listed['path']} ({listed['tars']} of "
+                                               f"{listed['tars_listed']} tars{bound})"), "planned", "bulk source tars")
+    return None
+
+
 def _listing_count(listings: list[str], mirror: str | None) -> FullCount:
     total = 0
     for url in listings:

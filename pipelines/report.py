@@ -7,9 +7,10 @@ and a projection to full scale: tokens x (units of the full input / units proces
 the run's ``stats.json``) with a 95% bootstrap interval where the units allow one, and in
 words how sure it is (see :mod:`redpajama.pipelines.projection`). Books are projected by
 book and by corpus, each against its own part of RedPajama's books. CommonCrawl's full count
-is read from its listings, arXiv's from its source manifest. Writes ``report.md``,
-``report.json`` and ``report.png``, and says which Wikipedia-reference classifier a
-CommonCrawl run used.
+is read from its listings, arXiv's from its source manifest (as the run recorded it, or given to
+the report), GitHub's from the row count of the query's result table a ``--bigquery`` run read.
+Writes ``report.md``, ``report.json`` and ``report.png``, and says which Wikipedia-reference
+classifier a CommonCrawl run used.
 """
 
 from __future__ import annotations
@@ -147,8 +148,12 @@ def _projection(name: str, tokens: int | None, stats: dict | None, unit: dict, p
                 cc_mirror: str | None, arxiv_manifest: str | None, arxiv_until: str | None) -> dict[str, Any]:
     """Full-scale projection of one slice, its interval and how sure it is, in words."""
     key = unit.get("stats_key", "planned")
+    recorded = projection.from_run(name, stats)
+    if recorded and not (name == "arxiv" and arxiv_manifest):  # a manifest given to the report wins
+        full, key, unit = recorded[0], recorded[1], dict(unit, unit=recorded[2], per=recorded[2])
+    else:
+        full = projection.full_units(name, unit, cc_mirror, arxiv_manifest, arxiv_until) if unit else None
     processed = _units_processed(stats, key)
-    full = projection.full_units(name, unit, cc_mirror, arxiv_manifest, arxiv_until) if unit else None
     count = full.count if full else None
     projected = tokens * count / processed if tokens and count and processed else None
     if projected is None:
@@ -163,6 +168,8 @@ def _projection(name: str, tokens: int | None, stats: dict | None, unit: dict, p
         spread = projection.Spread(None, None, f"no projection: {why}")
     elif unit.get("draw") == "chosen" and processed < count:
         spread = projection.Spread(None, None, "no interval")
+    elif processed >= count:  # every unit read (a --bigquery run reads its whole result table)
+        spread = projection.bootstrap([], processed, count, 1.0, unit.get("per", "units"))
     else:
         yields = _unit_yields(stats, key)
         if yields is None or not sum(yields):
@@ -171,6 +178,7 @@ def _projection(name: str, tokens: int | None, stats: dict | None, unit: dict, p
             spread = projection.bootstrap(yields, processed, count, tokens / sum(yields), unit.get("per", "units"))
     notes = [spread.why] + ([unit["spread"]] if unit.get("spread") and projected is not None else [])
     return {
+        "unit": unit.get("unit"),
         "units_processed": processed,
         "units_full_scale": count,
         "units_full_scale_source": full.source if full else None,

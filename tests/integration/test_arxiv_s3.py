@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED, need
 from tests.integration.s3_standin import RequesterPaysS3
 
 ROOT = Path(__file__).resolve().parents[2]
 MONTHS = ("2302", "2303", "2304")
+TOKENIZER = SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json"
 
 
 def paper(arxiv_id: str) -> bytes:
@@ -96,6 +98,14 @@ def test_arxiv_reads_the_manifests_tars_up_to_a_month_from_the_requester_pays_bu
     mine = s3.requests[seen:]
     assert mine and all(pays for _, _, pays in mine)  # every request said the requester pays
     assert not any("2304" in path for _, path, _ in mine)  # the tar after --until was never touched
+
+    from redpajama.pipelines.report import build_report
+
+    row = build_report(str(tmp_path / "out"), str(need(TOKENIZER)))["slices"][0]
+    assert (row["slice"], row["units_processed"], row["units_full_scale"]) == ("arxiv", 2, 2)
+    assert row["units_full_scale_source"] == ("counted by the run from s3://arxiv/src/arXiv_src_manifest.xml "
+                                              "(2 of 3 tars up to 2303)")
+    assert row["projected_tokens"] == row["tokens"]
 
 
 def test_other_buckets_are_requester_pays_only_when_asked_and_otherwise_go_through_beams_s3(s3, tmp_path):

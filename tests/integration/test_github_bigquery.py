@@ -94,6 +94,12 @@ def test_github_reads_the_public_dataset_with_redpajamas_query_through_the_stora
     assert script["meta"]["blob_id"] == "blob-script" and script["meta"]["mode"] == 33188
     assert [language["name"] for language in script["meta"]["language"]] == ["Python", "JavaScript"]
 
+    from redpajama.pipelines.report import build_report
+
+    row = build_report(str(tmp_path / "out"), str(TOKENIZER))["slices"][0]
+    assert (row["slice"], row["unit"], row["units_processed"], row["units_full_scale"]) == ("github", "BigQuery rows", 4, 4)
+    assert row["projected_tokens"] == row["tokens"] and "result table billing.redpajama.github_" in row["units_full_scale_source"]
+
     assert run_github(tmp_path, emulator) == 0  # the same command again: the result table is found, nothing to do
     again = capsys.readouterr()
     assert "made by an earlier run" in again.err and "the query scans" not in again.err
