@@ -21,6 +21,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama import manifests
+from redpajama.core.errors import SourceError
 from redpajama.pipelines import io, projection
 from redpajama.pipelines.tokens import SLICE_OF_FOLDER, Counts, count_files, record_files
 from redpajama.slices.books import corpus_of
@@ -44,8 +45,19 @@ def _stats(folder: str) -> dict[str, Any] | None:
     path = io.join(folder, io.STATS)
     if not FileSystems.exists(path):
         return None
-    with FileSystems.open(path) as handle:
-        return json.loads(handle.read())
+    return read_json(path)
+
+
+def read_json(path: str) -> dict[str, Any]:
+    """A JSON object file of an output; one that is cut or not an object raises :class:`SourceError` naming it."""
+    try:
+        with FileSystems.open(path) as handle:
+            data = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise SourceError(f"cannot read {path}: {error}") from error
+    if not isinstance(data, dict):
+        raise SourceError(f"cannot read {path}: not a JSON object")
+    return data
 
 
 def _units_processed(stats: dict | None, key: str) -> int | None:

@@ -15,9 +15,10 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama import manifests
+from redpajama.core.errors import SourceError
 from redpajama.models import catalog
 from redpajama.pipelines import io
-from redpajama.pipelines.report import slice_folders
+from redpajama.pipelines.report import read_json, slice_folders
 from redpajama.pipelines.tokens import BATCH, Counts, count_texts, read_records, record_files
 
 SCALE = float(1 << 64)
@@ -34,10 +35,12 @@ def slice_tokens(output: str, folders: dict[str, str], tokenizer: str) -> dict[s
     known: dict[str, int] = {}
     report_path = io.join(output, "report.json")
     if FileSystems.exists(report_path):
-        with FileSystems.open(report_path) as handle:
-            report = json.loads(handle.read())
+        report = read_json(report_path)
         if report.get("eod_per_document", True):
-            known = {row["slice"]: row["tokens"] for row in report["slices"] if row.get("tokens") is not None}
+            try:
+                known = {row["slice"]: row["tokens"] for row in report["slices"] if row.get("tokens") is not None}
+            except (KeyError, TypeError, AttributeError) as error:
+                raise SourceError(f"cannot read {report_path}: no slices with their tokens") from error
     from redpajama.pipelines.tokens import count_files
 
     for name, folder in folders.items():
@@ -87,7 +90,20 @@ def shortfall(asked: int, available: dict[str, int], delivered: dict[str, int]) 
 def sample(output: str, dest: str, fractions: dict[str, float], seed: int, tokenizer: str | None,
            asked: int | None = None, available: dict[str, int] | None = None) -> dict[str, Any]:
     """Write ``<dest>/<slice>_sample.jsonl`` for every slice and ``sample_report.json``; with a token
-    budget (``asked``, split over the ``available`` tokens), what it delivered and why it fell short."""
+    budget (``asked``, split over the ``available`` tokens), what it delivered and why it fell short.
+    A sample that fails part way (a cut shard) removes what it wrote."""
+    written: list[str] = []
+    try:
+        return _sample(output, dest, fractions, seed, tokenizer, asked, available, written)
+    except BaseException:
+        for path in written:
+            if FileSystems.exists(path):
+                io.delete_file(path)
+        raise
+
+
+def _sample(output: str, dest: str, fractions: dict[str, float], seed: int, tokenizer: str | None,
+            asked: int | None, available: dict[str, int] | None, written: list[str]) -> dict[str, Any]:
     folders = slice_folders(output)
     loaded = catalog.load_token_counter(tokenizer) if tokenizer else None
     report: dict[str, Any] = {"output": output, "seed": seed, "slices": []}
@@ -96,6 +112,7 @@ def sample(output: str, dest: str, fractions: dict[str, float], seed: int, token
         counts, read = Counts(), 0
         batch: list[str] = []
         path = io.join(dest, f"{name}_sample.jsonl")
+        written.append(path)
         with FileSystems.create(path) as handle:
             for source in record_files(folder):
                 for record in read_records(source):
@@ -118,5 +135,6 @@ def sample(output: str, dest: str, fractions: dict[str, float], seed: int, token
         delivered = {row["slice"]: row["tokens"] for row in report["slices"]}
         report["budget"] = {"asked": asked, "delivered": sum(delivered.values()),
                             "short_because": shortfall(asked, available or {}, delivered)}
-    io.write_json(io.join(dest, "sample_report.json"), report)
+    written.append(io.join(dest, "sample_report.json"))
+    io.write_json(written[-1], report)
     return report

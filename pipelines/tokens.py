@@ -13,10 +13,10 @@ import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from apache_beam.io.filesystems import FileSystems
 from redpajama.core import storage, streams
-from redpajama.core.errors import UsageError
+from redpajama.core.errors import SourceError, UsageError
 from redpajama.models import catalog
+from redpajama.pipelines import io
 
 SKIPPED_PARTS = ("/_errors/", "/_dropped/", "/_temporary/")
 RECORD_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz", ".jsonl.xz")
@@ -80,20 +80,32 @@ def choose_tokenizer(option: str | None) -> TokenizerChoice:
 
 
 def record_files(folder: str) -> list[str]:
-    """The record files below a folder (local or gs://), without dead letters, samples or staging."""
+    """The record files below a folder (local or gs://, its name taken literally), without dead
+    letters, samples or staging."""
     root = folder.rstrip("/")
-    matched = FileSystems.match([root + "/**"])[0].metadata_list
     return sorted(
-        m.path for m in matched
-        if m.path.endswith(RECORD_SUFFIXES) and not any(p in m.path[len(root) :] for p in SKIPPED_PARTS)
+        path for path in io.list_files(root)
+        if path.endswith(RECORD_SUFFIXES) and not any(p in path[len(root) :] for p in SKIPPED_PARTS)
     )
 
 
 def read_records(path: str) -> Iterator[dict]:
-    with storage.open_range(path) as stream:
-        for _, line in streams.iter_lines(streams.decompressed_chunks(stream, path)):
-            if line.strip():
-                yield json.loads(line)
+    """The records of one output file; a file that is cut, corrupt or not JSON lines raises
+    :class:`SourceError` naming it (and the line)."""
+    number = 0
+    try:
+        with storage.open_range(path) as stream:
+            for _, line in streams.iter_lines(streams.decompressed_chunks(stream, path)):
+                number += 1
+                if line.strip():
+                    record = json.loads(line)
+                    if not isinstance(record, dict):
+                        raise ValueError("not a JSON object")
+                    yield record
+    except (SourceError, ValueError, *streams.DECOMPRESSION_ERRORS) as error:
+        where = f"line {number}" if isinstance(error, ValueError) else f"after line {number}"
+        detail = str(error).removeprefix(f"{path}: ")
+        raise SourceError(f"cannot read {path} ({where}): {detail}") from error
 
 
 def count_texts(texts: list[str], counter, eod: bool) -> int:
