@@ -164,11 +164,21 @@ def size(path: str) -> int:
     return matches[0].size
 
 
-def input_states(paths: list[str], threads: int = 16) -> list[str]:
+STATE_TRIES = 4  # a stat request that fails for a passing reason is tried again, with doubling back-off
+STATE_BACKOFF = 0.5
+
+
+class _PassingError(Exception):
+    """A stat request failed for a reason that may pass (HTTP 5xx or 429, a dropped connection)."""
+
+
+def input_states(paths: list[str], threads: int = 16) -> list[str | None]:
     """What each input is now: size and modification time (a URL's ETag, size and date).
 
     A finished run is reused only while these match, so replacing an input with other bytes
-    (a truncated download with the good file) makes the rerun do the work again.
+    (a truncated download with the good file) makes the rerun do the work again. A state that
+    cannot be read (a server error that outlasts the retries) is ``None``, never the error:
+    an unknown state matches nothing, so a later run neither trusts nor refuses it.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -176,20 +186,41 @@ def input_states(paths: list[str], threads: int = 16) -> list[str]:
         return list(pool.map(_state, paths))
 
 
-def _state(path: str) -> str:
-    try:
-        if is_url(path):
+def _state(path: str) -> str | None:
+    for attempt in range(STATE_TRIES):
+        try:
+            return _read_state(path)
+        except _PassingError:
+            if attempt + 1 < STATE_TRIES:
+                time.sleep(STATE_BACKOFF * 2**attempt)
+    return None
+
+
+def _read_state(path: str) -> str:
+    """The state of one input, or :class:`_PassingError`; a missing input's state is that it is missing."""
+    if is_url(path):
+        try:
             response = _http_session().head(path, timeout=HTTP_TIMEOUT, allow_redirects=True)
-            headers = response.headers
-            return f"{response.status_code}:{headers.get('ETag', '')}:{headers.get('Content-Length', '')}:" \
-                   f"{headers.get('Last-Modified', '')}"
-        if "://" not in path:
+        except requests.RequestException as error:
+            raise _PassingError(str(error)) from error
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _PassingError(f"HTTP {response.status_code}")
+        headers = response.headers
+        return f"{response.status_code}:{headers.get('ETag', '')}:{headers.get('Content-Length', '')}:" \
+               f"{headers.get('Last-Modified', '')}"
+    if "://" not in path:
+        try:
             info = os.stat(path)
-            return f"{info.st_size}:{info.st_mtime_ns}"
+        except (FileNotFoundError, NotADirectoryError):
+            return "missing"
+        except OSError as error:
+            raise _PassingError(str(error)) from error
+        return f"{info.st_size}:{info.st_mtime_ns}"
+    try:
         matched = filesystems().match(path)
-        return ";".join(f"{m.size}:{m.mtime}" for m in matched) or "missing"
-    except (OSError, requests.RequestException, Exception) as error:  # an input that is gone fails the run later
-        return f"unreadable: {type(error).__name__}"
+    except Exception as error:  # a file system's own error type (Beam wraps them in BeamIOError)
+        raise _PassingError(str(error)) from error
+    return ";".join(f"{m.size}:{m.mtime}" for m in matched) or "missing"
 
 
 def expand(pattern: str) -> list[str]:
