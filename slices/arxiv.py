@@ -226,6 +226,9 @@ class Arxiv(Slice):
     def lid_location(self) -> str:
         return catalog.locate(catalog.LID, self.options.lid_model)
 
+    def models(self) -> dict[str, str]:
+        return {"lid": self.lid_location}
+
     def rules(self) -> LatexRules:
         chosen = compat_rules(self.options.redpajama_compat, COMPAT)
         return LatexRules(

@@ -92,6 +92,11 @@ class Slice:
         """One row of ``table_query()``'s result table as a keyed record (or a failure)."""
         raise NotImplementedError
 
+    def models(self) -> dict[str, str]:
+        """The model files the recipe reads, by name -> location: a finished run is reused only
+        while their contents are the same."""
+        return {}
+
     # --- the recipe ----------------------------------------------------------------
     def plan(self, source: str) -> Iterable[WorkUnit | Failure]:
         """Split one input into units of work (runs on a worker)."""

@@ -228,8 +228,11 @@ class CommonCrawl(Slice):
         pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
         return {lang.strip(): path.strip() for lang, path in pairs}
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {**self.options.settings(), "models": self.chosen_models}
+    def models(self) -> dict[str, str]:
+        chosen = self.chosen_models
+        return {"lid": chosen["lid"], "cutoffs": chosen["cutoffs"], "wikiref": chosen["wikiref"],
+                **{f"sp:{lang}": location for lang, location in chosen["sp"].items()},
+                **{f"lm:{lang}": location for lang, location in chosen["lm"].items()}}
 
     def run_info(self) -> dict[str, Any]:
         chosen = self.chosen_models

@@ -216,6 +216,9 @@ class GitHub(Slice):
         """Chosen on the launcher (the packaged, cached or hub tokenizer) and carried to the workers."""
         return catalog.tokenizer_location(self.options.tokenizer)
 
+    def models(self) -> dict[str, str]:
+        return {"tokenizer": self.tokenizer_location}
+
     def steps(self) -> list:
         return [SelectFiles(), dedup_step(), CleanCode(), CodeQuality(self.tokenizer_location)]
 

@@ -210,6 +210,9 @@ class StackExchange(Slice):
         """Resolved on the launcher by :meth:`validate` and carried to the workers."""
         return catalog.locate(catalog.LID, self.options.lid_model)
 
+    def models(self) -> dict[str, str]:
+        return {"lid": self.lid_location}
+
     def _compat(self) -> frozenset[str]:
         return compat_rules(self.options.redpajama_compat, COMPAT)
 
