@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
@@ -120,7 +121,14 @@ def input_list(pipeline: beam.Pipeline, inputs: list[str], layout: Layout):
         return pipeline | "Inputs" >> beam.Create(inputs)
     path = io.join(layout.temporary, "_inputs.txt")
     io.write_lines(path, (item.encode("utf-8") for item in inputs), compressed=False)
-    return pipeline | "Inputs" >> beam.io.ReadFromText(path)
+    # Read by its literal name (ReadFromText would take the output folder's name as a glob).
+    return pipeline | "InputList" >> beam.Create([path]) | "Inputs" >> beam.FlatMap(_list_lines)
+
+
+def _list_lines(path: str):
+    with beam.io.filesystems.FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        for line in handle:
+            yield line.decode("utf-8").rstrip("\n")
 
 
 def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: Layout):

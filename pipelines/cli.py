@@ -86,6 +86,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requester-pays", action="store_true",
                         help="read s3:// inputs with RequestPayer=requester: you pay their transfer (always so for "
                         "s3://arxiv, whose bucket requires it)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="run a finished run that had failed units again (the whole slice)")
     parser.add_argument("--count-tokens", default="auto", metavar="TOKENIZER",
                         help="GPT-NeoX tokenizer.json for the token count in stats.json; 'auto' (default) uses the "
                         "one in the model cache if there, 'off' skips counting")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from redpajama.core import s3
 from redpajama.core.errors import UsageError
 from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
 from redpajama.pipelines.options import RunnerConfig
+from redpajama.pipelines.resume import failure_listing
 from redpajama.slices.registry import registry
 
 
@@ -92,11 +94,17 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         shard_bytes=int(args.shard_mb * (1 << 20)),
         num_shards=args.shards,
         overwrite=args.overwrite,
+        retry_failed=args.retry_failed,
         quiet=not args.debug,
         tokenizer=_token_counter(args.count_tokens),
         roots=input_roots(args.input or [], inputs),
     )
-    print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
+    print(summary(outcome.stats, outcome.slice_dir, outcome.reused, outcome.finished))
+    if not outcome.finished:
+        print(f"redpajama: error: {outcome.stats['slice']}: every unit failed ({failure_listing(outcome.stats)}); "
+              f"nothing was committed; the dead letters are in {outcome.slice_dir}/_temporary/_errors/ until the next "
+              "run, which tries every input again", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -126,17 +134,22 @@ def _default_setup_file(config: RunnerConfig) -> None:
         config.setup_file = candidate
 
 
-def summary(stats: dict, slice_dir: str, reused: bool = False) -> str:
+def summary(stats: dict, slice_dir: str, reused: bool = False, finished: bool = True) -> str:
     """The closing summary of a run, a few aligned lines."""
     drops = ", ".join(f"{reason} {count:,}" for reason, count in sorted(stats["dropped"].items(), key=lambda kv: -kv[1]))
     head = "already complete (nothing to do)" if reused else f"done in {stats['wall_seconds']:.1f}s"
+    if not finished:
+        head = f"failed in {stats['wall_seconds']:.1f}s: every unit failed, nothing committed"
+    failed = ""
+    if stats["failed"]:
+        failed = f"  ({failure_listing(stats)}; see _errors/" + ("; --retry-failed runs the slice again)" if reused else ")")
     tokens = f", {stats['tokens']:,} tokens" if stats.get("tokens") is not None else ""
     lines = [
         f"{stats['slice']}: {head} -> {slice_dir}",
         f"  read     {stats['read']:>10,}",
         f"  kept     {stats['kept']:>10,}",
         f"  dropped  {sum(stats['dropped'].values()):>10,}" + (f"  ({drops})" if drops else ""),
-        f"  failed   {stats['failed']:>10,}" + ("  (see _errors/)" if stats["failed"] else ""),
+        f"  failed   {stats['failed']:>10,}" + failed,
         f"  bytes    {_mb(stats['bytes_in'])} of text in, {_mb(stats['bytes_out'])} out{tokens}",
     ]
     return "\n".join(lines)

@@ -15,6 +15,8 @@ import json
 import math
 import os
 import posixpath
+import shutil
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -291,40 +293,94 @@ def _write_missing_shards(name_count, written: list[str], directory: str, compre
 # --- commit and markers (run by the launcher, outside the pipeline) ---------------------
 
 
+GLOB_CHARS = "[*?"
+
+
+def literal_pattern(path: str) -> str:
+    """``path`` as a Beam match pattern that matches only itself: Beam's patterns have no escape
+    character, but a one-character class has (``[[]``, ``[*]``, ``[?]``)."""
+    return "".join(f"[{char}]" if char in GLOB_CHARS else char for char in path)
+
+
 def read_marker(slice_dir: str) -> dict[str, Any] | None:
+    """The ``_SUCCESS`` marker of a finished run, or None (none, or not a marker this project wrote)."""
     path = join(slice_dir, MARKER)
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
+        try:
+            marker = json.loads(handle.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+    return marker if isinstance(marker, dict) else None
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:
-    with FileSystems.create(path) as handle:
-        handle.write((json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+    """Write ``data`` as JSON; locally through a temporary name renamed into place, so that a
+    link at ``path`` is replaced, never written through, and a reader never sees half a file."""
+    encoded = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    if "://" in path:
+        with FileSystems.create(path) as handle:
+            handle.write(encoded)
+        return
+    partial = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(encoded)
+    os.replace(partial, path)
 
 
 def clear(directory: str) -> None:
-    """Remove a directory tree if it exists."""
-    if FileSystems.exists(directory):
-        FileSystems.delete([directory])
+    """Remove a directory tree if it exists (locally, links inside it are removed, never followed)."""
+    if "://" in directory:
+        for path in list_files(directory):
+            delete_file(path)
+    elif os.path.isdir(directory) and not os.path.islink(directory):
+        shutil.rmtree(directory)
 
 
 def list_files(directory: str) -> list[str]:
-    if not FileSystems.exists(directory):
-        return []
-    pattern = join(directory, "**")
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    """Every file below ``directory``, sorted; the name is taken literally, never as a glob.
+    Locally, links to folders are not entered."""
+    if "://" not in directory:
+        found = []
+        for root, _, files in os.walk(directory):
+            found += [posixpath.join(root, name) for name in files]
+        return sorted(found)
+    # Everything under the part of the name before any glob character, then exactly this folder.
+    root = directory.rstrip("/") + "/"
+    prefix = root[: min((root.find(char) for char in GLOB_CHARS if char in root), default=len(root))]
+    return sorted(m.path for m in FileSystems.match([prefix + "**"])[0].metadata_list if m.path.startswith(root))
 
 
-def commit(slice_dir: str, stats: dict[str, Any], marker: dict[str, Any]) -> list[str]:
-    """Move the run's files out of ``_temporary``, then write stats and the marker."""
+PATTERN_DELETES = ("gs://",)  # file systems whose delete matches its argument as a pattern (Beam's GCS)
+
+
+def delete_file(path: str) -> None:
+    """Delete one file (locally a link itself, never its target)."""
+    if "://" not in path:
+        os.unlink(path)
+        return
+    if not path.startswith(PATTERN_DELETES) or not any(char in path for char in GLOB_CHARS):
+        FileSystems.delete([path])
+        return
+    with warnings.catch_warnings():  # Python's regex warns of "[[]" as a possible nested set; it is not one
+        warnings.simplefilter("ignore", FutureWarning)
+        FileSystems.delete([literal_pattern(path)])
+
+
+def commit(slice_dir: str, stats: dict[str, Any], marker: dict[str, Any], stale: list[str]) -> list[str]:
+    """Replace the files ``stale`` names (relative to ``slice_dir``: an earlier run's, each one this
+    project wrote) with the run's files from ``_temporary``, then write stats and the marker.
+
+    The old marker goes first, so that a commit cut short is never taken as a finished run.
+    """
     temporary = join(slice_dir, TEMPORARY)
     staged = list_files(temporary)
-    for stale in list_files(slice_dir):
-        relative = stale[len(slice_dir) :].lstrip("/")
-        if not relative.startswith(TEMPORARY) and relative != LOCK:
-            FileSystems.delete([stale])
+    for relative in sorted(stale, key=lambda name: name != MARKER):
+        delete_file(join(slice_dir, relative))
+    if "://" not in slice_dir:
+        _remove_emptied_folders(slice_dir, stale)
     finals = []
     for path in staged:
         final = join(slice_dir, path[len(temporary) :].lstrip("/"))
@@ -337,3 +393,13 @@ def commit(slice_dir: str, stats: dict[str, Any], marker: dict[str, Any]) -> lis
     write_json(join(slice_dir, STATS), stats)
     write_json(join(slice_dir, MARKER), marker)
     return finals
+
+
+def _remove_emptied_folders(slice_dir: str, removed: list[str]) -> None:
+    """Remove the folders that held removed files and are empty now, deepest first."""
+    folders = {"/".join(relative.split("/")[:depth]) for relative in removed for depth in range(1, relative.count("/") + 1)}
+    for folder in sorted(folders, key=lambda name: -name.count("/")):
+        try:
+            os.rmdir(posixpath.join(slice_dir, folder))
+        except OSError:  # not empty: something else lives there
+            pass

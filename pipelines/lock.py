@@ -1,7 +1,9 @@
 """One run at a time per slice output folder.
 
 Locally the lock is ``<slice>/_LOCK`` held with ``flock`` for the whole run: the kernel drops
-it when the run's process ends, however it ends, so a killed run never leaves a stale lock.
+it when the run's process ends, however it ends, so a killed run never leaves a stale lock
+(the file stays after a kill, unlocked, and the next run takes it). It is opened without
+following links.
 On object stores (``gs://``) there is no such primitive: the file is a marker written at the
 start and removed at the end, and a run that was killed leaves it behind for the user to
 remove (the message says so).
@@ -9,13 +11,17 @@ remove (the message says so).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import time
 
 from apache_beam.io.filesystems import FileSystems
+from redpajama.core.errors import UsageError
+from redpajama.pipelines import io
 
 LOCK = "_LOCK"
 
@@ -35,7 +41,17 @@ class OutputLock:
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         if self.local:
             os.makedirs(self.slice_dir, exist_ok=True)
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # never through a link: the lock file is truncated and written
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    raise
+                raise UsageError(f"--output: {self.path} is a symbolic link; a run never writes through one: "
+                                 "choose another --output") from None
+            if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+                os.close(self.fd)
+                self.fd = None
+                raise UsageError(f"--output: {self.path} is not a regular file; choose another --output")
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -70,7 +86,7 @@ class OutputLock:
             os.close(self.fd)
             self.fd = None
         elif not self.local and FileSystems.exists(self.path):
-            FileSystems.delete([self.path])
+            io.delete_file(self.path)
 
 
 def _describe(data: bytes) -> str:

@@ -1,11 +1,14 @@
 """Run one slice end to end: resume logic, the Beam pipeline, accounting, commit.
 
 A finished run leaves ``_SUCCESS`` holding the run's fingerprint (slice, inputs and their
-sizes and dates, settings). Rerunning with the same fingerprint does no work; an interrupted
-run left only ``_temporary/``, which the rerun discards before producing the same result.
-Output is checked before any work, one run at a time holds a slice's folder, and local runs
-and launches to Dataflow or a job service go through a supervised engine process
-(``redpajama.pipelines.engine``) so that Ctrl-C and SIGTERM end them cleanly at any phase.
+sizes and dates, settings, models by content). Rerunning with the same fingerprint does no
+work (:mod:`~redpajama.pipelines.resume` says when a rerun runs again or refuses); an
+interrupted run left ``_temporary/``, which the rerun discards before producing the same
+result. Before any work the output is checked: the slice folder holds no input and only
+files a run of this project wrote (:mod:`~redpajama.pipelines.output_folder`), one run at a
+time holds it, and local runs and launches to Dataflow or a job service go through a supervised
+engine process (``redpajama.pipelines.engine``) so that Ctrl-C and SIGTERM end them cleanly at
+any phase. A run whose every unit failed commits nothing.
 """
 
 from __future__ import annotations
@@ -25,17 +28,20 @@ import apache_beam as beam
 from redpajama.core import storage
 from redpajama.core.errors import UsageError
 from redpajama.core.isolation import budgeted_steps
+from redpajama.models.digests import digests
 from redpajama.pipelines import io
 from redpajama.pipelines.build import UNIT_YIELD, Layout, build
 from redpajama.pipelines.engine import run_supervised
 from redpajama.pipelines.launch import cancel_dataflow_job, note_submitted, silenced
 from redpajama.pipelines.lock import OutputLock
 from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
+from redpajama.pipelines.output_folder import SliceFolder, check_inputs_outside, check_slice_folder
 from redpajama.pipelines.progress import quiet_worker_logs
+from redpajama.pipelines.resume import decide, every_unit_failed
 from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result
 from redpajama.slices.base import Slice
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: models by content, unknown input states as null
 
 
 @dataclass
@@ -44,6 +50,7 @@ class RunOutcome:
     stats: dict[str, Any]
     files: list[str]
     reused: bool
+    finished: bool = True  # False: every unit failed, and nothing was committed
 
 
 def input_roots(patterns: list[str], files: list[str]) -> tuple[str, ...]:
@@ -85,6 +92,7 @@ def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]
         "limits": [slc.limits.max_record_bytes, slc.limits.max_expansion],
         "budget": slc.budget.as_json(),
         "options": slc.fingerprint(),
+        "models": digests(slc.models()),
         "shard_bytes": layout.shard_bytes,
         "num_shards": layout.num_shards,
     }
@@ -99,6 +107,7 @@ def run_slice(
     shard_bytes: int = 256 << 20,
     num_shards: int | None = None,
     overwrite: bool = False,
+    retry_failed: bool = False,
     commit: bool = True,
     quiet: bool = True,
     tokenizer: str | None = None,
@@ -112,20 +121,26 @@ def run_slice(
     slice_dir = io.join(output, slc.directory)
     local = config.runner == "local" and "://" not in slice_dir
     layout = Layout(slice_dir, shard_bytes, num_shards, spill=io.join(slice_dir, io.TEMPORARY, SPILL) if local else None)
-    check_output(output, slice_dir)
     slc.validate()
+    check_inputs_outside(slice_dir, inputs)
+    check_slice_folder(slice_dir)
+    check_output(output, slice_dir)
     with OutputLock(slice_dir) as lock:
+        folder = SliceFolder.read(slice_dir)
         wanted = fingerprint(slc, inputs, layout)
-        marker = io.read_marker(slice_dir)
-        if marker is not None and not overwrite:
-            if marker.get("fingerprint") == wanted:
-                with beam.io.filesystems.FileSystems.open(io.join(slice_dir, io.STATS)) as handle:
-                    stats = json.loads(handle.read())
-                return RunOutcome(slice_dir, stats, marker.get("files", []), reused=True)
-            raise UsageError(
-                f"{slice_dir} holds a finished run with other settings or inputs; "
-                "pass --overwrite to replace it or choose another --output"
-            )
+        previous = folder.read_stats() if folder.marker else None
+        decision = decide(folder.marker, previous, wanted, where=slice_dir, overwrite=overwrite,
+                          retry_failed=retry_failed)
+        if decision.action == "reuse":
+            return RunOutcome(slice_dir, previous or {}, folder.marker.get("files", []), reused=True)
+        if decision.action == "refuse":
+            raise UsageError(decision.message)
+        folder.check_writable()
+        if decision.message:
+            _say(f"{slc.name}: {decision.message}")
+        if folder.interrupted:
+            _say(f"{slc.name}: the unfinished work of an earlier run in {layout.temporary} is discarded: every input "
+                 "is read again" + (" (the finished output stays until this run commits)" if folder.marker else ""))
         io.clear(layout.temporary)
 
         workers = local_workers(config.workers) if config.runner == "local" else config.workers
@@ -158,8 +173,12 @@ def run_slice(
 
         stats = build_stats(slc.name, [step.name for step in slc.steps()], counters, wall)
         check_identity(stats)
+        stats["failed_by_reason"] = failure_reasons(io.join(layout.temporary, io.ERRORS))
         stats["units"]["inputs"] = len(inputs)
         stats["budget"] = budget_info(slc)
+        if every_unit_failed(stats):
+            keep_only_errors(layout.temporary, stats)
+            return RunOutcome(slice_dir, stats, [], reused=False, finished=False)
         info = slc.run_info()
         if info:
             stats["recipe"] = info
@@ -172,7 +191,8 @@ def run_slice(
         if commit:
             staged = io.list_files(layout.temporary)
             names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
-            files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names})
+            stale = SliceFolder.read(slice_dir).stale()  # read again: only what is there now, and ours
+            files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names}, stale)
         return RunOutcome(slice_dir, stats, files, reused=False)
 
 
@@ -180,6 +200,29 @@ def budget_info(slc: Slice) -> dict[str, Any]:
     """The per-document budget and the steps held to it (``stats.json``)."""
     steps = slc.steps()
     return {**slc.budget.as_json(), "steps": [steps[i].name for i in budgeted_steps(steps, slc.budget)]}
+
+
+def failure_reasons(errors: str) -> dict[str, int]:
+    """Failed units by reason (as ``failed`` counts them), from the dead-letter files a run wrote."""
+    found: dict[str, int] = {}
+    for path in io.list_files(errors):
+        with beam.io.filesystems.FileSystems.open(path) as handle:
+            for line in handle:
+                if line.strip():
+                    failure = json.loads(line)
+                    reason = failure.get("reason", "unknown")
+                    found[reason] = found.get(reason, 0) + int(failure.get("units", 1))
+    return dict(sorted(found.items()))
+
+
+def keep_only_errors(temporary: str, stats: dict[str, Any]) -> None:
+    """A run whose every unit failed commits nothing: ``_temporary/`` keeps only its dead letters
+    and its stats, for the user to read, until the next run discards them."""
+    errors = io.join(temporary, io.ERRORS) + "/"
+    for path in io.list_files(temporary):
+        if not path.startswith(errors):
+            io.delete_file(path)
+    io.write_json(io.join(temporary, io.STATS), stats)
 
 
 def counts_summary(folder: str, name: str, top: int = 100) -> dict[str, Any]:
@@ -209,8 +252,8 @@ def take_unit_yields(folder: str) -> dict[str, Any]:
             for line in handle.read().decode("utf-8").splitlines():
                 unit, documents, size = line.rsplit("\t", 2)
                 found[unit] = [int(documents), int(size)]
-    if paths:
-        beam.io.filesystems.FileSystems.delete(paths)
+    for path in paths:
+        io.delete_file(path)
     unattributed = found.pop("", [0, 0])
     per_input: dict[str, list[int]] = {}
     for unit, (documents, size) in found.items():

@@ -74,9 +74,10 @@ def test_decompression_bombs_fail_their_unit_in_bounded_memory(tmp_path):
     wiki = tmp_path / "xxwiki-20230320-pages-articles.xml.bz2"
     head = b"<mediawiki><siteinfo><dbname>xxwiki</dbname></siteinfo>\n<page><title>Bomb</title><ns>0</ns><id>1</id>"
     wiki.write_bytes(bz2.compress(head) + bz2.compress(ZEROS) * 36)  # a few KB -> 2.3 GB
-    stats, _, peak = run("wikipedia", [wiki], tmp_path / "wiki-out")
+    stats, _, peak = failed_run("wikipedia", [wiki], tmp_path / "wiki-out")  # its one page fails: nothing else
     assert stats["failed"] == 1 and peak < 1024, (stats, peak)
-    assert set(reasons(tmp_path / "wiki-out" / "wikipedia").values()) <= {"decompression_bomb", "page_too_large"}
+    assert set(reasons(tmp_path / "wiki-out" / "wikipedia" / "_temporary").values()) <= {"decompression_bomb",
+                                                                                         "page_too_large"}
 
 
 # --- special files and bad rows -------------------------------------------------------------------
@@ -131,22 +132,32 @@ def test_rows_with_wrong_types_are_dead_lettered_and_the_run_completes(tmp_path)
     assert (stats["read"], stats["kept"], stats["failed"]) == (5, 1, 4)  # the lone surrogate fails at the writer
 
 
+def failed_run(slice_name: str, inputs: list, output: Path, *extra: str) -> tuple[dict, str, int]:
+    """A run whose every unit fails: exit 1, nothing committed, its stats and dead letters in ``_temporary/``."""
+    code, err, peak = cli("run", slice_name, "--input", *map(str, inputs), "--output", str(output), "--workers", "1",
+                          "--count-tokens", "off", *extra)
+    assert code == 1 and "every unit failed" in err, err
+    folder = next(p for p in output.iterdir() if (p / "_temporary" / "stats.json").exists())
+    assert not (folder / "_SUCCESS").exists()
+    return json.loads((folder / "_temporary" / "stats.json").read_text()), err, peak
+
+
 def test_empty_and_binary_inputs_are_counted_failures(tmp_path):
     (tmp_path / "c4-train.00000-of-01024.json.gz").write_bytes(b"")
     (tmp_path / "github_000.jsonl.gz").write_bytes(b"")
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 400)
     (tmp_path / "nul.txt").write_bytes(b"\0" * 10_000 + b"hello")
-    stats, _, _ = run("c4", [tmp_path / "c4-train.00000-of-01024.json.gz"], tmp_path / "c4-out")
+    stats, _, _ = failed_run("c4", [tmp_path / "c4-train.00000-of-01024.json.gz"], tmp_path / "c4-out")
     assert (stats["read"], stats["failed"]) == (1, 1)
-    stats, _, _ = run("github", [tmp_path / "github_000.jsonl.gz"], tmp_path / "gh-out",
-                      "--tokenizer", str(need(TOKENIZER)))
+    stats, _, _ = failed_run("github", [tmp_path / "github_000.jsonl.gz"], tmp_path / "gh-out",
+                             "--tokenizer", str(need(TOKENIZER)))
     assert (stats["read"], stats["failed"]) == (1, 1)
-    stats, _, _ = run("books", [tmp_path / "empty.txt", tmp_path / "binary.txt", tmp_path / "nul.txt"],
-                      tmp_path / "books-out")
+    stats, _, _ = failed_run("books", [tmp_path / "empty.txt", tmp_path / "binary.txt", tmp_path / "nul.txt"],
+                             tmp_path / "books-out")
     assert (stats["read"], stats["kept"], stats["failed"]) == (3, 0, 3)
-    assert reasons(tmp_path / "books-out" / "books") == {"empty.txt": "empty_input", "binary.txt": "not_text",
-                                                         "nul.txt": "not_text"}
+    assert reasons(tmp_path / "books-out" / "books" / "_temporary") == {
+        "empty.txt": "empty_input", "binary.txt": "not_text", "nul.txt": "not_text"}
 
 
 # --- runs and their output ------------------------------------------------------------------------

@@ -1,0 +1,176 @@
+"""What a run may do in its slice folder: write there, and remove only what a run of this project wrote.
+
+A run owns, in its slice folder, the files an earlier run's ``_SUCCESS`` lists and this
+project's own names: shards ``<name>-SSSSS-of-NNNNN.jsonl.zst`` (and ``.jsonl``, ``.txt``) at
+the top or one folder down (CommonCrawl's snapshots, ``_errors/``, ``_dropped/``),
+``stats.json``, ``_SUCCESS``, ``_LOCK`` and the staging folder ``_temporary/``. Anything else
+(a user's notes, a repository, an input) makes a run that would write refuse before any work,
+``--overwrite`` or not. Links are never followed, written through or removed: a link in the
+slice folder, or a slice folder that is a link, is refused too. Locally entries are read with
+``lstat``; object stores (gs://) have no links, and their objects are listed with the path
+taken literally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+from redpajama.core import storage
+from redpajama.core.errors import UsageError
+from redpajama.pipelines import io
+
+SHARD = re.compile(r"(?:[^/]+/)?[^/]+-\d{5}-of-\d{5}\.(?:jsonl\.zst|jsonl|txt)")
+SCRATCH = re.compile(r"\.write-test-\w+|\.(?:stats\.json|_SUCCESS)\.partial")  # left by a run cut short
+OWN_FILES = frozenset({io.STATS, io.MARKER, io.LOCK})
+LISTED = 3  # foreign names a refusal shows
+
+
+def own_name(relative: str) -> bool:
+    """Whether a run of this project writes files of this name (relative to the slice folder)."""
+    return relative in OWN_FILES or staging(relative) or bool(SHARD.fullmatch(relative) or SCRATCH.fullmatch(relative))
+
+
+def staging(relative: str) -> bool:
+    """Whether the name is the staging folder or inside it."""
+    return relative == io.TEMPORARY or relative.startswith(io.TEMPORARY + "/")
+
+
+@dataclass
+class SliceFolder:
+    """A slice folder as a run finds it: its entries (relative name -> ``file``, ``link`` or
+    ``special``; ``_temporary`` stands for the staging folder as a whole) and the finished run's
+    marker, if a regular ``_SUCCESS`` that parses is there."""
+
+    path: str
+    entries: dict[str, str] = field(default_factory=dict)
+    marker: dict[str, Any] | None = None
+
+    @classmethod
+    def read(cls, path: str) -> SliceFolder:
+        folder = cls(path, _entries(path))
+        if folder.entries.get(io.MARKER) == "file":
+            folder.marker = io.read_marker(path)
+        return folder
+
+    @property
+    def listed(self) -> frozenset[str]:
+        """What the finished run's marker says it wrote."""
+        files = (self.marker or {}).get("files")
+        return frozenset(name for name in files if isinstance(name, str)) if isinstance(files, list) else frozenset()
+
+    def owned(self, relative: str) -> bool:
+        return self.entries.get(relative) in ("file", "staging") and (own_name(relative) or relative in self.listed)
+
+    def foreign(self) -> list[str]:
+        """Entries no run of this project wrote (links and special files included), sorted."""
+        return sorted(name for name in self.entries if not self.owned(name))
+
+    def stale(self) -> list[str]:
+        """The owned files a commit replaces: all but the staging folder and the lock."""
+        return sorted(name for name in self.entries
+                      if self.owned(name) and name != io.LOCK and not staging(name))
+
+    @property
+    def interrupted(self) -> bool:
+        """An earlier run left unfinished work in ``_temporary/``."""
+        return any(staging(name) for name in self.entries)
+
+    def check_writable(self) -> None:
+        """Refuse (one line) a folder that holds what no run of this project wrote."""
+        links = sorted(name for name, kind in self.entries.items() if kind == "link")
+        if links:
+            raise UsageError(f"--output: {self.path} holds a symbolic link ({_names(links)}); a run never follows, "
+                             "writes through or removes one: choose another --output")
+        foreign = self.foreign()
+        if foreign:
+            raise UsageError(f"--output: {self.path} holds files this tool did not write ({_names(foreign)}); "
+                             "a run removes only its own files: move them or choose another --output")
+
+    def read_stats(self) -> dict[str, Any] | None:
+        """The finished run's ``stats.json``, or None when it is missing, a link or broken."""
+        if self.entries.get(io.STATS) != "file":
+            return None
+        try:
+            with FileSystems.open(io.join(self.path, io.STATS)) as handle:
+                stats = json.loads(handle.read().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        return stats if isinstance(stats, dict) else None
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:LISTED])
+    return shown + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
+
+
+def _entries(path: str) -> dict[str, str]:
+    if "://" in path:
+        prefix = path.rstrip("/") + "/"
+        return {name[len(prefix):]: "file" for name in io.list_files(path) if name.startswith(prefix)}
+    found: dict[str, str] = {}
+    if os.path.isdir(path) and not os.path.islink(path):
+        _walk(path, "", found)
+    return found
+
+
+def _walk(folder: str, prefix: str, found: dict[str, str]) -> None:
+    """Entries below ``folder`` by ``lstat``: links are recorded, never entered."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            relative = prefix + entry.name
+            if entry.is_symlink():
+                found[relative] = "link"
+            elif entry.is_dir(follow_symlinks=False):
+                if relative == io.TEMPORARY:
+                    found[relative] = "staging"  # removed whole by the run (links inside are unlinked)
+                else:
+                    _walk(entry.path, relative + "/", found)
+            else:
+                found[relative] = "file" if entry.is_file(follow_symlinks=False) else "special"
+
+
+# --- before any work ------------------------------------------------------------------------
+
+
+def check_slice_folder(slice_dir: str) -> None:
+    """A slice folder that is a link is refused: a run would write through it."""
+    if "://" not in slice_dir and os.path.islink(slice_dir.rstrip("/")):
+        raise UsageError(f"--output: {slice_dir} is a symbolic link; a run never writes through one: "
+                         "give the folder it points to, or another one, as --output")
+
+
+def check_inputs_outside(slice_dir: str, inputs: list[str]) -> None:
+    """Refuse a slice folder that holds an input or lies inside an input folder: the run would
+    replace what it reads, or read what it wrote on the next run."""
+    folders = _places(slice_dir)
+    for item in inputs:
+        if storage.is_url(item):
+            continue
+        places = _places(item)
+        if any(_within(place, folder) for place in places for folder in folders):
+            raise UsageError(f"--output: the slice folder {slice_dir} holds an input ({item}); "
+                             "choose an --output folder apart from the inputs")
+        if _is_folder(item) and any(_within(folder, place) for place in places for folder in folders):
+            raise UsageError(f"--output: the slice folder {slice_dir} is inside an input ({item}); "
+                             "choose an --output folder apart from the inputs")
+
+
+def _places(path: str) -> set[str]:
+    """Where ``path`` is: as written (absolute) and with links resolved."""
+    if "://" in path:
+        return {path.rstrip("/")}
+    return {os.path.abspath(path), os.path.realpath(path)}
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _is_folder(path: str) -> bool:
+    return "://" not in path and os.path.isdir(path)
+
