@@ -64,7 +64,10 @@ class SliceFolder:
         return frozenset(name for name in files if isinstance(name, str)) if isinstance(files, list) else frozenset()
 
     def owned(self, relative: str) -> bool:
-        return self.entries.get(relative) in ("file", "staging") and (own_name(relative) or relative in self.listed)
+        kind = self.entries.get(relative)
+        if relative == io.TEMPORARY:
+            return kind == "staging"  # a file of that name is not the staging folder
+        return kind == "file" and (own_name(relative) or relative in self.listed)
 
     def foreign(self) -> list[str]:
         """Entries no run of this project wrote (links and special files included), sorted."""

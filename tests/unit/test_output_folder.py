@@ -149,10 +149,11 @@ def test_local_links_and_special_files_are_never_owned(tmp_path):
     (folder / "c4-00000-of-00001.jsonl.zst").write_bytes(b"ours")
     (folder / "_errors" / "errors-00000-of-00001.jsonl").write_bytes(b"")
     (folder / "stats.json").symlink_to(tmp_path / "elsewhere.json")
+    (folder / "_temporary").write_text("a file where the staging folder goes")
     os.mkfifo(folder / "c4-00001-of-00002.jsonl.zst")
     found = SliceFolder.read(str(folder))
     assert found.entries["stats.json"] == "link" and found.entries["c4-00001-of-00002.jsonl.zst"] == "special"
-    assert found.foreign() == ["c4-00001-of-00002.jsonl.zst", "stats.json"]
+    assert found.foreign() == ["_temporary", "c4-00001-of-00002.jsonl.zst", "stats.json"]
     assert found.stale() == ["_errors/errors-00000-of-00001.jsonl", "c4-00000-of-00001.jsonl.zst"]
     with pytest.raises(UsageError, match="symbolic link .*stats.json"):
         found.check_writable()
