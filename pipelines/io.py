@@ -323,6 +323,7 @@ def write_json(path: str, data: dict[str, Any]) -> None:
         with FileSystems.create(path) as handle:
             handle.write(encoded)
         return
+    os.makedirs(posixpath.dirname(path) or ".", exist_ok=True)
     partial = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.partial")
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     with os.fdopen(descriptor, "wb") as handle:
