@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
 from redpajama.core import s3
-from redpajama.core.errors import UsageError
+from redpajama.core.errors import SourceError, UsageError
 from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
 from redpajama.pipelines.options import RunnerConfig
@@ -190,6 +191,16 @@ def classifier_summary(manifest: dict) -> str:
             f"held-out accuracy {wikiref['held_out_accuracy']}; {kept} of CommonCrawl head+middle at wiki_prob >= 0.25")
 
 
+@contextlib.contextmanager
+def _broken_output_is_one_line():
+    """An output file that is cut, corrupt or not what it should be is the user's to fix: one line
+    naming it (as ``show`` says it), not a failed run."""
+    try:
+        yield
+    except SourceError as error:
+        raise UsageError(str(error)) from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import sys
 
@@ -199,10 +210,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     _existing_output(args.output)
     tokenizer = choose_tokenizer(args.tokenizer)
     print(tokenizer.says, file=sys.stderr, flush=True)
-    report = build_report(args.output, tokenizer.location, eod=not args.no_eod,
-                          processes=args.workers or os.cpu_count() or 1, cc_mirror=args.cc_mirror,
-                          arxiv_manifest=args.arxiv_manifest, arxiv_until=args.arxiv_until,
-                          tokenizer_says=tokenizer.says)
+    with _broken_output_is_one_line():
+        report = build_report(args.output, tokenizer.location, eod=not args.no_eod,
+                              processes=args.workers or os.cpu_count() or 1, cc_mirror=args.cc_mirror,
+                              arxiv_manifest=args.arxiv_manifest, arxiv_until=args.arxiv_until,
+                              tokenizer_says=tokenizer.says)
     paths = write_report(report, args.output)
     print(markdown(report))
     print("written: " + ", ".join(paths))
@@ -225,12 +237,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print(choice.says, file=sys.stderr, flush=True)
         tokenizer = choice.location
     available: dict[str, int] = {}
-    if args.tokens:
-        available = slice_tokens(args.output, slice_folders(args.output), tokenizer)
-        fractions = fractions_for_budget(args.tokens, available)
-    else:
-        fractions = {"*": args.fraction}
-    report = sample(args.output, args.dest, fractions, args.seed, tokenizer, args.tokens, available)
+    with _broken_output_is_one_line():
+        if args.tokens:
+            available = slice_tokens(args.output, slice_folders(args.output), tokenizer)
+            fractions = fractions_for_budget(args.tokens, available)
+        else:
+            fractions = {"*": args.fraction}
+        report = sample(args.output, args.dest, fractions, args.seed, tokenizer, args.tokens, available)
     for row in report["slices"]:
         tokens = f", {row['tokens']:,} tokens" if row["tokens"] is not None else ""
         print(f"{row['slice']}: {row['documents']:,} of {row['read']:,} documents{tokens} -> {row['file']}")
