@@ -66,6 +66,21 @@ def yymm_of(arxiv_id: str, folder: str = "") -> str:
     return old.group(2)[:4] if old else ""
 
 
+def member_time(mtime: float) -> str:
+    """RedPajama's timestamp of a bulk tar's paper: the local-time ISO string of the member's
+    mtime (part of the data arXiv ships), on a machine set to UTC."""
+    return datetime.fromtimestamp(mtime, tz=timezone.utc).replace(tzinfo=None).isoformat()
+
+
+def month_start(yymm: str) -> str | None:
+    """A paper folder's timestamp: midnight on the first day of its arXiv id's month (files'
+    mtimes differ between checkouts); None without an id. arXiv ids start in 1991."""
+    if not re.fullmatch(r"\d{4}", yymm) or not 1 <= int(yymm[2:]) <= 12:
+        return None
+    year = int(yymm[:2]) + (1900 if int(yymm[:2]) >= 91 else 2000)
+    return f"{year}-{yymm[2:]}-01T00:00:00"
+
+
 def safe_name(name: str) -> str | None:
     """A member name inside the archive, or None if it is absolute or climbs out."""
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
@@ -280,9 +295,9 @@ class Arxiv(Slice):
             return
         for path in files.special:
             yield Failure(path, "file", "not_regular_file", "a FIFO, device or socket is never read")
-        newest = int(max((os.path.getmtime(os.path.join(folder, n)) for n in files), default=0))
         arxiv_id = stem.split("-")[0] if NEW_ID.match(stem.split("-")[0]) else stem
-        yield self._keyed(arxiv_id, yymm_of(arxiv_id), newest, files, None, folder)
+        yymm = yymm_of(arxiv_id)
+        yield self._keyed(arxiv_id, yymm, month_start(yymm), files, None, folder)
 
     def _bulk_tar(self, source: str, stream) -> Iterator[Keyed | Failure]:
         try:
@@ -299,8 +314,8 @@ class Arxiv(Slice):
                     arxiv_id = format_arxiv_id(stem)
                     where = f"{source}:{name}"
                     if suffix == ".pdf":
-                        yield self._keyed(arxiv_id, yymm_of(arxiv_id, posixpath.basename(folder)), member.mtime, {},
-                                          "pdf_only", where)
+                        yield self._keyed(arxiv_id, yymm_of(arxiv_id, posixpath.basename(folder)),
+                                          member_time(member.mtime), {}, "pdf_only", where)
                         continue
                     if suffix != ".gz":
                         continue
@@ -316,16 +331,15 @@ class Arxiv(Slice):
                     except (OSError, EOFError, zlib.error, tarfile.TarError) as error:
                         yield Failure(source, name, "corrupt_paper", f"{type(error).__name__}: {error}")
                         continue
-                    yield self._keyed(arxiv_id, yymm_of(arxiv_id, posixpath.basename(folder)), member.mtime, files,
-                                      None, where)
+                    yield self._keyed(arxiv_id, yymm_of(arxiv_id, posixpath.basename(folder)),
+                                      member_time(member.mtime), files, None, where)
         except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
             yield Failure(source, "archive", "corrupt_archive", f"{type(error).__name__}: {error}")
 
     @staticmethod
-    def _keyed(arxiv_id: str, yymm: str, mtime: float, files: dict, skip: str | None, where: str) -> Keyed:
+    def _keyed(arxiv_id: str, yymm: str, timestamp: str | None, files: dict, skip: str | None, where: str) -> Keyed:
         meta = {
-            # RedPajama's local-time ISO string of the member's mtime, on a machine set to UTC
-            "timestamp": datetime.fromtimestamp(mtime, tz=timezone.utc).replace(tzinfo=None).isoformat(),
+            "timestamp": timestamp,
             "yymm": yymm,
             "arxiv_id": arxiv_id,
             "language": None,

@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -86,3 +87,24 @@ def test_appendix_kept_on_request(tmp_path):
     cut = records(run(Arxiv(lid_model=str(LID_MODEL)), [folder], tmp_path / "cut").slice_dir)[0]["text"]
     kept = records(run(Arxiv(lid_model=str(LID_MODEL), keep_appendix=True), [folder], tmp_path / "kept").slice_dir)
     assert "\\appendix" not in cut and "\\appendix" in kept[0]["text"] and len(kept[0]["text"]) > len(cut)
+
+
+def read_folder(folder: Path) -> dict:
+    slc = Arxiv(lid_model=str(LID_MODEL))
+    [unit] = slc.plan(str(folder))
+    [(_, record)] = slc.read(unit)
+    return record["meta"]
+
+
+def test_paper_folders_give_the_same_bytes_on_every_checkout(tmp_path):
+    """A folder's timestamp is the first day of its arXiv id's month, whatever the files' mtimes."""
+    metas = []
+    for copy, mtime in (("one", 1_000_000_000), ("two", 1_700_000_000)):
+        for name in ("1708.00137", "notes-paper"):
+            folder = tmp_path / copy / name
+            folder.mkdir(parents=True)
+            (folder / "main.tex").write_text("\\documentclass{article}\\begin{document}\n\\section{A}\ntext\n")
+            os.utime(folder / "main.tex", (mtime, mtime))
+        metas.append([read_folder(tmp_path / copy / name) for name in ("1708.00137", "notes-paper")])
+    assert metas[0] == metas[1]
+    assert [meta["timestamp"] for meta in metas[0]] == ["2017-08-01T00:00:00", None]

@@ -2,7 +2,7 @@
 
 from redpajama.core.records import Drop
 from redpajama.filters.latex import CleanLatex, LatexRules, assemble, expand_macros, macros, project_text, root_file
-from redpajama.slices.arxiv import format_arxiv_id, safe_name, yymm_of
+from redpajama.slices.arxiv import format_arxiv_id, month_start, safe_name, yymm_of
 
 PREAMBLE = "\\documentclass{article}\n\\begin{document}\n"
 
@@ -133,4 +133,6 @@ def test_utf8_only_drops_papers_read_as_latin1():
 def test_ids_names_and_dates():
     assert format_arxiv_id("math0601001") == "math/0601001" and format_arxiv_id("0704.0001") == "0704.0001"
     assert yymm_of("2303.12345", "2303") == "2303" and yymm_of("math/0601001") == "0601"
+    assert month_start("1708") == "2017-08-01T00:00:00" and month_start("9108") == "1991-08-01T00:00:00"
+    assert month_start("") is None and month_start("1713") is None
     assert safe_name("../etc/passwd") is None and safe_name("/abs.gz") is None and safe_name("2303/x.gz") == "2303/x.gz"
