@@ -24,6 +24,9 @@ class LimitExceeded(SourceError):
         super().__init__(detail)
         self.reason = reason
 
+    def __reduce__(self):  # rebuilt whole after a trip through pickle (a step's child process)
+        return type(self), (self.reason, str(self))
+
 
 def failure_reason(error: SourceError) -> str:
     """The stable failure code of an input error."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from redpajama.core.errors import LimitExceeded
 from redpajama.core.isolation import Budget, BudgetExceeded, IsolatedSteps, StepSetupError, budgeted_steps
 from redpajama.core.records import Drop, Failure, Step, utf8_len
 
@@ -182,11 +183,12 @@ class StepDoFn(beam.DoFn):
 
 
 def step_failure(step: str, order_key: str, record, error: Exception, outcome: str = "failed") -> Failure:
+    """The failure of one record: ``<step>_<outcome>``, or a broken cap's own reason (``record_too_large``)."""
     meta = record.get("meta", {})
     return Failure(
         source=str(meta.get("url") or meta.get("id") or "?"),
         location=order_key,
-        reason=f"{step}_{outcome}",
+        reason=error.reason if isinstance(error, LimitExceeded) else f"{step}_{outcome}",
         detail=str(error) if isinstance(error, BudgetExceeded) else f"{type(error).__name__}: {error}",
         step=step,
     )

@@ -256,7 +256,7 @@ class Arxiv(Slice):
         return int(self.options.max_paper_mb * MB)
 
     def steps(self) -> list[Step]:
-        return [CleanLatex(self.rules()), TagLanguage(self.lid_location)]
+        return [CleanLatex(self.rules(), self.limits.max_record_bytes), TagLanguage(self.lid_location)]
 
     # --- reading -----------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:

@@ -9,7 +9,7 @@ from tests.fidelity import cases
 from tests.fidelity.harness import Result, classify, readme_rows
 
 # Papers with root documents besides the main one (a supplement, exercise solutions, referee
-# responses), which the default output does not keep yet.
+# responses), each of which the default output keeps.
 SEVERAL_ROOTS = {"1308.0729", "sympy-paper"}
 
 
@@ -31,9 +31,6 @@ def test_arxiv(arxiv_result, fidelity_results):
     assert not other
 
 
-@pytest.mark.xfail(strict=True, reason="the default arXiv output keeps one root document per paper: sympy-paper "
-                   "loses supplement.tex, rebuttal.tex and rebuttal2.tex, 1308.0729 exercise_solutions.tex "
-                   "(RedPajama kept their text); the arXiv assembly change keeps every root")
 def test_arxiv_keeps_every_root_document(arxiv_result):
     assert not {key: arxiv_result.unexplained[key] for key in SEVERAL_ROOTS if key in arxiv_result.unexplained}
 

@@ -6,7 +6,9 @@ import os
 import tarfile
 from pathlib import Path
 
-from redpajama.slices.arxiv import Arxiv
+from redpajama.core.streams import Limits
+from redpajama.filters.latex import project_text
+from redpajama.slices.arxiv import Arxiv, folder_files
 
 from tests.conftest import LID_MODEL, SHARED, need
 from tests.integration.helpers import errors, output_bytes, records, run
@@ -87,6 +89,35 @@ def test_appendix_kept_on_request(tmp_path):
     cut = records(run(Arxiv(lid_model=str(LID_MODEL)), [folder], tmp_path / "cut").slice_dir)[0]["text"]
     kept = records(run(Arxiv(lid_model=str(LID_MODEL), keep_appendix=True), [folder], tmp_path / "kept").slice_dir)
     assert "\\appendix" not in cut and "\\appendix" in kept[0]["text"] and len(kept[0]["text"]) > len(cut)
+
+
+def test_every_root_document_of_the_shared_papers_is_kept():
+    """sympy-paper's supplement (with the files it inputs) and replies to referees, and the HoTT
+    book's exercise solutions, follow the main document; no file's text comes twice."""
+    sympy = project_text(folder_files(str(need(ARXIV / "sympy-paper")), 1 << 30))
+    assert sympy.startswith("\\section{Introduction}")
+    places = [sympy.index(title) for title in ("\\section{Conclusion", "\\section{Comments from Editor}",
+                                                 "\\section{Limits: The Gruntz Algorithm}", "\\section{Series}")]
+    assert places == sorted(places)  # paper.tex, then rebuttal.tex ... supplement.tex by name
+    assert sympy.count("\\section{Limits: The Gruntz Algorithm}") == 1  # gruntz.tex, input by supplement.tex
+    hott = project_text(folder_files(str(need(ARXIV / "1308.0729-hott-book")), 1 << 30))
+    assert hott.startswith("\\chapter*{Preface}")  # main.tex, though build wrappers (hott-a4.tex, ...) input it
+    assert hott.index("\\chapter{Homotopy type theory}") < hott.index("\\section*{Exercises from \\cref{cha:typetheory}}")
+    assert hott.count("\\chapter*{Preface}") == 1
+
+
+def test_macro_bomb_fails_its_paper_only(tmp_path):
+    defs = "".join(f"\\newcommand{{\\m{i}}}{{\\m{i + 1} \\m{i + 1}}}\n" for i in range(27)) + "\\newcommand{\\m27}{xx}\n"
+    bomb = f"\\documentclass{{article}}\n{defs}\\begin{{document}}\n\\section{{S}}\n\\m0\n\\end{{document}}\n".encode()
+    with tarfile.open(tmp_path / "arXiv_src_2301_001.tar", "w") as tar:
+        add(tar, "2301/2301.00001.gz", gzip.compress(bomb))
+        add(tar, "2301/2301.00002.gz", gzip.compress(b"\\documentclass{article}\\begin{document}\n\\section{Fine}\nok\n"))
+    slc = Arxiv(lid_model=str(LID_MODEL))
+    slc.limits = Limits(max_record_bytes=1 << 20)
+    outcome = run(slc, [tmp_path / "arXiv_src_2301_001.tar"], tmp_path / "out")
+    assert [(e["reason"], e["location"].split("|")[1]) for e in errors(outcome.slice_dir)] == [
+        ("record_too_large", "2301.00001")]
+    assert outcome.stats["failed"] == 1 and [d["meta"]["arxiv_id"] for d in records(outcome.slice_dir)] == ["2301.00002"]
 
 
 def read_folder(folder: Path) -> dict:
