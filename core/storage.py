@@ -223,10 +223,19 @@ def _read_state(path: str) -> str:
     return ";".join(f"{m.size}:{m.mtime}" for m in matched) or "missing"
 
 
-def expand(pattern: str) -> list[str]:
-    """The files a path or glob names, sorted; URLs are returned as they are."""
+def expand(pattern: str, folders: bool = False) -> list[str]:
+    """The files a path or glob names, sorted; URLs are returned as they are.
+
+    A local folder, with or without a trailing slash, is the folder itself when ``folders`` (a
+    slice whose unit is a folder: a repository, a paper) and otherwise the files directly in it.
+    """
     if is_url(pattern):
         return [pattern]
+    if "://" not in pattern and os.path.isdir(pattern):  # a folder that exists is meant literally
+        folder = pattern.rstrip("/") or "/"
+        if folders:
+            return [folder]
+        pattern = glob.escape(folder) + "/*"
     return sorted(m.path for m in filesystems().match(pattern))
 
 

@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     slc.requester_pays = args.requester_pays
     s3.pay_for_all(args.requester_pays)
     if args.input:
-        inputs = resolve_inputs(args.input, args.limit)
+        inputs = resolve_inputs(args.input, args.limit, folders=cls.reads_folders)
     else:
         inputs = slc.default_inputs() if cls.limits_in_plan else slc.default_inputs()[: args.limit]
     config = RunnerConfig(

@@ -23,6 +23,7 @@ class ExpandInputs(beam.DoFn):
 
     def __init__(self, slc: Slice):
         self.slice_name = slc.name
+        self.folders = slc.reads_folders
         self.requester_pays = slc.requester_pays
 
     def setup(self):
@@ -31,7 +32,7 @@ class ExpandInputs(beam.DoFn):
 
     def process(self, pattern: str):
         try:
-            paths = storage.expand(pattern)
+            paths = storage.expand(pattern, folders=self.folders)
         except Exception as error:  # a filesystem refusing the pattern
             paths, detail = [], str(error)
         else:

@@ -63,15 +63,16 @@ def input_roots(patterns: list[str], files: list[str]) -> tuple[str, ...]:
     return (posixpath.commonpath(files) if len(files) > 1 else posixpath.dirname(files[0]),)
 
 
-def resolve_inputs(patterns: list[str], limit: int | None) -> list[str]:
-    """Expand local and cloud globs now (a typo is one clear error); URLs pass through."""
+def resolve_inputs(patterns: list[str], limit: int | None, folders: bool = False) -> list[str]:
+    """Expand local and cloud globs now (a typo is one clear error); URLs pass through. A folder
+    is one input when ``folders`` (see :func:`~redpajama.core.storage.expand`), else its files."""
     files: list[str] = []
     for pattern in patterns:
         if storage.is_url(pattern):
             files.append(pattern)
             continue
         try:
-            matched = storage.expand(pattern)
+            matched = storage.expand(pattern, folders=folders)
         except Exception as error:
             raise UsageError(f"cannot read input {pattern!r}: {error}") from error
         if not matched:

@@ -196,6 +196,7 @@ class Arxiv(Slice):
     output_name = "arxiv"
     Options = ArxivOptions
     options: ArxivOptions
+    reads_folders = True  # a paper folder is one input
 
     @classmethod
     def describe_sources(cls) -> str:

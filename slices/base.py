@@ -51,6 +51,7 @@ class Slice:
     summary: ClassVar[str]
     output_name: ClassVar[str]
     limits_in_plan: ClassVar[bool] = False  # --limit applies inside plan() (option ``file_limit``)
+    reads_folders: ClassVar[bool] = False  # a folder given as input is one unit (else: the files in it)
     output_format: ClassVar[str] = "jsonl"  # "lines": each kept record's text on a line of a .txt shard
     Options: ClassVar[type[SliceOptions]] = SliceOptions
 

@@ -160,6 +160,7 @@ class GitHub(Slice):
     output_name = "github"
     Options = GitHubOptions
     options: GitHubOptions
+    reads_folders = True  # a repository folder is one input
 
     @classmethod
     def describe_sources(cls) -> str:

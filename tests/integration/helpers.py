@@ -11,7 +11,7 @@ from redpajama.pipelines.run import RunOutcome, resolve_inputs, run_slice
 
 
 def run(slc, inputs, output: Path, workers: int = 2, **kwargs) -> RunOutcome:
-    files = resolve_inputs([str(path) for path in inputs], None)
+    files = resolve_inputs([str(path) for path in inputs], None, folders=slc.reads_folders)
     outcome = run_slice(slc, files, str(output), RunnerConfig(workers=workers), quiet=False, **kwargs)
     stats = outcome.stats
     assert stats["read"] == stats["kept"] + sum(stats["dropped"].values()) + stats["failed"]
