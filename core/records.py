@@ -7,7 +7,7 @@ The pipeline wraps them, counts every outcome and routes failures to the dead le
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Container, Hashable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -17,6 +17,34 @@ Record = dict[str, Any]
 def make_record(text: str, **meta: Any) -> Record:
     """A record with ``text`` and the given ``meta`` keys, in the order given."""
     return {"text": text, "meta": dict(meta)}
+
+
+def spare_name(name: str, taken: Container[str]) -> str:
+    """``name``, or ``row_<name>`` (``row_row_<name>``...) while that is ``taken``."""
+    while name in taken:
+        name = f"row_{name}"
+    return name
+
+
+def input_columns(columns: dict[str, Any], reserved: Container[str] = ()) -> dict[str, Any]:
+    """An input row's columns as meta keys, in their order. Keys starting with ``_`` hold a
+    record's working state (never written), so a column named like that, or like one of
+    ``reserved``, keeps its value under ``row_<name>`` (see :func:`spare_name`): no input sets
+    or shadows the record's own keys, and no column is lost."""
+    meta: dict[str, Any] = {}
+    for key, value in columns.items():
+        if key.startswith("_") or key in reserved:
+            key = spare_name(f"row_{key}", _Either(columns, meta))
+        meta[key] = value
+    return meta
+
+
+class _Either:
+    def __init__(self, *containers: Container[str]):
+        self.containers = containers
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in container for container in self.containers)
 
 
 def utf8_len(text: str) -> int:

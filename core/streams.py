@@ -183,13 +183,34 @@ def decompressed_chunks(
 DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error, zstandard.ZstdError)
 
 
+MAX_JSON_DEPTH = 100  # rows are flat; far deeper values break pickling (Python's stack) between stages
+
+
 def json_row(line: bytes) -> Any:
-    """One JSON line; raises ValueError for invalid JSON and for lone surrogates (``"\\udc80"``
-    escapes), which no UTF-8 output, and no Beam coder, can carry."""
-    row = json.loads(line)
+    """One JSON line; raises ValueError for invalid JSON, for values nested deeper than
+    ``MAX_JSON_DEPTH`` and for lone surrogates (``"\\udc80"`` escapes), which no UTF-8 output,
+    and no Beam coder, can carry."""
+    try:
+        row = json.loads(line)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if line.count(b"[") + line.count(b"{") > MAX_JSON_DEPTH and _depth(row) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     if b"\\ud" in line or b"\\uD" in line:
         _refuse_surrogates(row)
     return row
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in ``value`` (a scalar: 0), without recursion."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            level.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _refuse_surrogates(value: Any) -> None:

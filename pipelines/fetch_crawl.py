@@ -99,7 +99,7 @@ class CrawlFetcher:
         for line in response.text.splitlines():
             try:
                 capture = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # a line nested too deep for the parser is skipped like any bad one
                 continue
             if isinstance(capture, dict) and {"filename", "offset", "length"} <= capture.keys():
                 captures.append(capture)

@@ -92,11 +92,17 @@ class ReadUnits(beam.DoFn):
                     self.counters.failed.inc(item.units)
                     yield beam.pvalue.TaggedOutput(FAILURES, item)
                     continue
+                try:
+                    size = _booked(item, unit_id)
+                except Exception as error:  # a reader's malformed item fails alone
+                    failed += 1
+                    self.counters.failed.inc()
+                    yield beam.pvalue.TaggedOutput(FAILURES, Failure(
+                        unit.source, unit.location, "reader_failed", f"{type(error).__name__}: {error}"))
+                    continue
                 documents += 1
                 progress.documents = documents
-                item[1]["meta"]["_unit"] = unit_id
-                # a reader that keeps the source beside the text (arXiv's files) says how big it is
-                batch_bytes += item[1]["meta"].get("_source_bytes") or utf8_len(item[1]["text"])
+                batch_bytes += size
                 batch.append(item)
                 if len(batch) >= sizer.limit or batch_bytes >= BATCH_BYTES:
                     self._count(batch, batch_bytes)
@@ -128,6 +134,18 @@ class ReadUnits(beam.DoFn):
             yield from self.slice.read(unit)
         except Exception as error:
             yield Failure(unit.source, unit.location, "reader_failed", f"{type(error).__name__}: {error}")
+
+
+def _booked(item, unit_id: str) -> int:
+    """Marks a keyed record with its unit and returns its size in bytes: the text's, or what a
+    reader that keeps the source beside the text (arXiv's files) says as a count in ``_source_bytes``."""
+    key, record = item
+    meta, text = record["meta"], record["text"]
+    if not isinstance(key, str) or not isinstance(meta, dict) or not isinstance(text, str):
+        raise TypeError("a record is (str, {'text': str, 'meta': dict})")
+    meta["_unit"] = unit_id
+    stated = meta.get("_source_bytes")
+    return stated if type(stated) is int and stated > 0 else utf8_len(text)
 
 
 def _unit_bytes(unit: WorkUnit) -> int | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from redpajama.core import storage, streams
 from redpajama.core.errors import LimitExceeded, SourceError, UsageError, failure_reason
-from redpajama.core.records import Failure, NearDedupStep, make_record
+from redpajama.core.records import Failure, NearDedupStep, input_columns, make_record
 from redpajama.core.streams import DECOMPRESSION_ERRORS, json_row, numbered_lines
 from redpajama.dedup import exact
 from redpajama.dedup.minhash import words
@@ -223,9 +223,9 @@ class Books(Slice):
     @staticmethod
     def _book(text: str, row: dict, stem: str, number: int) -> Keyed:
         """PG-19 rows keep their columns; Books3 rows their title. Ids are per corpus and file;
-        a column named ``source`` or ``id`` keeps its value as ``row_source`` / ``row_id``."""
+        a column named ``source``, ``id`` or ``_...`` keeps its value as ``row_source``, ``row_id``, ``row__...``."""
         corpus = "pg19" if "short_book_title" in row or "url" in row else "books3"
-        meta = {(f"row_{key}" if key in ("source", "id") else key): value for key, value in row.items() if key != "meta"}
+        meta = input_columns({key: value for key, value in row.items() if key != "meta"}, reserved=("source", "id"))
         meta.update(source=corpus, id=f"{corpus}/{stem}/{number}")
         record = make_record(text, **meta)
         return f"{corpus}|{stem}|{number:09d}", record

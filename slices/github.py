@@ -19,7 +19,17 @@ from typing import Any
 from redpajama import manifests
 from redpajama.core import storage
 from redpajama.core.errors import UsageError
-from redpajama.core.records import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
+from redpajama.core.records import (
+    Drop,
+    Failure,
+    JoinStep,
+    Record,
+    Step,
+    StepResult,
+    input_columns,
+    make_record,
+    spare_name,
+)
 from redpajama.core.streams import json_row, numbered_lines
 from redpajama.core.tables import TableQuery
 from redpajama.dedup import exact
@@ -294,9 +304,10 @@ class GitHub(Slice):
         if problem:
             return Failure(source, where, "invalid_record", problem)
         content = row.pop("content", None)
+        row = input_columns(row)  # a column named like working state (``_skip``) is kept as ``row__skip``
         for ours in ("content_hash", "timestamp", "source", *STATS_KEYS):
             if ours in row:  # a column named like one of our meta keys keeps its value under another name
-                row[f"row_{ours}"] = row.pop(ours)
+                row[spare_name(f"row_{ours}", row)] = row.pop(ours)
         skip = None
         if not licenses.bigquery_allowed(row.get("license")):
             skip = "license_not_allowed"
@@ -307,7 +318,7 @@ class GitHub(Slice):
         elif len(content.encode("utf-8", "surrogatepass")) > self._max_bytes():
             skip = "too_large"
         if "id" in row:
-            row["blob_id"] = row.pop("id")  # BigQuery's blob id; ``id`` is the record's own
+            row[spare_name("blob_id", row)] = row.pop("id")  # BigQuery's blob id; ``id`` is the record's own
         return self._keyed(content or "", row, skip)
 
     @staticmethod

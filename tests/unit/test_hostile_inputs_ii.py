@@ -1,0 +1,316 @@
+"""Readers against inputs that try to steer or stop a run: columns named like working state,
+deep JSON, hostile file names and links, cut reference shards, 7z bombs, damaged WARC records,
+odd XML layouts (no pipeline unless a test says so)."""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+import re
+import zlib
+from pathlib import Path
+
+import pytest
+from redpajama.core.records import Failure
+from redpajama.pipelines.reading import ReadUnits
+from redpajama.pipelines.steps import FAILURES
+from redpajama.slices.arxiv import Arxiv
+from redpajama.slices.base import Slice
+from redpajama.slices.books import Books
+from redpajama.slices.c4 import C4
+from redpajama.slices.commoncrawl import CommonCrawl
+from redpajama.slices.github import GitHub, SelectFiles
+from redpajama.slices.stackexchange import StackExchange
+from redpajama.slices.wikipedia import Wikipedia
+from redpajama.slices.wikiref_urls import WikirefUrls
+
+ROOT = Path(__file__).resolve().parents[2]
+UNDERSCORE_NAME = re.compile(r"_[A-Za-z][A-Za-z0-9_]*")
+
+
+def internal_names() -> list[str]:
+    """Every ``_``-prefixed name the package's code writes as a string or passes as a keyword:
+    the meta keys it keeps working state under are among them (dunder names are not)."""
+    names = set()
+    packaged = [path.parent for path in ROOT.glob("*/__init__.py") if path.parent.name not in ("tests", "bench")]
+    for folder in packaged:
+        for path in folder.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    candidate = node.value
+                elif isinstance(node, ast.keyword) and node.arg:
+                    candidate = node.arg
+                else:
+                    continue
+                if UNDERSCORE_NAME.fullmatch(candidate) and not candidate.startswith("__"):
+                    names.add(candidate)
+    return sorted(names)
+
+
+INTERNAL = internal_names()
+HOSTILE_VALUES = ["x", -1, None, True, {"bytes": 1}, [3], 10**30, "license_not_allowed"]
+
+
+def test_the_internal_names_are_collected_from_the_code():
+    assert {"_source_bytes", "_skip", "_unit", "_namespace", "_post_id", "_files", "_scope"} <= set(INTERNAL)
+
+
+# --- inputs with every internal name where the format lets an input name a field ---------------
+
+
+def books_jsonl(folder: Path, extra: list[dict]) -> str:
+    path = folder / "pg19.jsonl"
+    rows = [{"short_book_title": f"Book {i}", "url": f"u{i}", "text": f"words of book {i}", **columns}
+            for i, columns in enumerate(extra)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def books_parquet(folder: Path, extra: list[dict]) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = folder / "pg19.parquet"
+    rows = [{"short_book_title": f"Book {i}", "text": f"words of book {i}",
+             **{key: json.dumps(value) for key, value in columns.items()}} for i, columns in enumerate(extra)]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return str(path)
+
+
+def bigquery_jsonl(folder: Path, extra: list[dict]) -> str:
+    path = folder / "github_000.jsonl"
+    rows = [{"repo_name": "o/r", "ref": "refs/heads/main", "path": f"f{i}.py", "license": "mit",
+             "content": f"x = {i}\n", **columns} for i, columns in enumerate(extra)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def c4_jsonl(folder: Path, extra: list[dict]) -> str:
+    path = folder / "c4-train.00000-of-01024.json"
+    rows = [{"text": f"text {i}", "url": f"https://x/{i}", "timestamp": "2019-04-25T12:57:54Z", **columns}
+            for i, columns in enumerate(extra)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def xml_name(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z_][\w.-]*", key) else "x"
+
+
+def posts_xml(folder: Path, extra: list[dict]) -> str:
+    from xml.sax.saxutils import quoteattr
+
+    path = folder / "beer.stackexchange.com" / "Posts.xml"
+    path.parent.mkdir()
+    rows = []
+    for i, columns in enumerate(extra):
+        attributes = " ".join(f"{xml_name(k)}={quoteattr(json.dumps(v))}" for k, v in columns.items())
+        rows.append(f'  <row Id="{i + 1}" PostTypeId="1" Score="1" Title="Q{i}" Body="&lt;p&gt;b{i}&lt;/p&gt;" '
+                    f'LastActivityDate="2020-01-01T00:00:00" {attributes} />\n')
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n' + "".join(rows) + "</posts>\n")
+    return str(path)
+
+
+def wiki_page(page_id: int, title: str, text: str, extra: str = "", ns: int = 0) -> str:
+    return (f"  <page>\n    <title>{title}</title>\n    <ns>{ns}</ns>\n    <id>{page_id}</id>\n{extra}"
+            f"    <revision>\n      <id>{page_id + 1000}</id>\n      <timestamp>2023-03-01T00:00:00Z</timestamp>\n"
+            f"      <text xml:space=\"preserve\">{text}</text>\n    </revision>\n  </page>\n")
+
+
+WIKI_HEAD = ('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" xml:lang="en">\n  <siteinfo>\n'
+             "    <dbname>enwiki</dbname>\n    <base>https://en.wikipedia.org/wiki/Main_Page</base>\n"
+             '    <namespaces>\n      <namespace key="0" case="first-letter" />\n    </namespaces>\n  </siteinfo>\n')
+
+
+def wiki_xml(folder: Path, extra: list[dict], name: str = "enwiki-20230301-pages-articles.xml") -> str:
+    from xml.sax.saxutils import escape
+
+    path = folder / name
+    pages = []
+    for i, columns in enumerate(extra):
+        fields = "".join(f"    <{xml_name(k)}>{escape(json.dumps(v))}</{xml_name(k)}>\n" for k, v in columns.items())
+        text = f"Text of page {i}.&lt;ref&gt;[https://example.org/{i} a source]&lt;/ref&gt;"
+        pages.append(wiki_page(i + 1, f"Page {i}", text, fields))
+    path.write_text(WIKI_HEAD + "".join(pages) + "</mediawiki>\n")
+    return str(path)
+
+
+def wet_record(text: str, url: str, extra_headers: str = "") -> bytes:
+    body = text.encode("utf-8")
+    head = (f"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Target-URI: {url}\r\nWARC-Date: 2019-07-17T12:00:00Z\r\n"
+            f"WARC-Record-ID: <urn:uuid:{zlib.crc32(url.encode()):032x}>\r\n{extra_headers}Content-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    return head + body + b"\r\n\r\n"
+
+
+def wet_file(folder: Path, extra: list[dict]) -> str:
+    path = folder / "CC-MAIN-2019-30-x.warc.wet.gz"
+    records = []
+    for i, columns in enumerate(extra):
+        headers = "".join(f"{k}: {json.dumps(v)}\r\n" for k, v in columns.items())
+        records.append(gzip.compress(wet_record(f"document {i}\nsecond line", f"https://x.org/{i}", headers)))
+    path.write_bytes(b"".join(records))
+    return str(path)
+
+
+def arxiv_folder(folder: Path, extra: list[dict]) -> str:
+    paper = folder / "2101.00001"
+    paper.mkdir()
+    (paper / "main.tex").write_text("\\documentclass{article}\\begin{document}Hello.\\end{document}\n")
+    for name in file_names(extra):
+        (paper / f"{name}.tex").write_text("% a part\n")
+    return str(paper)
+
+
+def repository(folder: Path, extra: list[dict]) -> str:
+    repo = folder / "repo"
+    repo.mkdir()
+    (repo / "LICENSE").write_text(MIT)
+    for name in file_names(extra):
+        (repo / f"{name}.py").write_text("x = 1\n")
+    return str(repo)
+
+
+def file_names(extra: list[dict]) -> list[str]:
+    """Files named by the first row's extra columns; as many neutral names for a clean input."""
+    return list(extra[0]) if extra and extra[0] else [f"part{n}" for n in range(len(INTERNAL))]
+
+
+MIT = ("MIT License\n\nCopyright (c) 2020 Someone\n\nPermission is hereby granted, free of charge, to any person "
+       "obtaining a copy of this software and associated documentation files (the \"Software\"), to deal in the "
+       "Software without restriction, including without limitation the rights to use, copy, modify, merge, publish, "
+       "distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is "
+       "furnished to do so, subject to the following conditions:\n\nThe above copyright notice and this permission "
+       "notice shall be included in all copies or substantial portions of the Software.\n\nTHE SOFTWARE IS PROVIDED "
+       "\"AS IS\", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF "
+       "MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR "
+       "COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, "
+       "TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN "
+       "THE SOFTWARE.\n")
+
+READERS = {  # slice -> (how to make it, its input from rows of extra columns)
+    "books-jsonl": (Books, books_jsonl),
+    "books-parquet": (Books, books_parquet),
+    "github-bigquery": (lambda: GitHub(tokenizer="unused"), bigquery_jsonl),
+    "github-repository": (lambda: GitHub(tokenizer="unused"), repository),
+    "c4": (C4, c4_jsonl),
+    "stackexchange": (StackExchange, posts_xml),
+    "wikipedia": (Wikipedia, wiki_xml),
+    "wikiref-urls": (lambda: WikirefUrls(language="en"), wiki_xml),
+    "commoncrawl": (CommonCrawl, wet_file),
+    "arxiv": (Arxiv, arxiv_folder),
+}
+
+
+def read_through_loop(slc: Slice, source: str) -> tuple[list, list[Failure]]:
+    """Plan ``source`` and read every unit through the pipeline's reading loop (no pipeline)."""
+    reader = ReadUnits(slc)
+    reader.setup()
+    records, failures = [], []
+    for unit in slc.plan(source):
+        if isinstance(unit, Failure):
+            failures.append(unit)
+            continue
+        for out in reader.process(unit):
+            if getattr(out, "tag", None) == FAILURES:
+                failures.append(out.value)
+            else:
+                records.extend(out)
+    return records, failures
+
+
+def working_state(records: list) -> list[dict]:
+    """Each record's ``_``-prefixed meta, the unit name aside, in order key order."""
+    def comparable(value):  # a paper's files are compared by their contents (their names differ)
+        return sorted(map(repr, value.values())) if isinstance(value, dict) else value
+
+    return [{k: comparable(v) for k, v in record["meta"].items() if k.startswith("_") and k != "_unit"}
+            for _, record in sorted(records, key=lambda item: item[0].split("|")[0])]
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_no_input_field_sets_working_state_or_stops_the_reading_loop(reader, tmp_path):
+    make, write = READERS[reader]
+    rows = len(HOSTILE_VALUES)
+    (tmp_path / "clean").mkdir()
+    (tmp_path / "hostile").mkdir()
+    clean, clean_failures = read_through_loop(make(), write(tmp_path / "clean", [{} for _ in range(rows)]))
+    hostile, failures = read_through_loop(
+        make(), write(tmp_path / "hostile", [dict.fromkeys(INTERNAL, value) for value in HOSTILE_VALUES]))
+    assert clean and not clean_failures
+    assert not failures, failures
+    assert len(hostile) == len(clean)
+    assert working_state(hostile) == working_state(clean)  # no row chose its own fate
+
+
+@pytest.mark.parametrize("reader", ["books-jsonl", "books-parquet", "github-bigquery"])
+def test_columns_named_like_working_state_are_kept_under_another_name(reader, tmp_path):
+    from redpajama.pipelines.io import encode_record
+
+    make, write = READERS[reader]
+    columns = {"_source_bytes": "x", "_skip": "license_not_allowed", "row__skip": "taken", "source": "s", "id": 7}
+    records, failures = read_through_loop(make(), write(tmp_path, [columns]))
+    assert not failures
+    written = json.loads(encode_record(records[0][1]))["meta"]
+    if reader == "books-parquet":  # parquet cells hold the JSON text of the values in this test
+        columns = {key: json.dumps(value) for key, value in columns.items()}
+    assert written["row__source_bytes"] == columns["_source_bytes"]
+    assert {written["row__skip"], written["row_row__skip"]} == {columns["_skip"], columns["row__skip"]}
+    if reader == "github-bigquery":
+        [(_, record)] = records
+        assert SelectFiles().apply(record) is record  # kept: the row's "_skip" chose nothing
+
+
+def test_a_reader_item_that_breaks_the_loops_bookkeeping_fails_alone():
+    class Odd(Slice):
+        name = "odd"
+
+        def read(self, unit):
+            yield "a", {"text": "one", "meta": {"id": "a", "_source_bytes": "x"}}
+            yield "b", {"text": None, "meta": {"id": "b"}}  # a reader's bug: fails alone
+            yield "c", {"text": "three", "meta": {"id": "c", "_source_bytes": 5}}
+
+    from redpajama.slices.base import WorkUnit
+
+    reader = ReadUnits(Odd())
+    reader.setup()
+    outputs = list(reader.process(WorkUnit("odd.txt")))
+    records = [item for out in outputs if isinstance(out, list) for item in out]
+    failed = [out.value for out in outputs if getattr(out, "tag", None) == FAILURES]
+    assert [key for key, _ in records] == ["a", "c"]
+    assert [failure.reason for failure in failed] == ["reader_failed"]
+
+
+# --- JSON nested deeper than a parser's stack -------------------------------------------------
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("reader", ["books-jsonl", "github-bigquery", "c4"])
+def test_a_row_nested_too_deep_fails_alone(reader, tmp_path):
+    make, write = READERS[reader]
+    path = Path(write(tmp_path, [{} for _ in range(49)]))
+    lines = path.read_text().splitlines(keepends=True)
+    deep_value = "[" * 500 + "]" * 500  # parses, but no pickle of a record could hold it
+    lines[10] = lines[10].rstrip("\n")[:-1] + f', "deep": {DEEP}}}\n'
+    lines[20] = lines[20].rstrip("\n")[:-1] + f', "deep": {deep_value}}}\n'
+    lines.insert(30, DEEP + "\n")
+    path.write_text("".join(lines))
+    records, failures = read_through_loop(make(), str(path))
+    assert len(records) == 47
+    assert [(f.reason, f.location) for f in failures] == [
+        ("invalid_record", "line 11"), ("invalid_record", "line 21"), ("invalid_record", "line 31")]
+
+
+def test_a_books_run_with_every_internal_name_as_a_column_completes(tmp_path):
+    from tests.integration.helpers import records, run
+
+    rows = [dict.fromkeys(INTERNAL, value) for value in HOSTILE_VALUES]
+    source = books_jsonl(tmp_path, rows)
+    outcome = run(Books(), [source], tmp_path / "out", workers=1)
+    assert outcome.stats["read"] == outcome.stats["kept"] == len(rows) and outcome.stats["failed"] == 0
+    written = records(outcome.slice_dir)
+    assert all(doc["meta"]["row__source_bytes"] == row["_source_bytes"] for doc, row in
+               zip(sorted(written, key=lambda doc: doc["meta"]["id"]), rows, strict=True))
