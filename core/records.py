@@ -19,6 +19,34 @@ def make_record(text: str, **meta: Any) -> Record:
     return {"text": text, "meta": dict(meta)}
 
 
+def printable(text: str) -> str:
+    """``text`` as UTF-8 can hold it: bytes a file system could not decode as ``\\xff``, other
+    lone surrogates as ``\\udc80`` escapes (``text`` itself when it is valid)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape" if _escaped_bytes_only(text) else "backslashreplace").decode(
+            "utf-8", "backslashreplace")
+    return text
+
+
+def _escaped_bytes_only(text: str) -> bool:
+    return all(not "\ud800" <= char <= "\udfff" or "\udc80" <= char <= "\udcff" for char in text)
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (holds no lone surrogate)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def spare_name(name: str, taken: Container[str]) -> str:
     """``name``, or ``row_<name>`` (``row_row_<name>``...) while that is ``taken``."""
     while name in taken:
@@ -75,6 +103,10 @@ class Failure:
     detail: str = ""
     step: str = "read"
     units: int = 1
+
+    def __post_init__(self):  # a name that is not UTF-8 (a file's, a member's) is written escaped
+        for name in ("source", "location", "detail"):
+            object.__setattr__(self, name, printable(getattr(self, name)))
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

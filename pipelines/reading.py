@@ -7,7 +7,7 @@ import time
 
 import apache_beam as beam
 from redpajama.core import storage
-from redpajama.core.records import Failure, utf8_len
+from redpajama.core.records import Failure, is_utf8, printable
 from redpajama.pipelines.filesystems import configure_storage
 from redpajama.pipelines.progress import BatchSizer, UnitProgress, emit
 from redpajama.pipelines.steps import BATCH_BYTES, BATCH_RECORDS, FAILURES, StepCounters
@@ -40,7 +40,13 @@ class ExpandInputs(beam.DoFn):
         if not paths:
             self.counters.failed.inc()
             yield beam.pvalue.TaggedOutput(FAILURES, Failure(pattern, "input", "missing_input", detail, "plan"))
-        yield from paths
+        for path in paths:
+            if is_utf8(path):
+                yield path
+            else:  # bytes the file system could not decode: no id, key or output line can hold the name
+                self.counters.failed.inc()
+                yield beam.pvalue.TaggedOutput(FAILURES, Failure(
+                    path, "input", "invalid_file_name", "the name is not UTF-8", "plan"))
 
 
 class PlanUnits(beam.DoFn):
@@ -94,11 +100,13 @@ class ReadUnits(beam.DoFn):
                     continue
                 try:
                     size = _booked(item, unit_id)
-                except Exception as error:  # a reader's malformed item fails alone
+                except Exception as error:  # fails alone: an unwritable record, or a reader's malformed item
                     failed += 1
                     self.counters.failed.inc()
+                    reason = "invalid_record" if isinstance(error, ValueError) else "reader_failed"
+                    where = printable(item[0]) if isinstance(item, tuple) and isinstance(item[0], str) else unit.location
                     yield beam.pvalue.TaggedOutput(FAILURES, Failure(
-                        unit.source, unit.location, "reader_failed", f"{type(error).__name__}: {error}"))
+                        unit.source, where, reason, f"{type(error).__name__}: {error}"))
                     continue
                 documents += 1
                 progress.documents = documents
@@ -143,9 +151,28 @@ def _booked(item, unit_id: str) -> int:
     meta, text = record["meta"], record["text"]
     if not isinstance(key, str) or not isinstance(meta, dict) or not isinstance(text, str):
         raise TypeError("a record is (str, {'text': str, 'meta': dict})")
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))  # a lone surrogate raises here
+    if not (is_utf8(key) and _all_utf8(meta)):  # no coder, and no output line, could carry it
+        raise ValueError("a name or value that is not UTF-8 (a lone surrogate)")
     meta["_unit"] = unit_id
     stated = meta.get("_source_bytes")
-    return stated if type(stated) is int and stated > 0 else utf8_len(text)
+    return stated if type(stated) is int and stated > 0 else size
+
+
+def _all_utf8(value) -> bool:
+    """Whether every string in ``value`` (nested dicts, lists and tuples; keys too) is valid UTF-8."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not is_utf8(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return True
 
 
 def _unit_bytes(unit: WorkUnit) -> int | None:

@@ -305,6 +305,9 @@ class Arxiv(Slice):
             with tarfile.open(fileobj=stream, mode="r|*") as archive:
                 for member in archive:
                     if not member.isfile():
+                        skipped = _skipped_member(source, member)
+                        if skipped:
+                            yield skipped
                         continue
                     name = safe_name(member.name)
                     if name is None:
@@ -355,6 +358,15 @@ class Arxiv(Slice):
             meta["_skip"] = skip
         record = make_record("", **meta)
         return f"{yymm}|{arxiv_id}|{where}", record
+
+
+def _skipped_member(source: str, member: tarfile.TarInfo) -> Failure | None:
+    """A bulk tar's member that is not a file: a link or special file is counted, a folder is not."""
+    if member.issym() or member.islnk():
+        return Failure(source, member.name, "link_member", f"a link to {member.linkname!r} is never followed")
+    if not member.isdir():
+        return Failure(source, member.name, "not_regular_file", "a FIFO or device member is never read")
+    return None
 
 
 def _has_tex(folder: str, deep: bool = True) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,9 @@ from redpajama.core.records import (
     Step,
     StepResult,
     input_columns,
+    is_utf8,
     make_record,
+    printable,
     spare_name,
 )
 from redpajama.core.streams import json_row, numbered_lines
@@ -52,35 +55,65 @@ STATS_KEYS = ("line_count", "max_line_length", "avg_line_length", "alnum_prop")
 
 def repository_name(folder: str) -> str:
     """``owner/name`` from the checkout's GitHub remote, else the folder's name."""
-    config = os.path.join(folder, ".git", "config")
-    if os.path.isfile(config):
-        with open(config, encoding="utf-8", errors="replace") as handle:
-            match = GITHUB_REMOTE.search(handle.read())
-        if match:
-            return match.group(1)
-    return os.path.basename(os.path.normpath(folder))
+    match = GITHUB_REMOTE.search(git_file(folder, "config"))
+    return match.group(1) if match else printable(os.path.basename(os.path.normpath(folder)))
 
 
 def repository_ref(folder: str) -> str:
     """The checked-out branch (``refs/heads/main``) or commit, or "" without git metadata."""
-    head = os.path.join(folder, ".git", "HEAD")
-    if not os.path.isfile(head):
+    return git_file(folder, "HEAD").strip().removeprefix("ref: ")
+
+
+def git_file(folder: str, name: str, limit: int = 1 << 20) -> str:
+    """``.git/<name>`` of a repository, or "" when it is missing, larger than ``limit``, not a
+    regular file or (through links) outside the repository: nothing outside it is ever read."""
+    path = os.path.join(folder, ".git", name)
+    if not inside(folder, path):
         return ""
-    with open(head, encoding="utf-8", errors="replace") as handle:
-        value = handle.read().strip()
-    return value.removeprefix("ref: ")
+    try:
+        data = read_regular(path, limit)
+    except OSError:
+        return ""
+    return data.decode("utf-8", errors="replace") if data is not None else ""
 
 
-def repository_files(folder: str) -> list[str]:
-    """Regular files below ``folder`` (relative, ``/``-separated, sorted); VCS folders and links skipped."""
-    found = []
+def read_regular(path: str, limit: int) -> bytes | None:
+    """The bytes of a regular file that is not a link, or None if it is larger than ``limit``;
+    raises OSError for anything else (a link, a FIFO: opened without blocking and refused)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return handle.read() if status.st_size <= limit else None
+
+
+@dataclass(frozen=True)
+class RepositoryListing:
+    """What a repository folder holds: its regular files, and the entries that cannot be read."""
+
+    files: list[str]  # relative, ``/``-separated, sorted
+    special: list[str]  # FIFOs, sockets, devices: never opened
+    undecodable: list[str]  # names that are not UTF-8: no record or output line can carry them
+
+
+def repository_files(folder: str) -> RepositoryListing:
+    """The entries below ``folder``; VCS folders and links are skipped (not followed)."""
+    files, special, undecodable = [], [], []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not os.path.islink(os.path.join(root, d)))
         for name in names:
             path = os.path.join(root, name)
-            if os.path.isfile(path) and not os.path.islink(path):
-                found.append(os.path.relpath(path, folder).replace(os.sep, "/"))
-    return sorted(found)
+            if os.path.islink(path):
+                continue
+            relative = os.path.relpath(path, folder).replace(os.sep, "/")
+            if not is_utf8(relative):
+                undecodable.append(relative)
+            elif os.path.isfile(path):
+                files.append(relative)
+            elif os.path.exists(path):
+                special.append(relative)
+    return RepositoryListing(sorted(files), sorted(special), sorted(undecodable))
 
 
 def inside(folder: str, path: str) -> bool:
@@ -250,7 +283,14 @@ class GitHub(Slice):
             "license_confidence": detected.confidence,
             "allowed": detected.allowed,
         }
-        files = repository_files(source)
+        listing = repository_files(source)
+        for path in listing.special:
+            yield Failure(os.path.join(source, path), "file", "not_regular_file",
+                          "a FIFO, device or socket is never read", step="plan")
+        for path in listing.undecodable:
+            yield Failure(os.path.join(source, path), "file", "invalid_file_name",
+                          "the name is not UTF-8: no output line can hold it", step="plan")
+        files = listing.files
         for start in range(0, len(files), FILES_PER_UNIT):
             yield WorkUnit(source, start, start + FILES_PER_UNIT, dict(context, files=files[start : start + FILES_PER_UNIT]))
 
@@ -274,9 +314,11 @@ class GitHub(Slice):
                 elif size > self._max_bytes():
                     skip = "too_large"
                 else:
-                    with open(full, "rb") as handle:
-                        decoded = decode_source(handle.read())
-                    if decoded is None:
+                    data = read_regular(full, self._max_bytes())
+                    decoded = decode_source(data) if data is not None else None
+                    if data is None:
+                        skip = "too_large"
+                    elif decoded is None:
                         skip = "binary"
                     else:
                         text = decoded

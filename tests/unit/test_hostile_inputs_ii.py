@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import gzip
 import json
+import os
 import re
 import zlib
 from pathlib import Path
@@ -270,6 +271,10 @@ def test_a_reader_item_that_breaks_the_loops_bookkeeping_fails_alone():
             yield "a", {"text": "one", "meta": {"id": "a", "_source_bytes": "x"}}
             yield "b", {"text": None, "meta": {"id": "b"}}  # a reader's bug: fails alone
             yield "c", {"text": "three", "meta": {"id": "c", "_source_bytes": 5}}
+            yield "d\udcff", {"text": "four", "meta": {"id": "d"}}  # names the file system could not decode
+            yield "e", {"text": "five \ud800", "meta": {"id": "e"}}
+            yield "f", {"text": "six", "meta": {"id": "f", "_files": {"a\udcfe.tex": "x"}}}
+            yield "g", {"text": "seven", "meta": {"id": "g"}}
 
     from redpajama.slices.base import WorkUnit
 
@@ -278,8 +283,23 @@ def test_a_reader_item_that_breaks_the_loops_bookkeeping_fails_alone():
     outputs = list(reader.process(WorkUnit("odd.txt")))
     records = [item for out in outputs if isinstance(out, list) for item in out]
     failed = [out.value for out in outputs if getattr(out, "tag", None) == FAILURES]
-    assert [key for key, _ in records] == ["a", "c"]
-    assert [failure.reason for failure in failed] == ["reader_failed"]
+    assert [key for key, _ in records] == ["a", "c", "g"]
+    assert [(failure.reason, failure.location) for failure in failed] == [
+        ("reader_failed", "b"), ("invalid_record", "d\\xff"), ("invalid_record", "e"), ("invalid_record", "f")]
+
+
+def test_a_glob_that_matches_a_name_that_is_not_utf8_counts_it(tmp_path):
+    from redpajama.pipelines.reading import ExpandInputs
+
+    (tmp_path / "good.txt").write_text("a book")
+    with open(os.fsencode(tmp_path) + b"/bad\xff.txt", "w") as handle:
+        handle.write("another")
+    expand = ExpandInputs(Books())
+    expand.setup()
+    out = list(expand.process(str(tmp_path / "*.txt")))
+    assert [item for item in out if isinstance(item, str)] == [str(tmp_path / "good.txt")]
+    [failure] = [item.value for item in out if not isinstance(item, str)]
+    assert failure.reason == "invalid_file_name" and failure.source.endswith("bad\\xff.txt")
 
 
 # --- JSON nested deeper than a parser's stack -------------------------------------------------
@@ -314,3 +334,68 @@ def test_a_books_run_with_every_internal_name_as_a_column_completes(tmp_path):
     written = records(outcome.slice_dir)
     assert all(doc["meta"]["row__source_bytes"] == row["_source_bytes"] for doc, row in
                zip(sorted(written, key=lambda doc: doc["meta"]["id"]), rows, strict=True))
+
+
+# --- GitHub repositories: undecodable names, special files, links out of the repository --------
+
+
+def hostile_repository(folder: Path) -> Path:
+    repo = Path(repository(folder, [{"good": 1}]))
+    (repo / "src").mkdir()
+    (repo / "src" / "main.py").write_text("print('hello')\n")
+    os.mkfifo(repo / "src" / "pipe.py")
+    bad_name = os.fsencode(repo / "src") + b"/bad\xff\xfe.py"
+    with open(bad_name, "wb") as handle:
+        handle.write(b"value = 2\n")
+    secret = folder / "secret.txt"
+    secret.write_text("ref: refs/heads/SECRET-TEXT\n[remote \"origin\"]\n\turl = git@github.com:leak/SECRET-TEXT.git\n")
+    (repo / ".git").mkdir()
+    (repo / ".git" / "HEAD").symlink_to(secret)
+    (repo / ".git" / "config").symlink_to(secret)
+    return repo
+
+
+def test_a_repository_reads_nothing_outside_itself_and_counts_what_it_cannot_read(tmp_path):
+    repo = hostile_repository(tmp_path)
+    records, failures = read_through_loop(GitHub(tokenizer="unused"), str(repo))
+    meta = {record["meta"]["path"]: record["meta"] for _, record in records}
+    assert sorted(meta) == ["LICENSE", "good.py", "src/main.py"]
+    assert all(m["ref"] == "" and m["repo_name"] == "repo" for m in meta.values())  # HEAD/config lead outside
+    assert sorted((Path(f.source).name, f.reason) for f in failures) == [
+        ("bad\\xff\\xfe.py", "invalid_file_name"), ("pipe.py", "not_regular_file")]
+
+
+def test_a_github_run_over_a_hostile_repository_completes(tmp_path):
+    from tests.conftest import SHARED, need
+    from tests.integration.helpers import errors, records, run
+
+    tokenizer = need(SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json")
+    repo = hostile_repository(tmp_path)
+    outcome = run(GitHub(tokenizer=str(tokenizer)), [repo], tmp_path / "out", workers=1)
+    assert outcome.stats["failed"] == 2 and outcome.stats["read"] == 5
+    assert sorted(e["reason"] for e in errors(outcome.slice_dir)) == ["invalid_file_name", "not_regular_file"]
+    assert "SECRET" not in json.dumps(records(outcome.slice_dir))
+
+
+def test_links_and_special_members_of_a_bulk_tar_are_counted(tmp_path):
+    import io
+    import tarfile
+
+    paper = gzip.compress(b"\\documentclass{article}\\begin{document}Hello.\\end{document}\n")
+    path = tmp_path / "arXiv_src_2101_001.tar"
+    with tarfile.open(path, "w") as archive:
+        def add(name: str, kind: bytes, data: bytes = b"", target: str = "") -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.size, info.linkname = kind, len(data), target
+            archive.addfile(info, io.BytesIO(data) if data else None)
+
+        add("2101", tarfile.DIRTYPE)
+        add("2101/2101.00001.gz", tarfile.REGTYPE, paper)
+        add("2101/2101.00002.gz", tarfile.SYMTYPE, target="/etc/passwd")
+        add("2101/2101.00003.gz", tarfile.LNKTYPE, target="2101/2101.00001.gz")
+        add("2101/2101.00004.gz", tarfile.FIFOTYPE)
+    records, failures = read_through_loop(Arxiv(), str(path))
+    assert [record["meta"]["arxiv_id"] for _, record in records] == ["2101.00001"]
+    assert [(f.location, f.reason) for f in failures] == [
+        ("2101/2101.00002.gz", "link_member"), ("2101/2101.00003.gz", "link_member"),
+        ("2101/2101.00004.gz", "not_regular_file")]
