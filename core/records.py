@@ -176,14 +176,16 @@ class ReferenceStep:
     """Look each record's key up among keys read from reference files (for example the URLs
     of another slice's output) and let ``apply(record, found)`` keep, annotate or drop it.
 
-    ``read_keys(path)`` yields the keys of one reference file; ``key(record)`` returns the
-    record's key or None (then ``apply`` sees ``found=False``). How many records were found
-    is counted as the step's ``matched``.
+    ``read_keys(path)`` yields the keys of one reference file, and a :class:`Failure` for each
+    part of it that cannot be read (counted as the step's ``reference_failures`` and
+    dead-lettered; the keys read are still used). ``key(record)`` returns the record's key or
+    None (then ``apply`` sees ``found=False``). How many records were found is counted as the
+    step's ``matched``.
     """
 
     name: str
     references: tuple[str, ...]
-    read_keys: Callable[[str], Iterable[str]]
+    read_keys: Callable[[str], Iterable[str | Failure]]
     key: RecordKey
     apply: Callable[[Record, bool], StepResult]  # (record, whether its key was found)
     description: str = ""

@@ -4,13 +4,14 @@ MinHash near-duplicates. Each applies a step from :mod:`redpajama.core.records`;
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 from redpajama.core import storage
-from redpajama.core.records import Drop, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, utf8_len
+from redpajama.core.records import Drop, Failure, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, utf8_len
 from redpajama.dedup.minhash import band_keys, bucket_edges, jaccard, lsh_shape, shingle_hashes, signature
 from redpajama.pipelines.spill import SpillReader, SpillWriter
 from redpajama.pipelines.steps import FAILURES, NAMESPACE, StepDoFn, step_failure
@@ -132,12 +133,15 @@ class ReferenceLookup(beam.PTransform):
 
     def expand(self, keyed):
         step = self.step
-        found = (
+        read = (
             keyed.pipeline
             | "References" >> beam.Create(sorted(step.references))
             | "ExpandReferences" >> beam.FlatMap(storage.expand)
             | "SpreadReferences" >> beam.Reshuffle()
-            | "ReadKeys" >> beam.FlatMap(step.read_keys)
+            | "ReadKeys" >> beam.ParDo(_ReadReferenceKeys(self.slice_name, step)).with_outputs(FAILURES, main="keys")
+        )
+        found = (
+            read.keys
             | "DistinctKeys" >> beam.Distinct()
             | "MarkFound" >> beam.Map(lambda key: (key, True))
         )
@@ -146,7 +150,34 @@ class ReferenceLookup(beam.PTransform):
         applied = joined | "Apply" >> beam.ParDo(_ApplyLookup(self.slice_name, step)).with_outputs(
             FAILURES, main="kept"
         )
-        return applied.kept, [applied[FAILURES]]
+        return applied.kept, [applied[FAILURES], read[FAILURES]]
+
+
+class _ReadReferenceKeys(beam.DoFn):
+    """One reference file -> its keys; what cannot be read is counted and dead-lettered, not fatal.
+    A reference file holds no document of the slice: its failures stand for none (``units`` 0)."""
+
+    def __init__(self, slice_name: str, step: ReferenceStep):
+        self.slice_name = slice_name
+        self.step = step
+
+    def setup(self):
+        self.failures = Metrics.counter(NAMESPACE, f"{self.slice_name}/{self.step.name}/reference_failures")
+
+    def process(self, path: str):
+        try:
+            for key in self.step.read_keys(path):
+                if isinstance(key, Failure):
+                    yield self._failed(dataclasses.replace(key, step=self.step.name, units=0))
+                else:
+                    yield key
+        except Exception as error:  # a reference file that breaks its reader: the rest of it is lost, counted
+            yield self._failed(Failure(path, "reference file", "unreadable_reference",
+                                       f"{type(error).__name__}: {error}", self.step.name, 0))
+
+    def _failed(self, failure: Failure):
+        self.failures.inc()
+        return beam.pvalue.TaggedOutput(FAILURES, failure)
 
 
 class _KeyForLookup(StepDoFn):

@@ -9,7 +9,6 @@ URL is in that output are counted (``matched`` in ``stats.json``), and dropped w
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import sys
@@ -17,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from redpajama import manifests
-from redpajama.core import storage, streams
+from redpajama.core import storage
 from redpajama.core.errors import UsageError
 from redpajama.core.records import Drop, Failure, Record, ReferenceStep, StepResult, make_record
 from redpajama.core.streams import json_row, numbered_lines
@@ -36,14 +35,22 @@ def file_stem(path: str) -> str:
     return name
 
 
-def output_urls(path: str) -> Iterator[str]:
-    """The ``meta.url`` of every record in one output shard (.jsonl or .jsonl.zst)."""
-    with storage.open_range(path) as stream:
-        for _, line in streams.iter_lines(streams.decompressed_chunks(stream, path)):
-            if line.strip():
-                url = json.loads(line).get("meta", {}).get("url")
-                if url:
-                    yield url
+def output_urls(path: str) -> Iterator[str | Failure]:
+    """The ``meta.url`` of every record in one output shard (.jsonl or .jsonl.zst); a line that
+    is not a record is a failure, and so is the rest of a shard that cannot be read on."""
+    for item in numbered_lines(path):
+        if isinstance(item, Failure):
+            yield item
+            continue
+        number, line = item
+        try:
+            meta = json_row(line).get("meta", {})
+            url = meta.get("url")
+        except (ValueError, AttributeError) as error:  # not JSON, or not an object (with an object meta)
+            yield Failure(path, f"line {number + 1}", "invalid_reference", f"{type(error).__name__}: {error}")
+            continue
+        if url and isinstance(url, str):
+            yield url
 
 
 def _overlap(drop: bool):

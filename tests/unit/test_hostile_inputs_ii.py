@@ -399,3 +399,41 @@ def test_links_and_special_members_of_a_bulk_tar_are_counted(tmp_path):
     assert [(f.location, f.reason) for f in failures] == [
         ("2101/2101.00002.gz", "link_member"), ("2101/2101.00003.gz", "link_member"),
         ("2101/2101.00004.gz", "not_regular_file")]
+
+
+# --- C4: the CommonCrawl output it is compared with -------------------------------------------
+
+
+def test_a_cut_or_damaged_commoncrawl_shard_is_counted_and_the_c4_run_goes_on(tmp_path):
+    import random
+
+    import zstandard
+
+    from tests.integration.helpers import errors, run
+
+    def shard(path: Path, lines: list[str]) -> bytes:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = zstandard.ZstdCompressor().compress("".join(line + "\n" for line in lines).encode())
+        path.write_bytes(data)
+        return data
+
+    def line(url: str) -> str:
+        return json.dumps({"text": "t", "meta": {"url": url}})
+
+    output = tmp_path / "common_crawl"
+    shard(output / "2019-30" / "en_head-00000-of-00002.jsonl.zst", [line("https://x/0"), line("https://x/1")])
+    shard(output / "2019-30" / "en_head-00001-of-00002.jsonl.zst",
+          [line("https://x/2"), "{not json", "[1, 2]", DEEP, line("https://x/3")])
+    rng = random.Random(0)
+    filler = [line(f"https://filler/{rng.getrandbits(64):x}" * 20) for _ in range(20_000)]
+    cut = output / "2019-30" / "en_middle-00000-of-00001.jsonl.zst"
+    data = shard(cut, [line("https://x/4"), *filler])
+    cut.write_bytes(data[: len(data) // 2])
+    c4_input = c4_jsonl(tmp_path, [{} for _ in range(6)])  # urls https://x/0 ... https://x/5
+    outcome = run(C4(commoncrawl_output=str(output)), [c4_input], tmp_path / "out", workers=1)
+    [step] = outcome.stats["steps"]
+    assert step["matched"] == 5 and outcome.stats["kept"] == 6
+    assert step["reference_failures"] == 4 and outcome.stats["failed"] == 0
+    found = sorted((Path(e["source"]).name, e["location"], e["reason"]) for e in errors(outcome.slice_dir))
+    assert found[:3] == [("en_head-00001-of-00002.jsonl.zst", f"line {n}", "invalid_reference") for n in (2, 3, 4)]
+    assert found[3][0] == cut.name and found[3][2] == "corrupt_compression"
