@@ -2,11 +2,13 @@
 
 Nothing is extracted under the member's own name, so a name like ``../../x`` cannot
 escape anywhere; such names are refused all the same. The declared size and the bytes
-actually produced are both held to a cap, which stops decompression bombs early.
+actually produced are both held to a cap, and so is the expansion over the archive's size
+(``--max-expansion``), which stops decompression bombs early and in bounded memory.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import queue
 import threading
@@ -14,8 +16,10 @@ from collections.abc import Callable, Iterator
 
 import py7zr
 from py7zr.io import Py7zIO, WriterFactory
+from redpajama.core.streams import DEFAULT_LIMITS, EXPANSION_FLOOR, Limits
 
 QUEUE_CHUNKS = 32
+PIECE = 1 << 20
 
 
 class ArchiveError(ValueError):
@@ -48,19 +52,29 @@ class _Cancelled(Exception):
 
 
 class _QueueWriter(Py7zIO):
-    def __init__(self, sink: queue.Queue, limit: int, cancelled: threading.Event):
+    """Hands py7zr's output to the reading thread in pieces of at most ``PIECE`` bytes (py7zr
+    writes up to 128 MB at a time), holding the member to its caps as it grows."""
+
+    def __init__(self, sink: queue.Queue, limit: int, budget: int, cancelled: threading.Event):
         self._sink = sink
         self._limit = limit
+        self._budget = budget
         self._written = 0
         self._cancelled = cancelled
 
     def write(self, data) -> int:
-        if self._cancelled.is_set():
-            raise _Cancelled()
-        self._written += len(data)
-        if self._written > self._limit:
-            raise ArchiveError("member_too_large", f"member grows past the cap of {self._limit} bytes")
-        self._sink.put(bytes(data))
+        view = memoryview(data)
+        for start in range(0, len(view), PIECE):
+            if self._cancelled.is_set():
+                raise _Cancelled()
+            piece = bytes(view[start : start + PIECE])
+            self._written += len(piece)
+            if self._written > self._limit:
+                raise ArchiveError("member_too_large", f"member grows past the cap of {self._limit} bytes")
+            if self._written > self._budget:
+                raise ArchiveError("decompression_bomb", f"member expands past {self._budget >> 20} MB "
+                                   "(--max-expansion times the archive's size)")
+            self._sink.put(piece)
         return len(data)
 
     def read(self, size=None) -> bytes:
@@ -80,19 +94,23 @@ class _QueueWriter(Py7zIO):
 
 
 class _QueueFactory(WriterFactory):
-    def __init__(self, sink: queue.Queue, limit: int, cancelled: threading.Event):
-        self._writer = _QueueWriter(sink, limit, cancelled)
+    def __init__(self, sink: queue.Queue, limit: int, budget: int, cancelled: threading.Event):
+        self._writer = _QueueWriter(sink, limit, budget, cancelled)
 
     def create(self, filename: str) -> Py7zIO:
         return self._writer
 
 
-def stream_member(path: str, wanted: Callable[[str], bool], max_bytes: int) -> Iterator[tuple[str, Iterator[bytes]]]:
+def stream_member(path: str, wanted: Callable[[str], bool], max_bytes: int,
+                  limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[str, Iterator[bytes]]]:
     """Yield ``(name, chunks)`` for each safe member ``wanted`` accepts, one at a time.
 
     Unsafe names raise :class:`ArchiveError` (``unsafe_member``) after the safe members
-    have been streamed, so good data is not held hostage by a bad entry.
+    have been streamed, so good data is not held hostage by a bad entry. A member that
+    expands past ``limits.max_expansion`` times the archive's size (once past
+    ``EXPANSION_FLOOR``) raises ``decompression_bomb`` after the bytes before it.
     """
+    budget = max(EXPANSION_FLOOR, int(os.path.getsize(path) * limits.max_expansion))
     unsafe = []
     for name, declared in members(path):
         if not wanted(name):
@@ -102,12 +120,12 @@ def stream_member(path: str, wanted: Callable[[str], bool], max_bytes: int) -> I
             continue
         if declared > max_bytes:
             raise ArchiveError("member_too_large", f"{name} declares {declared} bytes, cap is {max_bytes}")
-        yield name, _chunks(path, name, max_bytes)
+        yield name, _chunks(path, name, max_bytes, budget)
     if unsafe:
         raise ArchiveError("unsafe_member", f"refused member names that leave the archive: {unsafe}")
 
 
-def _chunks(path: str, name: str, max_bytes: int) -> Iterator[bytes]:
+def _chunks(path: str, name: str, max_bytes: int, budget: int) -> Iterator[bytes]:
     sink: queue.Queue = queue.Queue(maxsize=QUEUE_CHUNKS)
     cancelled = threading.Event()
     done = object()
@@ -116,7 +134,7 @@ def _chunks(path: str, name: str, max_bytes: int) -> Iterator[bytes]:
     def produce() -> None:
         try:
             with py7zr.SevenZipFile(path, mode="r") as archive:
-                archive.extract(targets=[name], factory=_QueueFactory(sink, max_bytes, cancelled))
+                archive.extract(targets=[name], factory=_QueueFactory(sink, max_bytes, budget, cancelled))
         except _Cancelled:
             pass
         except BaseException as error:  # handed to the consumer below

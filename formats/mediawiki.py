@@ -1,9 +1,10 @@
 """Streaming reader for MediaWiki ``pages-articles`` XML dumps (plain, bz2, multistream).
 
-The dump is scanned for ``<page>...</page>`` elements as bytes and each page is parsed
-on its own, so memory stays at one page, a malformed page fails alone, and a byte range
-of a multistream file (which starts at a page boundary) reads like a whole file.
-Text content cannot hold a literal ``<page`` (XML escapes ``<``), so the scan is exact.
+The dump is scanned for ``<page>...</page>`` elements by XML's lexical rules (comments and
+CDATA sections skipped whole: text content cannot open or close a page) and each page is
+parsed by lxml on its own, so memory stays at one page, a malformed page fails alone, and a
+byte range that starts at a page (a stream of a multistream file, a planned range of a plain
+one) reads like a whole file.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 from redpajama.core.streams import iter_chunks
+from redpajama.formats.xml_markup import HoldTooLong, MarkupScanner
 
 PAGE_OPEN = re.compile(rb"<page[\s>]")
-PAGE_CLOSE = b"</page>"
-PAGE_OPEN_BYTES = len(b"<page ")
 BZ2_STREAM_MAGIC = re.compile(rb"BZh[1-9]\x31\x41\x59\x26\x53\x59")
 HEADER_LIMIT = 16 << 20  # siteinfo is a few KB; more before the first page is not a dump
 
@@ -72,66 +72,53 @@ class Page:
     timestamp: str
 
 
-def scan_pages(chunks: Iterable[bytes], base_offset: int = 0, max_page: int = 1 << 30,
-               resume_until: int | None = None) -> Iterator[tuple[int, bytes] | bytes]:
+def scan_pages(chunks: Iterable[bytes], base_offset: int = 0, max_page: int = 1 << 30) -> Iterator[tuple[int, bytes] | bytes]:
     """Yield the header (bytes before the first page) once, then ``(offset, page_bytes)``.
 
-    Raises :class:`DumpError` ``truncated_page`` at the end if a page was left open, and
-    ``page_too_large`` when a page grows past ``max_page`` bytes (a bomb, not an article).
-    With ``resume_until`` the chunks start anywhere in a dump (a byte range of it): what comes
-    before the first page is the end of an earlier range's page, dropped as it streams (the
-    header is then empty), and a range in which no page starts before ``resume_until`` yields
-    no page.
+    Pages are cut at their ``<page>`` and ``</page>`` tags as XML's lexical rules find them
+    (:class:`~redpajama.formats.xml_markup.MarkupScanner`): a comment or CDATA section
+    inside a page cannot end it or start another. A page that a new ``<page>`` interrupts is
+    yielded as it stands (its parse then fails alone). Raises :class:`DumpError`
+    ``truncated_page`` at the end if a page was left open, ``page_too_large`` when a page
+    grows past ``max_page`` bytes (a bomb, not an article), and ``invalid_xml`` when a comment
+    or CDATA section never ends (nothing after it can be read).
     """
-    buffer = b""
-    consumed = base_offset  # absolute offset of buffer[0] in the decompressed input
+    scanner = MarkupScanner(chunks, rb"page|/page", base_offset, max_hold=HEADER_LIMIT)
+    scanner.hold = base_offset  # the header, until the first page
     header_sent = False
-    for chunk in chunks:
-        buffer += chunk
-        position = 0
-        while True:
-            opening = PAGE_OPEN.search(buffer, position)
-            if opening is None:
-                if header_sent:  # keep a tail that may hold the start of a split '<page'
-                    position = max(position, len(buffer) - len(PAGE_CLOSE))
-                break
+    opened: int | None = None
+    try:
+        for offset, name in scanner:
+            if name == b"/page":
+                end = scanner.end_tag_end(offset) if opened is not None else None
+                if end is not None:  # (an end tag outside a page is no page)
+                    yield opened, scanner.slice(opened, end)
+                    opened = scanner.hold = None
+                continue
             if not header_sent:
-                if resume_until is None:
-                    yield buffer[: opening.start()]
-                else:  # the end of an earlier range's page: not a header, and maybe past this range
-                    yield b""
-                    if consumed + opening.start() >= resume_until:
-                        return
-                header_sent = True
-            closing = buffer.find(PAGE_CLOSE, opening.end())
-            if closing < 0:
-                position = opening.start()
-                if len(buffer) - position > max_page:
-                    raise DumpError("page_too_large", f"the page at byte {consumed + position} is longer "
-                                    f"than {max_page >> 20} MB")
-                break
-            end = closing + len(PAGE_CLOSE)
-            yield consumed + opening.start(), buffer[opening.start() : end]
-            position = end
-        if not header_sent and resume_until is not None:
-            dropped = max(0, len(buffer) - PAGE_OPEN_BYTES)  # keep what may begin a split '<page'
-            buffer, consumed = buffer[dropped:], consumed + dropped
-            if consumed >= resume_until:
-                yield b""
-                return
-            continue
-        if not header_sent and len(buffer) > HEADER_LIMIT:
-            raise DumpError("not_a_mediawiki_dump", f"no <page> in the first {HEADER_LIMIT} bytes")
-        buffer = buffer[position:]
-        consumed += position
-    if not header_sent:
-        yield buffer
+                yield scanner.slice(base_offset, offset)
+                header_sent, scanner.max_hold = True, max_page
+            elif opened is not None:  # interrupted: this page ends where the next one starts
+                yield opened, scanner.slice(opened, offset)
+            opened = scanner.hold = offset
+    except HoldTooLong as error:
+        if not header_sent:
+            raise DumpError("not_a_mediawiki_dump", f"no <page> in the first {HEADER_LIMIT} bytes") from None
+        raise DumpError("page_too_large", f"the page at byte {error.offset} is longer than {max_page >> 20} MB") from None
+    if not header_sent:  # no page at all: everything is the header
+        yield scanner.slice(base_offset, scanner.end)
         return
-    opening = PAGE_OPEN.search(buffer)
-    if opening is not None:
-        raise DumpError(
-            "truncated_page", f"input ends inside the page at byte {consumed + opening.start()}"
-        )
+    if opened is not None:
+        raise DumpError("truncated_page", f"input ends inside the page at byte {opened}")
+    if scanner.unterminated is not None:
+        raise DumpError("invalid_xml", f"a comment or CDATA section at byte {scanner.unterminated} never ends")
+
+
+def page_starts(chunks: Iterable[bytes]) -> Iterator[int]:
+    """Offsets of every ``<page>`` tag, found as :func:`scan_pages` finds them, holding nothing."""
+    for offset, name in MarkupScanner(chunks, rb"page"):
+        if name == b"page":
+            yield offset
 
 
 def parse_siteinfo(header: bytes) -> SiteInfo:

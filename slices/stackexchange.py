@@ -22,11 +22,12 @@ import zstandard
 from lxml import etree
 from redpajama import manifests
 from redpajama.core import storage, streams
-from redpajama.core.errors import LimitExceeded, SourceError, UsageError, failure_reason
+from redpajama.core.errors import SourceError, UsageError, failure_reason
 from redpajama.core.records import Drop, Failure, JoinStep, Record, Step, StepResult, make_record
 from redpajama.filters.html import html_to_text, redpajama_text
 from redpajama.filters.langid import LanguageTagger
 from redpajama.formats.archives import ArchiveError, stream_member
+from redpajama.formats.xml_markup import HoldTooLong, MarkupScanner
 from redpajama.models import catalog
 from redpajama.slices.base import Keyed, Slice, WorkUnit
 from redpajama.slices.options import SliceOptions, comma_list, compat_option, compat_rules, option
@@ -275,7 +276,7 @@ class StackExchange(Slice):
         try:
             with storage.local_copy(source, suffix=".7z") as local:
                 wanted = lambda name: posixpath.basename(name.replace("\\", "/")).lower() == "posts.xml"  # noqa: E731
-                for name, chunks in stream_member(local, wanted, cap):
+                for name, chunks in stream_member(local, wanted, cap, self.limits):
                     found = True
                     yield from read_posts(chunks, f"{source}!{name}", site, self.limits.max_record_bytes)
         except ArchiveError as error:
@@ -297,40 +298,52 @@ def _site_from_path(path: str) -> str:
     return posixpath.basename(path).split(".")[0]
 
 
-def read_posts(chunks, source: str, site: str, max_row: int | None = None) -> Iterator[Keyed | Failure]:
+def read_posts(chunks, source: str, site: str, max_row: int = 64 << 20) -> Iterator[Keyed | Failure]:
     """Rows of a ``Posts.xml`` byte stream -> keyed post records (one failure per bad row).
 
-    A row longer than ``max_row`` bytes fails the rest of the file (rows are lines).
+    Rows are found by XML's lexical rules, not by lines (see ``formats.xml_markup``): rows
+    sharing a line with ``<posts>`` or with each other, or split across lines, are all read;
+    a malformed row, or one longer than ``max_row`` bytes, fails alone.
     """
-    saw_root = saw_content = False
+    scanner = MarkupScanner(streams.utf8_chunks(chunks), rb"row|posts", max_hold=max_row)
+    saw_root = False
     try:
-        for offset, line in streams.iter_lines(streams.utf8_chunks(chunks), max_row):
-            stripped = line.strip()
-            if not stripped:
+        for offset, name in scanner:
+            if name == b"posts":
+                saw_root = True
                 continue
-            saw_content = True
-            if not stripped.startswith(b"<row"):
-                saw_root = saw_root or stripped.startswith(b"<posts")
+            where = f"row at byte {offset}"
+            try:
+                end = scanner.tag_end(offset, max_row)
+            except HoldTooLong:
+                yield Failure(source, where, "record_too_large", f"a row longer than {max_row >> 20} MB")
+                scanner.skip_to_next_tag(offset)
+                continue
+            if end is None:
+                yield Failure(source, where, "invalid_row", "a row that is not a well-formed tag")
+                scanner.skip_to_next_tag(offset)
                 continue
             try:
-                yield _post_record(stripped, site)
+                yield _post_record(scanner.slice(offset, end), site)
             except (etree.XMLSyntaxError, UnicodeDecodeError, KeyError, ValueError) as error:
-                yield Failure(source, f"line at byte {offset}", "invalid_row", f"{type(error).__name__}: {error}")
+                yield Failure(source, where, "invalid_row", f"{type(error).__name__}: {error}")
     except UnicodeDecodeError as error:
         yield Failure(source, "whole file", "invalid_encoding", str(error))
         return
-    except LimitExceeded as error:
-        yield Failure(source, "whole file", error.reason, str(error))
-        return
-    if not saw_content:
+    if scanner.unterminated is not None:
+        yield Failure(source, f"byte {scanner.unterminated}", "invalid_xml",
+                      "a comment, CDATA section or declaration that never ends: nothing after it is read")
+    if not scanner.saw_content:
         yield Failure(source, "whole file", "empty_input", "no content")
     elif not saw_root:
         yield Failure(source, "whole file", "not_a_posts_file", "no <posts> element")
 
 
-def _post_record(line: bytes, site: str) -> Keyed:
-    line.decode("utf-8")  # a row with invalid UTF-8 fails alone, with a clear reason
-    row = etree.fromstring(line, _ROW_PARSER).attrib
+def _post_record(tag: bytes, site: str) -> Keyed:
+    tag.decode("utf-8")  # a row with invalid UTF-8 fails alone, with a clear reason
+    if not tag.endswith(b"/>"):  # <row ...>...</row>: the data is in the attributes
+        tag = tag[:-1] + b"/>"
+    row = etree.fromstring(tag, _ROW_PARSER).attrib
     post_id = int(row["Id"])
     parent = row.get("ParentId")
     score = row.get("Score")

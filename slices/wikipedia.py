@@ -193,8 +193,9 @@ class Wikipedia(Slice):
         yield WorkUnit(source, start, size, {"siteinfo": siteinfo})
 
     def _plan_xml(self, source: str) -> Iterator[WorkUnit | Failure]:
-        """An uncompressed dump in byte ranges of ``--split-mb``: a range reads the pages whose
-        ``<page>`` starts inside it (the last one to its end, past the range)."""
+        """An uncompressed dump in byte ranges of about ``--split-mb``, each starting at a page:
+        the dump is scanned for its pages' starts (XML's lexical rules, as the reader cuts
+        pages), so no range starts inside a page, a comment or a CDATA section."""
         target = max(1, int(self.options.split_mb * (1 << 20)))
         try:
             size = storage.size(source)
@@ -203,20 +204,22 @@ class Wikipedia(Slice):
                 return
             with storage.open_range(source, 0, min(size, mediawiki.HEADER_LIMIT)) as head:
                 data = head.read()
+            opening = mediawiki.PAGE_OPEN.search(data)
+            if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or opening is None:
+                yield WorkUnit(source)  # UTF-16 cannot be cut at any byte; no page: the reader says why
+                return
+            try:
+                siteinfo = mediawiki.parse_siteinfo(data[: opening.start()]).as_dict()
+            except mediawiki.DumpError as error:
+                yield Failure(source, "header", error.reason, str(error), step="plan")
+                return
+            with storage.open_range(source) as stream:
+                starts = [0, *_range_starts(mediawiki.page_starts(streams.iter_chunks(stream)), target)]
         except SourceError as error:
             yield Failure(source, "header", failure_reason(error), str(error), step="plan")
             return
-        opening = mediawiki.PAGE_OPEN.search(data)
-        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or opening is None:
-            yield WorkUnit(source)  # UTF-16 cannot be cut at any byte; no page: the reader says why
-            return
-        try:
-            siteinfo = mediawiki.parse_siteinfo(data[: opening.start()]).as_dict()
-        except mediawiki.DumpError as error:
-            yield Failure(source, "header", error.reason, str(error), step="plan")
-            return
-        for start in range(0, size, target):
-            yield WorkUnit(source, start, min(start + target, size), {"siteinfo": siteinfo, "pages_from": True})
+        for start, end in zip(starts, [*starts[1:], size], strict=True):
+            yield WorkUnit(source, start, end, {"siteinfo": siteinfo})
 
     def _stream_offsets(self, source: str) -> list[int]:
         index = mediawiki.index_path_for(source)
@@ -230,17 +233,17 @@ class Wikipedia(Slice):
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
         source = unit.source
         where = unit.location
-        # a range of a plain XML dump reads on past its end to finish its last page
-        until = unit.end if unit.context.get("pages_from") else None
         try:
-            stream = storage.open_range(source, unit.start, None if until is not None else unit.end)
+            stream = storage.open_range(source, unit.start, unit.end)
         except SourceError as error:
             yield Failure(source, where, failure_reason(error), str(error))
             return
+        plain = not streams.is_compressed(source)  # offsets in the file itself, else in the unit's decompressed bytes
         with stream:
             chunks = streams.decompressed_chunks(stream, source, limits=self.limits)
-            pages = mediawiki.scan_pages(streams.utf8_chunks(chunks), unit.start if until is not None else 0,
-                                         max_page=self.limits.max_record_bytes, resume_until=until)
+            pages = mediawiki.scan_pages(streams.utf8_chunks(chunks), unit.start if plain else 0,
+                                         max_page=self.limits.max_record_bytes)
+            seen = PageIds()
             try:
                 header = next(pages)
                 if "siteinfo" in unit.context:
@@ -252,12 +255,14 @@ class Wikipedia(Slice):
                     siteinfo = mediawiki.parse_siteinfo(header)
                 describe = _PageDescriber(source, siteinfo, self.options.dump_date)
                 for offset, data in pages:
-                    if until is not None and offset >= until:
-                        return
                     try:
                         page = mediawiki.parse_page(offset, data)
                     except mediawiki.DumpError as error:
                         yield Failure(source, f"{where}, page at byte {offset}", error.reason, str(error))
+                        continue
+                    if not seen.add(page.page_id):
+                        yield Failure(source, f"{where}, page at byte {offset}", "duplicate_page_id",
+                                      f"page id {page.page_id} came earlier in this input: the first is kept")
                         continue
                     yield describe(page)
             except mediawiki.DumpError as error:
@@ -268,6 +273,43 @@ class Wikipedia(Slice):
                 yield Failure(source, where, "corrupt_compression", f"{type(error).__name__}: {error}")
             except SourceError as error:
                 yield Failure(source, where, failure_reason(error), str(error))
+
+
+def _range_starts(page_starts: Iterator[int], target: int) -> Iterator[int]:
+    """Where ranges after the first start: at the first page at least ``target`` bytes after
+    the previous range's start, once that range holds a page."""
+    start, holds_page = 0, False
+    for offset in page_starts:
+        if holds_page and offset - start >= target:
+            yield offset
+            start = offset
+        holds_page = True
+
+
+class PageIds:
+    """The page ids of one input seen so far: a bitmap for the dense ids MediaWiki gives, a set
+    for the rest (a hostile dump's), so a whole dump's ids take a few MB."""
+
+    DENSE = 1 << 28
+
+    def __init__(self):
+        self.bits = bytearray()
+        self.others: set[int] = set()
+
+    def add(self, page_id: int) -> bool:
+        """Remember ``page_id``; False if it was seen before."""
+        if not 0 <= page_id < self.DENSE:
+            if page_id in self.others:
+                return False
+            self.others.add(page_id)
+            return True
+        index, bit = divmod(page_id, 8)
+        if index >= len(self.bits):
+            self.bits.extend(bytes(max(index + 1 - len(self.bits), len(self.bits))))
+        if self.bits[index] >> bit & 1:
+            return False
+        self.bits[index] |= 1 << bit
+        return True
 
 
 class _PageDescriber:

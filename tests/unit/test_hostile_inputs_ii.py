@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import io
 import json
 import os
 import re
@@ -378,7 +379,6 @@ def test_a_github_run_over_a_hostile_repository_completes(tmp_path):
 
 
 def test_links_and_special_members_of_a_bulk_tar_are_counted(tmp_path):
-    import io
     import tarfile
 
     paper = gzip.compress(b"\\documentclass{article}\\begin{document}Hello.\\end{document}\n")
@@ -437,3 +437,146 @@ def test_a_cut_or_damaged_commoncrawl_shard_is_counted_and_the_c4_run_goes_on(tm
     found = sorted((Path(e["source"]).name, e["location"], e["reason"]) for e in errors(outcome.slice_dir))
     assert found[:3] == [("en_head-00001-of-00002.jsonl.zst", f"line {n}", "invalid_reference") for n in (2, 3, 4)]
     assert found[3][0] == cut.name and found[3][2] == "corrupt_compression"
+
+
+# --- StackExchange: every row, whatever the line layout ------------------------------------------
+
+
+def posts_file(folder: Path, body: str) -> str:
+    path = folder / "beer.stackexchange.com" / "Posts.xml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n' + body)
+    return str(path)
+
+
+def row(post_id: int, extra: str = "") -> str:
+    return f'<row Id="{post_id}" PostTypeId="1" Score="2" Title="Q{post_id}" Body="&lt;p&gt;b{post_id}&lt;/p&gt;" {extra}/>'
+
+
+@pytest.mark.parametrize("layout, ids, failed", [
+    ("<posts>" + row(1) + "\n  " + row(2) + "\n</posts>", [1, 2], 0),  # the first row on the <posts> line
+    ("<posts>\n  " + row(1) + row(2) + " " + row(3) + "\n</posts>", [1, 2, 3], 0),  # rows sharing a line
+    ("<posts>" + row(1) + row(2) + "</posts>", [1, 2], 0),  # the whole file on one line
+    ("<posts>\n  " + row(1).replace(" ", "\n    ") + "\n  " + row(2).replace('" ', '"\r\n\t') + "\n</posts>",
+     [1, 2], 0),  # rows split across lines
+    ("<posts>\n  " + row(1, 'Tags="a/>b" Other="x > y" ') + "\n</posts>", [1], 0),  # '/>' inside a value
+    ("<posts>\n  <!-- " + row(9) + " -->" + row(1) + "\n  <?pi " + row(8) + " ?>\n</posts>", [1], 0),
+    ("<posts>\n  " + row(1) + '<row Id="2" Title="unclosed />' + row(3) + "\n</posts>", [1, 3], 1),
+    ("<posts>\n  " + row(1) + '<row Id="x" />' + row(3) + "\n</posts>", [1, 3], 1),  # a bad value fails alone
+    ('<posts>\n  <row Id="1" PostTypeId="1" Title="Q1" Body="b"></row>' + row(2) + "\n</posts>", [1, 2], 0),
+])
+def test_every_posts_row_is_read_whatever_the_line_layout(layout, ids, failed, tmp_path):
+    records, failures = read_through_loop(StackExchange(), posts_file(tmp_path, layout))
+    assert sorted(record["meta"]["_post_id"] for _, record in records) == ids
+    assert [f.reason for f in failures] == ["invalid_row"] * failed
+
+
+def test_a_row_longer_than_the_cap_fails_alone(tmp_path):
+    from redpajama.core.streams import Limits
+
+    long_row = row(2, 'Long="' + "x" * 5000 + '" ')
+    slc = StackExchange()
+    slc.limits = Limits(max_record_bytes=2000)
+    records, failures = read_through_loop(slc, posts_file(tmp_path, "<posts>" + row(1) + long_row + row(3) + "</posts>"))
+    assert sorted(record["meta"]["_post_id"] for _, record in records) == [1, 3]
+    assert [f.reason for f in failures] == ["record_too_large"]
+
+
+# --- Wikipedia: duplicate page ids, markup inside text ------------------------------------------
+
+
+def dump(folder: Path, pages: list[str], name: str = "enwiki-20230301-pages-articles.xml") -> Path:
+    path = folder / name
+    path.write_text(WIKI_HEAD + "".join(pages) + "</mediawiki>\n")
+    return path
+
+
+INJECTED = ("<![CDATA[ quoted </text></revision></page>\n  <page>\n    <title>Fake</title>\n    <ns>0</ns>\n"
+            "    <id>666</id>\n    <revision><text>FAKE</text></revision>\n  </page>\n  <page><title>Fake2</title>"
+            "<ns>0</ns><id>667</id><revision><text>more ]]> after")
+COMMENTED = "<!-- </page><page><title>Fake3</title><ns>0</ns><id>668</id><revision><text>F</text></revision></page> -->"
+
+
+def wiki_read(path: Path, **options) -> tuple[dict[str, str], list[Failure]]:
+    records, failures = read_through_loop(Wikipedia(**options), str(path))
+    texts: dict[str, str] = {}
+    for _, record in records:
+        assert record["meta"]["id"] not in texts, record["meta"]["id"]
+        texts[record["meta"]["id"]] = record["text"]
+    return texts, failures
+
+
+@pytest.mark.parametrize("split_mb", [None, 0.0005])  # whole file, and byte ranges far smaller than a page
+def test_markup_inside_a_page_text_never_makes_a_page(split_mb, tmp_path):
+    filler = "word " * 200
+    pages = [wiki_page(1, "One", filler), wiki_page(2, "Two", filler + INJECTED + filler, COMMENTED),
+             wiki_page(3, "Three", filler)]
+    path = dump(tmp_path, pages)
+    texts, failures = wiki_read(path, **({"split_mb": split_mb} if split_mb else {}))
+    assert sorted(texts) == ["wikipedia/en/1", "wikipedia/en/2", "wikipedia/en/3"] and not failures
+    assert "</page>" in texts["wikipedia/en/2"] and "FAKE" in texts["wikipedia/en/2"]
+
+
+def test_a_compressed_dump_with_injected_markup_reads_the_same(tmp_path):
+    import bz2
+
+    path = dump(tmp_path, [wiki_page(1, "One", "a" + INJECTED), wiki_page(2, "Two", "b")])
+    packed = tmp_path / "enwiki-20230301-pages-articles.xml.bz2"
+    packed.write_bytes(bz2.compress(path.read_bytes()))
+    texts, failures = wiki_read(packed)
+    assert sorted(texts) == ["wikipedia/en/1", "wikipedia/en/2"] and not failures
+
+
+def test_a_page_id_seen_before_is_counted_as_a_duplicate_and_the_first_kept(tmp_path):
+    pages = [wiki_page(5, "First", "first text"), wiki_page(6, "Other", "other"), wiki_page(5, "Again", "second text"),
+             wiki_page(6, "Other", "other")]
+    texts, failures = wiki_read(dump(tmp_path, pages))
+    assert texts == {"wikipedia/en/5": "first text", "wikipedia/en/6": "other"}
+    assert [f.reason for f in failures] == ["duplicate_page_id"] * 2
+    assert all("page at byte" in f.location for f in failures)
+
+
+def test_an_unclosed_page_fails_alone(tmp_path):
+    broken = wiki_page(2, "Two", "cut").replace("  </page>\n", "")
+    texts, failures = wiki_read(dump(tmp_path, [wiki_page(1, "One", "a"), broken, wiki_page(3, "Three", "c")]))
+    assert sorted(texts) == ["wikipedia/en/1", "wikipedia/en/3"]
+    assert [f.reason for f in failures] == ["invalid_xml"]
+
+
+# --- 7z: --max-expansion holds for archive members too ---------------------------------------------
+
+
+SEVEN_ZIP_BOMB = r"""
+import json, resource, sys
+import py7zr
+from redpajama.core.records import Failure
+from redpajama.slices.base import WorkUnit
+from redpajama.slices.stackexchange import StackExchange
+
+path = sys.argv[1]
+rows = b"".join(b'  <row Id="%d" PostTypeId="1" Score="1" Title="t" Body="b" />\n' % i for i in range(1, 4))
+filler = b'  <row Id="99" PostTypeId="2" ParentId="1" Score="0" Body="' + b"a" * 100_000 + b'" />\n'
+with py7zr.SevenZipFile(path, "w") as archive:
+    archive.writestr(b"<posts>\n" + rows + filler * 1200 + b"</posts>\n", "Posts.xml")  # ~120 MB
+documents, failures = 0, []
+for item in StackExchange().read(WorkUnit(path)):
+    if isinstance(item, Failure):
+        failures.append(item.reason)
+    else:
+        documents += 1
+print(json.dumps({"documents": documents, "failures": failures, "archive": __import__("os").path.getsize(path),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10}))
+"""
+
+
+def test_a_7z_member_that_expands_past_max_expansion_fails_in_bounded_memory(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", SEVEN_ZIP_BOMB, str(tmp_path / "beer.stackexchange.com.7z")],
+                            capture_output=True, text=True, timeout=600, check=True)
+    outcome = json.loads(result.stdout.splitlines()[-1])
+    assert outcome["archive"] < 1 << 20  # a few KB that would expand to 120 MB
+    assert outcome["failures"] == ["decompression_bomb"]
+    assert 3 <= outcome["documents"] < 1200  # the rows before the cap are kept
+    assert outcome["peak_mb"] < 1024

@@ -83,8 +83,8 @@ def test_bad_rows_fail_alone_and_dtd_is_never_loaded():
     )
     items = list(se.read_posts([data], "Posts.xml", "x.com"))
     assert [item[0] for item in items if isinstance(item, tuple)] == ["x.com/000000000001"]
-    offsets = [data.index(row) - 3 for row in (b'  <row Id="2"', b'  <row Id="3"')]  # after the BOM
+    offsets = [data.index(row) - 3 for row in (b'<row Id="2"', b'<row Id="3"')]  # after the BOM
     assert [(f.reason, f.location) for f in items if not isinstance(f, tuple)] == [
-        ("invalid_row", f"line at byte {offsets[0]}"), ("invalid_row", f"line at byte {offsets[1]}")]
+        ("invalid_row", f"row at byte {offsets[0]}"), ("invalid_row", f"row at byte {offsets[1]}")]
     assert [f.reason for f in se.read_posts([b""], "e", "x")] == ["empty_input"]
     assert [f.reason for f in se.read_posts([b"hello\n"], "e", "x")] == ["not_a_posts_file"]
