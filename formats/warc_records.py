@@ -1,15 +1,15 @@
 """WARC/WET records to documents with warcio: one raw document per ``conversion`` or
 ``response`` record, its digest checked where the file declares one, a record shorter than its
-Content-Length refused. :mod:`redpajama.formats.webarchive` hands this module the bytes of one
-gzip member (or a plain stream) at a time."""
+Content-Length refused. :mod:`redpajama.formats.webarchive` cuts the records and hands this
+module the bytes of one at a time."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from redpajama.core.errors import LimitExceeded
 from redpajama.core.records import Failure
@@ -42,97 +42,45 @@ def snapshot_in(text: str) -> str | None:
     return found.group(1) if found else None
 
 
-class Stopped:
-    """What :func:`parse_records` returns when warcio failed: the start of the last good record, if any."""
-
-    def __init__(self, last_good: int | None, last_good_was_bad: bool = False):
-        self.last_good = last_good
-        self.last_good_was_bad = last_good_was_bad  # its Content-Length was wrong: what follows is intact
+_LOADER = None
 
 
-def _QuietIterator(*args, **kwargs):  # noqa: N802 - a class, made on first use (warcio loads late)
-    global _QUIET
-    if _QUIET is None:
-        _QUIET = _quiet_iterator_class()
-    return _QUIET(*args, **kwargs)
+def _loader():
+    """warcio's record parser, made once per process (warcio loads late; the parsers hold no state)."""
+    global _LOADER
+    if _LOADER is None:
+        from warcio.recordloader import ArcWarcRecordLoader
+
+        _LOADER = ArcWarcRecordLoader(verify_http=False, arc2warc=False)
+    return _LOADER
 
 
-_QUIET = None
+def parse_record(data: bytes, source: str, offset: int, index: int, limits: Limits,
+                 where: str | None = None) -> RawDocument | Failure | str | None:
+    """One record's bytes (cut at its Content-Length) through warcio: a document, the
+    snapshot a warcinfo names, a failure (``where`` locates it), or None for other records."""
+    from warcio.bufferedreaders import BufferedReader
 
-
-def parse_records(stream: BinaryIO, source: str, base: int, limits: Limits, stop_on_error: bool = False,
-           absolute: bool = False):
-    """Records of one member (or of a stream) through warcio; a failure ends it.
-
-    Returns None when the stream ended cleanly, else ``Stopped`` (with ``stop_on_error``).
-    """
-    iterator = _QuietIterator(stream, check_digests=True)
-    offset, index, last_good = base, -1, None
-    pending: RawDocument | None = None  # held until warcio has checked what follows it
-
-    def settled() -> RawDocument | Failure | None:
-        if pending is not None and iterator.err_count:
-            iterator.err_count = 0
-            return Failure(source, f"offset {pending.offset}", "invalid_content_length",
-                           "the record is not followed by the blank line its Content-Length promises")
-        return pending
-
+    where = where or f"offset {offset}"
     try:
-        for index, record in enumerate(iterator):
-            if pending is not None:
-                yield settled()
-                pending = None
-            iterator.err_count = 0
-            payload = b""
-            if record.rec_type in ("warcinfo", *DOCUMENT_TYPES):
-                payload = record.content_stream().read(limits.max_record_bytes + 1)
-            # warcio's offset bookkeeping needs the block read first
-            offset = base + iterator.get_record_offset() if absolute else base
-            last_good = offset
-            if len(payload) > limits.max_record_bytes:
-                yield Failure(source, f"offset {offset}", "record_too_large",
-                              f"a record longer than {limits.max_record_bytes >> 20} MB")
-                continue
-            if record.rec_type == "warcinfo":
-                snapshot = snapshot_in(payload.decode("utf-8", "replace"))
-                if snapshot:
-                    yield snapshot
-                continue
-            if record.rec_type not in DOCUMENT_TYPES:
-                continue
-            problem = _integrity_problem(record)
-            if problem:
-                yield Failure(source, f"offset {offset}", problem[0], problem[1])
-                if absolute and record.rec_headers.get_header("Content-Length") is None:
-                    return Stopped(offset, last_good_was_bad=True)  # warcio read on to the end: resync after it
-                continue
-            pending = _document(record, payload, offset, index if not absolute else 0)
-        if pending is not None:
-            yield settled()
+        record = _loader().parse_record_stream(BufferedReader(io.BytesIO(data)), check_digests=True)
+        payload = b""
+        if record.rec_type in ("warcinfo", *DOCUMENT_TYPES):
+            payload = record.content_stream().read(limits.max_record_bytes + 1)
+        if len(payload) > limits.max_record_bytes:
+            return Failure(source, where, "record_too_large", f"a record longer than {limits.max_record_bytes >> 20} MB")
+        if record.rec_type == "warcinfo":
+            return snapshot_in(payload.decode("utf-8", "replace"))
+        if record.rec_type not in DOCUMENT_TYPES:
+            return None
+        problem = _integrity_problem(record)
+        if problem:
+            return Failure(source, where, problem[0], problem[1])
+        return _document(record, payload, offset, index)
     except LimitExceeded:
         raise
     except Exception as error:  # warcio's ArchiveLoadFailed, chunking errors, bad headers
-        if pending is not None and iterator.err_count:  # warcio stumbled over a record's wrong length
-            yield settled()
-            return Stopped(last_good, last_good_was_bad=True) if stop_on_error else None
-        if pending is not None:
-            yield settled()
-        where = f"after offset {last_good}" if last_good is not None and absolute else f"offset {base}"
-        yield Failure(source, where, "unreadable_record", f"{type(error).__name__}: {error}".strip())
-        return Stopped(last_good) if stop_on_error else None
-    return None
-
-
-def _quiet_iterator_class():
-    from warcio.archiveiterator import ArchiveIterator
-
-    class QuietIterator(ArchiveIterator):
-        """warcio's iterator without its stderr warning; ``err_count`` says a record's
-        Content-Length did not match what followed it."""
-
-        INC_RECORD = ""
-
-    return QuietIterator
+        return Failure(source, where, "unreadable_record", f"{type(error).__name__}: {error}".strip())
 
 
 def _document(record, payload: bytes, offset: int, index: int) -> RawDocument:

@@ -1,16 +1,21 @@
 """Reading WET and WARC files: the file cut into records' bytes, each parsed by
 :mod:`redpajama.formats.warc_records` (warcio) into one raw document per ``conversion`` or ``response``.
 
-A gzipped file is read gzip member by gzip member, as CommonCrawl writes it (one record per
-member): each member is decompressed here, with its size bounded, and only a member that
-ended is handed to warcio, so a cut file never yields a shortened or phantom record. A member
-warcio cannot parse fails alone; a member whose compressed bytes are corrupt fails alone too,
-and reading resumes at the next gzip header. A member much larger than a record (a file
-gzipped whole) is streamed through warcio instead. An uncompressed file is streamed through
-warcio and, after a malformed record, resumes at the next ``WARC/1.x`` line.
+Records are cut here, by their headers' Content-Length, in bounded memory, whatever the
+packing: an uncompressed file, one gzip member per record (as CommonCrawl writes it), or
+many records in one gzip member (a whole file gzipped at once). A gzip member is
+decompressed here with its size bounded; a member larger than ``MEMBER_BLOCK`` is cut as
+it streams, a smaller one once it has ended (its checksum read), so a cut file never
+yields a shortened or phantom record.
 
-Every record's digest is checked where the file declares one, and a record shorter than its
-Content-Length is refused: such records become failures, never documents.
+A record is taken only when its Content-Length is followed by the blank line that ends a
+record. Anything else fails alone and reading resumes at the next ``WARC/1.x`` line: bytes
+that are no record (``unreadable_record``), a wrong length (``invalid_content_length``),
+headers without a length or a record cut short (``truncated_record``), a length past
+``max_record_bytes`` (``record_too_large``: in a file that can be read at any offset, a
+length that proves true is skipped whole, else reading resumes after the headers). Corrupt
+compressed bytes fail their gzip member (``corrupt_member``), and reading resumes at the
+next gzip header.
 """
 
 from __future__ import annotations
@@ -23,13 +28,20 @@ from typing import BinaryIO
 
 from redpajama.core.errors import LimitExceeded
 from redpajama.core.records import Failure
-from redpajama.core.streams import Limits
-from redpajama.formats.warc_records import RawDocument, parse_records
+from redpajama.core.streams import EXPANSION_FLOOR, Limits
+from redpajama.formats.warc_records import RawDocument, parse_record
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
-WARC_LINE = re.compile(rb"(?:^|\n)WARC/1\.\d\r?\n")
+WARC_LINE = re.compile(rb"\nWARC/1\.\d\r?\n")  # a record's first line, after the end of a line
+RECORD_START = re.compile(rb"WARC/1\.\d\r?\n")
+BLANKS = re.compile(rb"[ \t\r\n]*")
+HEADERS_END = re.compile(rb"\r?\n\r?\n")
+CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
+RECORD_END = re.compile(rb"[ \t\r]*\n")
+PROBE_END = re.compile(rb"\r?\n[ \t\r\n]*(?:WARC/1\.\d\r?\n|$)")  # a blank line, then a record or the end
 RAW_CHUNK = 1 << 16
 MEMBER_BLOCK = 16 << 20  # a member this large is streamed, not held (CC's records are far smaller)
+MAX_HEADERS = 1 << 20  # a record's header block; more is no record
 
 Opener = Callable[[int], BinaryIO]
 
@@ -39,12 +51,18 @@ def read_archive(open_at: Opener, source: str, limits: Limits = Limits()) -> Ite
 
     ``open_at(offset)`` opens the file's raw bytes from ``offset``.
     """
+    junk = _Junk(source)
     with open_at(0) as stream:
         raw = _Raw(stream)
         if raw.peek(3) == GZIP_MAGIC:
-            yield from _gzip_members(raw, source, limits)
-            return
-    yield from _plain(open_at, source, limits)
+            yield from _gzip_members(raw, source, limits, junk)
+        else:
+            records = _Records(_Buffer(raw.read), source, limits, junk, reopen=open_at)
+            try:
+                yield from records.documents(lambda offset, index: (offset, 0), lambda offset: f"offset {offset}")
+            finally:
+                records.close()
+    yield from junk.flush()
 
 
 class _Raw:
@@ -73,6 +91,260 @@ class _Raw:
         return data
 
 
+class _Buffer:
+    """A forward byte stream read through a buffer that keeps what the cutter may go back to."""
+
+    def __init__(self, read: Callable[[int], bytes] | None, base: int = 0, data: bytes = b""):
+        self._read = read
+        self.data = bytearray(data)
+        self.start = base  # absolute offset of data[0]
+        self.ended = read is None  # (all of it given as ``data``)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+    def fill(self, until: int) -> bool:
+        """Read until ``until`` is buffered; False if the input ends first."""
+        while self.end < until:
+            if self.ended:
+                return False
+            chunk = self._read(max(RAW_CHUNK, until - self.end))  # type: ignore[misc]
+            if not chunk:
+                self.ended = True
+                return False
+            self.data += chunk
+        return True
+
+    def forget(self, before: int) -> None:
+        if before > self.start:
+            del self.data[: before - self.start]
+            self.start = before
+
+    def slice(self, start: int, end: int) -> bytes:
+        return bytes(self.data[start - self.start : end - self.start])
+
+    def find(self, pattern: re.Pattern, start: int, end: int | None = None) -> re.Match | None:
+        stop = len(self.data) if end is None else end - self.start
+        return pattern.search(self.data, start - self.start, stop)
+
+
+class _Junk:
+    """Bytes that are no record, reported once per stretch (which may span gzip members)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.location: str | None = None
+
+    def note(self, location: str) -> None:
+        self.location = self.location or location
+
+    def flush(self) -> Iterator[Failure]:
+        if self.location is not None:
+            yield Failure(self.source, self.location, "unreadable_record", "bytes that are no WARC record")
+            self.location = None
+
+
+class _Records:
+    """Cuts one stream of uncompressed WARC bytes into records and parses each."""
+
+    def __init__(self, buffer: _Buffer, source: str, limits: Limits, junk: _Junk, reopen: Opener | None = None):
+        self.buffer = buffer
+        self.source = source
+        self.limits = limits
+        self.junk = junk
+        self.reopen = reopen  # a stream that opens at any offset: a record too long that proves whole is skipped
+        self._reopened: BinaryIO | None = None
+
+    def documents(self, place: Callable[[int, int], tuple[int, int]],
+                  where: Callable[[int], str]) -> Iterator[RawDocument | Failure | str]:
+        """Every record of the stream. ``place(offset, index)`` gives the offset and index a
+        document reports, ``where(offset)`` a failure's location."""
+        position, index = self.buffer.start, 0
+        while (start := self._next_record(position, where)) is not None:
+            record, position = self._cut(start, where)
+            if self.junk.location is not None:
+                yield from self.junk.flush()
+            if isinstance(record, Failure):
+                yield record
+                continue
+            offset, number = place(start, index)
+            index += 1
+            parsed = parse_record(record, self.source, offset, number, self.limits, where(start))
+            if parsed is not None:
+                yield parsed
+
+    def close(self) -> None:
+        if self._reopened is not None:
+            self._reopened.close()
+
+    def _next_record(self, position: int, where: Callable[[int], str]) -> int | None:
+        """The record at or after ``position``: blank lines are skipped; other bytes are junk up
+        to the next ``WARC/1.x`` line."""
+        buffer = self.buffer
+        while True:
+            buffer.forget(position)
+            buffer.fill(position + 16)
+            if RECORD_START.match(buffer.data, position - buffer.start):
+                return position
+            blank = BLANKS.match(buffer.data, position - buffer.start)
+            position = buffer.start + blank.end()
+            if position >= buffer.end:  # blank to the end of what is read
+                if buffer.ended:
+                    return None
+                continue
+            buffer.fill(position + 16)
+            if RECORD_START.match(buffer.data, position - buffer.start):
+                return position
+            self.junk.note(where(position))
+            found = self._resync(position)
+            if found is None:
+                return None
+            position = found
+
+    def _resync(self, after: int) -> int | None:
+        """The start of the first ``WARC/1.x`` line after ``after``, holding little while searching."""
+        buffer, search = self.buffer, after
+        while True:
+            found = buffer.find(WARC_LINE, search)
+            if found is not None:
+                return buffer.start + found.start() + 1
+            search = max(search, buffer.end - 12)
+            buffer.forget(search)
+            if not buffer.fill(buffer.end + RAW_CHUNK):
+                found = buffer.find(WARC_LINE, search)
+                return None if found is None else buffer.start + found.start() + 1
+
+    def _cut(self, start: int, located: Callable[[int], str]) -> tuple[bytes | Failure, int]:
+        """The bytes of the record at ``start``, or the failure it is, and where reading goes on."""
+        buffer = self.buffer
+        where = located(start)
+        header_end = self._header_end(start)
+        if header_end is None:
+            return self._fail(where, "truncated_record", "the record's headers end early", start)
+        length = CONTENT_LENGTH.search(buffer.data, start - buffer.start, header_end - buffer.start)
+        if length is None:
+            return self._fail(where, "truncated_record", "no Content-Length: the record's headers end early", start)
+        if not length.group(1).isdigit():
+            return self._fail(where, "invalid_content_length", f"Content-Length {length.group(1)[:40]!r}", start)
+        size = int(length.group(1))
+        end = header_end + size
+        if size > self.limits.max_record_bytes:
+            return self._too_large(where, header_end, size)
+        if not buffer.fill(end):
+            return self._fail(where, "truncated_record", f"{end - buffer.end} of {size} bytes missing", header_end)
+        if not self._ends_record(end):
+            return self._fail(where, "invalid_content_length",
+                              "the record is not followed by the blank line its Content-Length promises", header_end)
+        return buffer.slice(start, end), end
+
+    def _ends_record(self, end: int) -> bool:
+        """Whether the rest of the line at ``end`` is blank (warcio's rule), or the input ends there."""
+        buffer = self.buffer
+        buffer.fill(end + 64)
+        if RECORD_END.match(buffer.data, end - buffer.start):
+            return True
+        return buffer.ended and not buffer.slice(end, buffer.end).strip(b" \t\r")
+
+    def _header_end(self, start: int) -> int | None:
+        """The offset just past the blank line that ends the headers of the record at ``start``."""
+        buffer, search = self.buffer, start
+        while True:
+            blank = buffer.find(HEADERS_END, search)
+            if blank is not None:
+                return buffer.start + blank.end()
+            search = max(start, buffer.end - 4)
+            if buffer.end - start > MAX_HEADERS or not buffer.fill(buffer.end + RAW_CHUNK):
+                return None
+
+    def _too_large(self, where: str, header_end: int, size: int) -> tuple[Failure, int]:
+        """A record longer than ``max_record_bytes``: skipped whole where the file can be opened
+        at its end and its length proves true there, else reading resumes after its headers."""
+        failure = Failure(self.source, where, "record_too_large",
+                          f"a record of {size >> 20} MB, longer than {self.limits.max_record_bytes >> 20} MB")
+        end = header_end + size
+        if self.reopen is not None:
+            stream = self.reopen(end)  # (a file, or a member's bytes: a length past its end proves false)
+            probe = stream.read(64)
+            if PROBE_END.match(probe) and (len(probe) < 64 or probe.strip(b" \t\r\n")):
+                self.close()
+                self._reopened, self.buffer = stream, _Buffer(stream.read, end)
+                self.buffer.data += probe
+                return failure, end
+            stream.close()
+        return failure, self._resume(header_end)
+
+    def _fail(self, where: str, reason: str, detail: str, resume_after: int) -> tuple[Failure, int]:
+        return Failure(self.source, where, reason, detail), self._resume(resume_after)
+
+    def _resume(self, after: int) -> int:
+        found = self._resync(after)
+        return self.buffer.end if found is None else found
+
+
+def _single_record(data: bytes, limits: Limits) -> bytes | None:
+    """The record a member holds when it holds exactly one whole record (CommonCrawl writes one
+    per member), else None: then the member is cut as any stream is."""
+    if not RECORD_START.match(data):
+        return None
+    headers = HEADERS_END.search(data)
+    length = headers and CONTENT_LENGTH.search(data, 0, headers.end())
+    if not length or not length.group(1).isdigit() or int(length.group(1)) > limits.max_record_bytes:
+        return None
+    end = headers.end() + int(length.group(1))
+    return data[:end] if len(data) >= end and not data[end:].strip(b" \t\r\n") else None
+
+
+def _gzip_members(raw: _Raw, source: str, limits: Limits, junk: _Junk) -> Iterator[RawDocument | Failure | str]:
+    while raw.peek(1):
+        member = _Member(raw, limits)
+        where = f"offset {member.start}"
+
+        def place(offset: int, index: int, start: int = member.start) -> tuple[int, int]:
+            return start, index
+
+        def located(offset: int, start: int = member.start) -> str:
+            return f"offset {start}" if offset == 0 else f"offset {start} (+{offset} uncompressed)"
+
+        try:
+            chunks = member.chunks()
+            pieces, size = [], 0
+            for piece in chunks:
+                pieces.append(piece)
+                size += len(piece)
+                if size > MEMBER_BLOCK:  # a whole file gzipped at once: cut as it streams
+                    stream = _ChunkStream(b"".join(pieces), chunks)
+                    yield from _Records(_Buffer(stream.read), source, limits, junk).documents(place, located)
+                    break
+            else:
+                if member.ended:
+                    data = b"".join(pieces)
+                    single = _single_record(data, limits)
+                    if single is not None:  # CommonCrawl's layout: one whole record, nothing else
+                        if junk.location is not None:
+                            yield from junk.flush()
+                        parsed = parse_record(single, source, member.start, 0, limits, where)
+                        if parsed is not None:
+                            yield parsed
+                        continue
+                    records = _Records(_Buffer(None, data=data), source, limits, junk,
+                                       reopen=lambda offset, data=data: io.BytesIO(data[offset:]))
+                    yield from records.documents(place, located)
+            if not member.ended:
+                yield from junk.flush()
+                yield Failure(source, where, "truncated_archive", "the file ends inside a gzip member")
+                return
+        except LimitExceeded as error:
+            yield from junk.flush()
+            yield Failure(source, where, error.reason, str(error))
+            return
+        except zlib.error as error:
+            yield from junk.flush()
+            yield Failure(source, where, "corrupt_member", f"zlib: {error}; resuming at the next gzip member")
+            if not _next_member(raw, bytes(member.consumed[1:])):
+                return
+
+
 class _Member:
     """One gzip member, decompressed as it is read; ``ended`` once its trailer is through."""
 
@@ -98,7 +370,7 @@ class _Member:
                 data = self.decompressor.unconsumed_tail
                 self.produced += len(out)
                 consumed = self.raw.position - self.start
-                if self.produced > (64 << 20) and self.produced > consumed * self.limits.max_expansion:
+                if self.produced > EXPANSION_FLOOR and self.produced > consumed * self.limits.max_expansion:
                     raise LimitExceeded("decompression_bomb", f"a gzip member expands more than "
                                         f"{self.limits.max_expansion:g}x")
                 if out:
@@ -110,33 +382,6 @@ class _Member:
                         del self.consumed[len(self.consumed) - len(left) :]
                     self.raw.unread(left)
                     return
-
-
-def _gzip_members(raw: _Raw, source: str, limits: Limits) -> Iterator[RawDocument | Failure | str]:
-    while raw.peek(1):
-        member = _Member(raw, limits)
-        where = f"offset {member.start}"
-        pieces, size = [], 0
-        try:
-            chunks = member.chunks()
-            for piece in chunks:
-                pieces.append(piece)
-                size += len(piece)
-                if size > MEMBER_BLOCK:
-                    yield from _stream_member(b"".join(pieces), chunks, member, source, limits)
-                    break
-            else:
-                if not member.ended:
-                    yield Failure(source, where, "truncated_archive", "the file ends inside a gzip member")
-                    return
-                yield from parse_records(io.BytesIO(b"".join(pieces)), source, member.start, limits)
-        except LimitExceeded as error:
-            yield Failure(source, where, error.reason, str(error))
-            return
-        except zlib.error as error:
-            yield Failure(source, where, "corrupt_member", f"zlib: {error}; resuming at the next gzip member")
-            if not _next_member(raw, bytes(member.consumed[1:])):
-                return
 
 
 def _next_member(raw: _Raw, searched_again: bytes) -> bool:
@@ -156,75 +401,21 @@ def _next_member(raw: _Raw, searched_again: bytes) -> bool:
         tail = window[-2:]
 
 
-def _stream_member(head: bytes, rest: Iterator[bytes], member: _Member, source: str,
-                   limits: Limits) -> Iterator[RawDocument | Failure | str]:
-    """A member too large to hold (a whole file gzipped at once), streamed through warcio."""
-    stream = _ChunkStream(head, rest)
-    yield from parse_records(stream, source, member.start, limits, stop_on_error=True)
-    for _ in stream.remaining():  # read through to the member's end to reach the next one
-        pass
-    if not member.ended:
-        yield Failure(source, f"offset {member.start}", "truncated_archive", "the file ends inside a gzip member")
+class _ChunkStream:
+    """The decompressed pieces of a streamed member, read ``size`` bytes at a time."""
 
-
-class _ChunkStream(io.RawIOBase):
     def __init__(self, head: bytes, rest: Iterator[bytes]):
-        self.buffer = head
+        self.pending = head
         self.rest = rest
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target) -> int:
-        while not self.buffer:
-            self.buffer = next(self.rest, b"")
-            if not self.buffer:
-                return 0
-        size = min(len(target), len(self.buffer))
-        target[:size], self.buffer = self.buffer[:size], self.buffer[size:]
-        return size
-
-    def remaining(self) -> Iterator[bytes]:
-        yield self.buffer
-        yield from self.rest
-
-
-def _plain(open_at: Opener, source: str, limits: Limits) -> Iterator[RawDocument | Failure | str]:
-    position = 0
-    while True:
-        with open_at(position) as stream:
-            outcome = yield from parse_records(stream, source, position, limits, stop_on_error=True, absolute=True)
-        if outcome is None:
-            return
-        # the failing record starts here, or at the first WARC line after the last good record
-        failing = position if outcome.last_good is None else _next_line_after(open_at, outcome.last_good + 1)
-        if outcome.last_good_was_bad:  # that record was counted; the next one is whole
-            if failing is None:
-                return
-            position = failing
-            continue
-        following = None if failing is None else _next_line_after(open_at, failing + 1)
-        if following is None:
-            return
-        position = following
-
-
-def _next_line_after(open_at: Opener, offset: int) -> int | None:
-    """Offset of the first ``WARC/1.x`` line at or after ``offset``, or None."""
-    with open_at(offset) as stream:
-        found = _find_warc_line(stream)
-    return None if found is None else offset + found
-
-
-def _find_warc_line(stream: BinaryIO) -> int | None:
-    """Offset of the next ``WARC/1.x`` line in ``stream``, or None."""
-    tail, consumed = b"", 0
-    while data := stream.read(RAW_CHUNK):
-        window = tail + data
-        found = WARC_LINE.search(window)
-        if found:
-            start = found.start() + (1 if window[found.start() : found.start() + 1] == b"\n" else 0)
-            return consumed - len(tail) + start
-        tail = window[-12:]
-        consumed += len(data)
-    return None
+    def read(self, size: int) -> bytes:
+        parts, total = [self.pending], len(self.pending)
+        while total < size:
+            piece = next(self.rest, b"")
+            if not piece:
+                break
+            parts.append(piece)
+            total += len(piece)
+        data = b"".join(parts)
+        self.pending = data[size:]
+        return data[:size]

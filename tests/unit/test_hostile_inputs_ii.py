@@ -379,6 +379,7 @@ def test_a_github_run_over_a_hostile_repository_completes(tmp_path):
 
 
 def test_links_and_special_members_of_a_bulk_tar_are_counted(tmp_path):
+    import io
     import tarfile
 
     paper = gzip.compress(b"\\documentclass{article}\\begin{document}Hello.\\end{document}\n")
@@ -580,3 +581,71 @@ def test_a_7z_member_that_expands_past_max_expansion_fails_in_bounded_memory(tmp
     assert outcome["failures"] == ["decompression_bomb"]
     assert 3 <= outcome["documents"] < 1200  # the rows before the cap are kept
     assert outcome["peak_mb"] < 1024
+
+
+# --- WET/WARC: no record lost or shortened silently ------------------------------------------------
+
+
+def plain_wet() -> tuple[bytes, list[int]]:
+    """The sample WET file uncompressed, and the offsets of its records."""
+    from tests.unit.test_hostile_readers import members, wet_bytes
+
+    data = wet_bytes()
+    starts = members(data)
+    plain = b"".join(zlib.decompressobj(31).decompress(data[a:b]) for a, b in zip(starts, [*starts[1:], len(data)], strict=True))
+    return plain, [i for i in range(len(plain)) if plain.startswith(b"WARC/1.0\r\n", i)]
+
+
+def read_wet(data: bytes, name: str, **limits) -> tuple[int, list[str]]:
+    from redpajama.core.streams import Limits
+    from redpajama.formats.warc_records import RawDocument
+    from redpajama.formats.webarchive import read_archive
+
+    documents, reasons = 0, []
+    for item in read_archive(lambda offset: io.BytesIO(data[offset:]), name, Limits(**limits)):
+        if isinstance(item, RawDocument):
+            documents += 1
+        elif isinstance(item, Failure):
+            reasons.append(item.reason)
+    return documents, reasons
+
+
+def damaged(plain: bytes, lines: list[int], damage: str) -> bytes:
+    record = plain[lines[50] : lines[51]]
+    if damage == "garbage":
+        record = b"<!doctype html><p>not a record</p>\r\n\r\n"
+    elif damage == "short_length":
+        record = re.sub(rb"Content-Length: (\d+)", lambda m: b"Content-Length: %d" % (int(m.group(1)) - 30), record)
+    elif damage == "huge_length":
+        record = re.sub(rb"Content-Length: \d+", b"Content-Length: 10000000000", record)
+    elif damage == "length_past_the_end":
+        record = re.sub(rb"Content-Length: \d+", b"Content-Length: %d" % (len(plain) + 1000), record)
+    return plain[: lines[50]] + record + plain[lines[51] :]
+
+
+DAMAGE = {"garbage": "unreadable_record", "short_length": "invalid_content_length",
+          "huge_length": "record_too_large", "length_past_the_end": "truncated_record"}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+@pytest.mark.parametrize("packing", ["plain", "one_gzip_member", "one_large_gzip_member"])
+def test_a_damaged_record_fails_alone_wherever_it_sits(packing, damage):
+    plain, lines = plain_wet()
+    records = len(lines) - 1  # the warcinfo record is no document
+    if packing == "one_large_gzip_member":  # larger than a member that is held whole: streamed
+        plain, lines = plain * 8, [line + copy * len(plain) for copy in range(8) for line in lines]
+        records = 8 * records
+    data = damaged(plain, lines, damage)
+    if packing != "plain":
+        data = gzip.compress(data)
+    assert read_wet(data, "x.warc.wet" + (".gz" if packing != "plain" else "")) == (records - 1, [DAMAGE[damage]])
+
+
+def test_an_honest_record_longer_than_the_cap_is_skipped_whole():
+    plain, lines = plain_wet()
+    inner = b"Quoted archive:\r\nWARC/1.0\r\nWARC-Type: conversion\r\nContent-Length: 2\r\n\r\nhi\r\n\r\n" * 6000
+    big = (b"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Target-URI: https://x/\r\nContent-Length: %d\r\n\r\n"
+           % len(inner)) + inner + b"\r\n\r\n"
+    data = plain[: lines[50]] + big + plain[lines[50] :]
+    assert len(big) > 400_000 > max(b - a for a, b in zip(lines, [*lines[1:], len(plain)], strict=True))
+    assert read_wet(data, "x.warc", max_record_bytes=400_000) == (len(lines) - 1, ["record_too_large"])
