@@ -5,8 +5,9 @@ Records are cut here, by their headers' Content-Length, in bounded memory, whate
 packing: an uncompressed file, one gzip member per record (as CommonCrawl writes it), or
 many records in one gzip member (a whole file gzipped at once). A gzip member is
 decompressed here with its size bounded; a member larger than ``MEMBER_BLOCK`` is cut as
-it streams, a smaller one once it has ended (its checksum read), so a cut file never
-yields a shortened or phantom record.
+it streams, a smaller one once it has ended. In a member the file ends inside, the last
+record is unverified (its checksum was never read): one ``truncated_archive`` stands for
+it, so a cut file never yields a shortened or phantom record.
 
 A record is taken only when its Content-Length is followed by the blank line that ends a
 record. Anything else fails alone and reading resumes at the next ``WARC/1.x`` line: bytes
@@ -156,10 +157,33 @@ class _Records:
         self.reopen = reopen  # a stream that opens at any offset: a record too long that proves whole is skipped
         self._reopened: BinaryIO | None = None
 
-    def documents(self, place: Callable[[int, int], tuple[int, int]],
-                  where: Callable[[int], str]) -> Iterator[RawDocument | Failure | str]:
+    def documents(self, place: Callable[[int, int], tuple[int, int]], where: Callable[[int], str],
+                  cut_short: Callable[[], bool] | None = None) -> Iterator[RawDocument | Failure | str]:
         """Every record of the stream. ``place(offset, index)`` gives the offset and index a
-        document reports, ``where(offset)`` a failure's location."""
+        document reports, ``where(offset)`` a failure's location. When ``cut_short()`` says at
+        the end that the stream was cut (a gzip member the file ends inside), its last record,
+        whole or not, is unverified: one ``truncated_archive`` failure stands for it."""
+        outcomes = self._outcomes(place, where)
+        if cut_short is None:
+            yield from outcomes
+            return
+        held: RawDocument | Failure | None = None
+        for outcome in outcomes:
+            if isinstance(outcome, RawDocument | Failure):
+                if held is not None:
+                    yield held
+                held = outcome
+            else:
+                yield outcome
+        if not cut_short():
+            if held is not None:
+                yield held
+            return
+        self.junk.location = None
+        yield Failure(self.source, where(0), "truncated_archive", "the file ends inside a gzip member")
+
+    def _outcomes(self, place: Callable[[int, int], tuple[int, int]],
+                  where: Callable[[int], str]) -> Iterator[RawDocument | Failure | str]:
         position, index = self.buffer.start, 0
         while (start := self._next_record(position, where)) is not None:
             record, position = self._cut(start, where)
@@ -314,25 +338,23 @@ def _gzip_members(raw: _Raw, source: str, limits: Limits, junk: _Junk) -> Iterat
                 size += len(piece)
                 if size > MEMBER_BLOCK:  # a whole file gzipped at once: cut as it streams
                     stream = _ChunkStream(b"".join(pieces), chunks)
-                    yield from _Records(_Buffer(stream.read), source, limits, junk).documents(place, located)
+                    records = _Records(_Buffer(stream.read), source, limits, junk)
+                    yield from records.documents(place, located, cut_short=lambda member=member: not member.ended)
                     break
             else:
-                if member.ended:
-                    data = b"".join(pieces)
-                    single = _single_record(data, limits)
-                    if single is not None:  # CommonCrawl's layout: one whole record, nothing else
-                        if junk.location is not None:
-                            yield from junk.flush()
-                        parsed = parse_record(single, source, member.start, 0, limits, where)
-                        if parsed is not None:
-                            yield parsed
-                        continue
-                    records = _Records(_Buffer(None, data=data), source, limits, junk,
-                                       reopen=lambda offset, data=data: io.BytesIO(data[offset:]))
-                    yield from records.documents(place, located)
+                data = b"".join(pieces)
+                single = _single_record(data, limits) if member.ended else None
+                if single is not None:  # CommonCrawl's layout: one whole record, nothing else
+                    if junk.location is not None:
+                        yield from junk.flush()
+                    parsed = parse_record(single, source, member.start, 0, limits, where)
+                    if parsed is not None:
+                        yield parsed
+                    continue
+                records = _Records(_Buffer(None, data=data), source, limits, junk,
+                                   reopen=lambda offset, data=data: io.BytesIO(data[offset:]))
+                yield from records.documents(place, located, cut_short=lambda member=member: not member.ended)
             if not member.ended:
-                yield from junk.flush()
-                yield Failure(source, where, "truncated_archive", "the file ends inside a gzip member")
                 return
         except LimitExceeded as error:
             yield from junk.flush()

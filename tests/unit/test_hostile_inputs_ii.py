@@ -649,3 +649,20 @@ def test_an_honest_record_longer_than_the_cap_is_skipped_whole():
     data = plain[: lines[50]] + big + plain[lines[50] :]
     assert len(big) > 400_000 > max(b - a for a, b in zip(lines, [*lines[1:], len(plain)], strict=True))
     assert read_wet(data, "x.warc", max_record_bytes=400_000) == (len(lines) - 1, ["record_too_large"])
+
+
+@pytest.mark.parametrize("copies", [1, 8])  # a member held whole, and one streamed
+def test_a_cut_whole_file_gzip_keeps_the_records_before_the_cut(copies):
+    plain, lines = plain_wet()
+    plain, lines = plain * copies, [line + copy * len(plain) for copy in range(copies) for line in lines]
+    cut = lines[-40] + 100  # inside a record near the end
+    packed = zlib.compressobj(6, zlib.DEFLATED, 31)
+    data = packed.compress(plain) + packed.flush()
+    whole, produced, size = zlib.decompressobj(31), 0, 0
+    while produced <= cut:  # a prefix of the compressed file that decompresses past the cut
+        produced += len(whole.decompress(data[size : size + 4096]))
+        size += 4096
+    documents, reasons = read_wet(data[:size], "x.warc.wet.gz")
+    records_before = sum(1 for line in lines if line < cut) - copies  # whole records, warcinfo records aside
+    assert reasons == ["truncated_archive"]
+    assert records_before - 1 <= documents <= records_before  # the last one before the cut is unverified
