@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from redpajama.filters.normalize import normalize_for_dedup
+from redpajama.filters.normalize import normalize_for_dedup, normalize_lines_for_dedup
 
 HASH_BYTES = 8  # cc_net keeps the first 8 bytes of the SHA-1
 
@@ -23,8 +23,9 @@ def line_hash(line: str) -> bytes:
 
 
 def line_hashes(text: str) -> list[bytes]:
-    """The hash of every line of ``text`` (split on ``\\n``), in order."""
-    return [line_hash(line) for line in text.split("\n")]
+    """The hash of every line of ``text`` (split on ``\\n``), in order: ``line_hash`` of each."""
+    normalized = normalize_lines_for_dedup(text).encode("utf-8")
+    return [hashlib.sha1(line).digest()[:HASH_BYTES] for line in normalized.split(b"\n")]
 
 
 def remove_lines(text: str, hashes: list[bytes], shared: set[bytes]) -> tuple[str, int]:

@@ -54,6 +54,7 @@ _PUNCT_CLASS = "".join(UNICODE_PUNCT)
 _NON_PRINTING_CLASS = "".join(map(chr, [*range(0, 32), *range(127, 160)]))
 _NON_PRINTING = re.compile(f"[{re.escape(_NON_PRINTING_CLASS)}]")
 _PUNCT_OR_NON_PRINTING = re.compile(f"[{re.escape(_PUNCT_CLASS + _NON_PRINTING_CLASS)}]")
+_PUNCT_OR_NON_PRINTING_BUT_NEWLINE = re.compile(f"[{re.escape(_PUNCT_CLASS + _NON_PRINTING_CLASS.replace(chr(10), ''))}]")
 _DIGIT = re.compile(r"\d")
 _PUNCT_TRANSLATION = str.maketrans(UNICODE_PUNCT)
 
@@ -94,3 +95,11 @@ def normalize_for_dedup(line: str) -> str:
     if not line:
         return line
     return _PUNCT_OR_NON_PRINTING.sub("", _DIGIT.sub("0", line.lower()))
+
+
+def normalize_lines_for_dedup(text: str) -> str:
+    """``text`` with each of its ``\\n``-separated lines put through ``normalize_for_dedup``,
+    each rule run once over the whole text: the rules act on single characters (lower-casing
+    sees no context across a newline), so every line comes out as it would alone."""
+    stripped = "\n".join([line.strip() for line in text.split("\n")]).lower()
+    return _PUNCT_OR_NON_PRINTING_BUT_NEWLINE.sub("", _DIGIT.sub("0", stripped))

@@ -77,3 +77,16 @@ def test_cc_net_shard_matches_its_contiguous_ranges(total, shards):
         for index in range(shard * total // shards, (shard + 1) * total // shards):
             expected[index] = shard
     assert [cc_net_shard(i, total, shards) for i in range(total)] == [expected[i] for i in range(total)]
+
+
+def test_line_hashes_of_a_text_equal_each_line_hashed_alone():
+    """The text is normalised in one pass; every line must hash as it does alone (lower-casing
+    with its Greek final sigma, digits of any script, control characters, unicode punctuation)."""
+    import random
+
+    alphabet = "aZ9 ΣσςΑ İI\u0307\u0301\t\r\x0b\x0c\x1c\x1f\x7f\x85\xa0\u2028\u3000，。—…１٣.:'’\u00ad\u200bǅ\n"
+    rng = random.Random(7)
+    texts = ["", "\n", "ΑΣ\nΣ", "ΑΣ.\n", " x \x1c\n\x1f y", *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+                                                          for _ in range(20_000))]
+    for text in texts:
+        assert exact.line_hashes(text) == [exact.line_hash(line) for line in text.split("\n")], repr(text)
