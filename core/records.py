@@ -153,21 +153,45 @@ class JoinStep:
     description: str = ""
 
 
-@dataclass
-class SharedKeyStep:
-    """Rewrite each record by the keys it shares with other records of the run.
+KEY_BYTES = 8  # a GroupKeyStep's keys: cc_net keeps 8 bytes of each line's SHA-1
 
-    ``keys(record)`` returns the record's distinct keys (it may stash working state in
-    ``meta`` under ``_``-prefixed names). The pipeline finds, by shuffle, the keys that
-    ``min_records`` or more records have, and calls ``apply(record, shared)`` with the
-    record's shared keys; ``apply`` returns the record to keep or a :class:`Drop`.
-    cc_net's line dedup is this step with line hashes as keys.
+
+@dataclass
+class GroupKeyStep:
+    """Rewrite each record by the keys it shares with the other records of its group: cc_net's
+    line dedup, with line hashes as keys and a shard of a snapshot's listing as the group.
+
+    ``group(record)`` names the record's group, ``keys(record)`` returns its keys (``KEY_BYTES``
+    bytes each; repeats count once), and ``apply(record, shared)`` gets a set holding at least
+    those of its keys that two or more records of its group hold; it returns the record to keep
+    or a :class:`Drop`. The pipeline reads each unit twice, as cc_net reads each file twice: the
+    first read leaves one compact array of keys per unit, a group's arrays meet once, and each
+    unit gets back the shared keys it holds before its second read; neither records nor single
+    keys travel through a shuffle. The steps before this one must be per-record steps: they run
+    in both reads. A group's distinct keys are held in one worker's memory at once.
     """
 
     name: str
-    keys: Callable[[Record], Iterable[Hashable]]
-    apply: Callable[[Record, set], StepResult]  # (record, its keys that are shared)
-    min_records: int = 2
+    group: Callable[[Record], str]
+    keys: Callable[[Record], Iterable[bytes]]
+    apply: Callable[[Record, Container[bytes]], StepResult]  # (record, the shared keys of its unit)
+    description: str = ""
+
+
+@dataclass
+class KeepFirstStep:
+    """Exact dedup: of the records that share ``key(record)``, the first by order key stays and
+    the others are dropped as ``reason``; a record whose key is None takes no part.
+
+    Only (key, order key) pairs are grouped. Where only per-record steps follow, the verdict is
+    applied as the records are written, so their text crosses no shuffle of its own: those steps
+    then also run on the duplicates, and that work is discarded (counted nowhere). Where a
+    shuffle step follows, the step runs as a join of the records by key.
+    """
+
+    name: str
+    key: Callable[[Record], Hashable | None]
+    reason: str
     description: str = ""
 
 

@@ -48,15 +48,7 @@ def first_by_order(items: Iterable[tuple[str, object]]) -> tuple[str, object]:
 
 
 def keep_first_step(name: str, key, reason: str, description: str):
-    """A join step keeping, of the records that share ``key(record)``, the first by order key."""
-    from redpajama.core.records import Drop, JoinStep
+    """A step keeping, of the records that share ``key(record)``, the first by order key."""
+    from redpajama.core.records import KeepFirstStep
 
-    def keep_first(parents, children):
-        for index, record in enumerate(parents):  # the pipeline hands them over sorted by order key
-            yield record if index == 0 else Drop(reason)
-
-    return JoinStep(name=name, parent_key=key, child_key=_no_child, join=keep_first, description=description)
-
-
-def _no_child(record) -> None:
-    return None
+    return KeepFirstStep(name=name, key=key, reason=reason, description=description)

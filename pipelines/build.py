@@ -16,19 +16,26 @@ from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
-from redpajama.core.records import Failure, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, utf8_len
+from redpajama.core.records import (
+    Failure,
+    GroupKeyStep,
+    JoinStep,
+    KeepFirstStep,
+    NearDedupStep,
+    ReferenceStep,
+)
 from redpajama.pipelines import io
 from redpajama.pipelines.bigquery import ReadTable
+from redpajama.pipelines.group_keys import ReadTwice
+from redpajama.pipelines.keep_first import REMOVED, KeepFirstAtSink, as_join
 from redpajama.pipelines.reading import ExpandInputs, PlanUnits, ReadUnits
-from redpajama.pipelines.shuffles import Join, NearDuplicates, ReferenceLookup, SharedKeys
-from redpajama.pipelines.steps import FAILURES, ApplySteps, StepCounters, Tally, step_failure, unbatch
+from redpajama.pipelines.shuffles import Join, NearDuplicates, ReferenceLookup
+from redpajama.pipelines.steps import FAILURES, ApplySteps, unbatch
+from redpajama.pipelines.written import UNIT_YIELD, YIELDS, EncodeWritten, add_pairs, yield_line
 from redpajama.slices.base import Slice
 
-UNIT_YIELD = "_unit-yield"  # per-unit kept documents and bytes, read into stats.json and not kept
-YIELDS = "yields"
+__all__ = ["UNIT_YIELD", "Layout", "build"]
+SHUFFLE_STEPS = (JoinStep, KeepFirstStep, GroupKeyStep, ReferenceStep, NearDedupStep)
 
 
 @dataclass(frozen=True)
@@ -43,25 +50,6 @@ class Layout:
     @property
     def temporary(self) -> str:
         return io.join(self.slice_dir, io.TEMPORARY)
-
-
-def _to_line(item, slc: Slice) -> tuple[str, str, str, bytes]:
-    key, record = item
-    line = record["text"].encode("utf-8") if slc.output_format == "lines" else io.encode_record(record)
-    return slc.partition(record), record["meta"]["id"], key, line
-
-
-def _yield_line(item) -> tuple[str, str, str, bytes]:
-    unit, (documents, size) = item
-    return UNIT_YIELD, unit, unit, f"{unit}\t{documents}\t{size}".encode()
-
-
-def _add_pairs(pairs) -> tuple[int, int]:
-    documents = size = 0
-    for first, second in pairs:
-        documents += first
-        size += second
-    return documents, size
 
 
 class CountBy(beam.PTransform):
@@ -136,7 +124,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     name = slc.name
     if slc.table_source is not None:  # rows of a query's result table, not files
         read = pipeline | "ReadTable" >> ReadTable(slc)
-        failures = [read[FAILURES]]
+        records, failures, steps = read.records, [read[FAILURES]], slc.steps()
     else:
         expanded = (
             input_list(pipeline, sorted(inputs), layout)
@@ -147,17 +135,16 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             | "DistinctFiles" >> beam.Distinct()
             | "Plan" >> beam.ParDo(PlanUnits(slc)).with_outputs(FAILURES, main="units")
         )
-        read = (
-            planned.units
-            | "SpreadUnits" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
-        )
-        failures = [expanded[FAILURES], planned[FAILURES], read[FAILURES]]
+        units = planned.units | "SpreadUnits" >> beam.Reshuffle()
+        records, read_failures, steps = _read(units, slc, slc.steps())
+        failures = [expanded[FAILURES], planned[FAILURES], read_failures]
     samples = []  # dropped records a step wants kept for inspection (near-duplicates)
-    records = read.records
-    for index, group in enumerate(_group_steps(slc.steps())):
+    at_sink = _keep_first_at_sink(steps, slc)
+    for index, group in enumerate(_group_steps(steps[:at_sink])):
         if not isinstance(group, list):  # a shuffle step takes records one by one
             records = records | f"Unbatch{index}" >> beam.FlatMap(unbatch)
+        if isinstance(group, KeepFirstStep):
+            group = as_join(group)
         if isinstance(group, JoinStep):
             records = records | f"Join{index}_{group.name}" >> Join(name, group)
             continue
@@ -165,25 +152,32 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             records, dropped = records | f"Shuffle{index}_{group.name}" >> NearDuplicates(name, group, layout.spill)
             samples.append(dropped)
             continue
-        if isinstance(group, SharedKeyStep | ReferenceStep):
-            transform = SharedKeys if isinstance(group, SharedKeyStep) else ReferenceLookup
-            records, step_failures = records | f"Shuffle{index}_{group.name}" >> transform(name, group)
+        if isinstance(group, ReferenceStep):
+            records, step_failures = records | f"Shuffle{index}_{group.name}" >> ReferenceLookup(name, group)
             failures.extend(step_failures)
             continue
+        if isinstance(group, GroupKeyStep):
+            raise ValueError(f"step {group.name}: a {type(group).__name__} must follow only per-record steps")
         applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group, slc.budget)).with_outputs(
             FAILURES, main="kept"
         )
         failures.append(applied[FAILURES])
         records = applied.kept
 
-    encoded = records | "Encode" >> beam.ParDo(_EncodeWritten(slc)).with_outputs(FAILURES, YIELDS, main="lines")
+    if at_sink is None:
+        encoded = records | "Encode" >> beam.ParDo(EncodeWritten(slc)).with_outputs(FAILURES, YIELDS, main="lines")
+        lines, removed = encoded.lines, None
+    else:
+        keep = steps[at_sink]
+        encoded = records | f"KeepFirst_{keep.name}" >> KeepFirstAtSink(slc, keep, steps[at_sink + 1 :])
+        lines, removed = encoded["lines"], encoded[REMOVED]
     failures.append(encoded[FAILURES])
     as_lines = slc.output_format == "lines"
-    written = encoded.lines | "Write" >> io.WriteSortedShards(
+    written = lines | "Write" >> io.WriteSortedShards(
         layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written(),
-        compressed=not as_lines, extension=".txt" if as_lines else ".jsonl", spill=layout.spill,
+        compressed=not as_lines, extension=".txt" if as_lines else ".jsonl", spill=layout.spill, removed=removed,
     )
-    extras = [encoded[YIELDS] | "UnitYields" >> beam.CombinePerKey(_add_pairs) | "YieldLines" >> beam.Map(_yield_line)]
+    extras = [encoded[YIELDS] | "UnitYields" >> beam.CombinePerKey(add_pairs) | "YieldLines" >> beam.Map(yield_line)]
     if slc.counts() or slc.sample_spec():
         singles = records | "UnbatchExtras" >> beam.FlatMap(unbatch)
         extras += [singles | f"Count_{name}" >> CountBy(name, key) for name, key in slc.counts().items()]
@@ -213,52 +207,36 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     return outputs | "Written" >> beam.Flatten()
 
 
-class _EncodeWritten(beam.DoFn):
-    """Counts kept records as written and turns them into sink lines (a batch into a list of
-    lines); a record that cannot be written as UTF-8 JSON (a lone surrogate from a JSON escape,
-    say) fails alone. Kept documents and bytes per input unit leave once per bundle (``yields``)."""
+def _read(units, slc: Slice, steps: list):
+    """Records read from the units (batches), the read's failures, and the steps left to run:
+    a :class:`GroupKeyStep` after only per-record steps is run with them over two reads."""
+    at = next((i for i, step in enumerate(steps) if isinstance(step, GroupKeyStep)), None)
+    if at is None or any(isinstance(step, SHUFFLE_STEPS) for step in steps[:at]):
+        read = units | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
+        return read.records, read[FAILURES], steps
+    step = steps[at]
+    read = units | f"ReadTwice_{step.name}" >> ReadTwice(slc, steps[:at], step)
+    return read.records, read[FAILURES], steps[at + 1 :]
 
-    def __init__(self, slc: Slice):
-        self.slice = slc
 
-    def setup(self):
-        self.counters = StepCounters(self.slice.name, "write")
-
-    def start_bundle(self):
-        self._yields: dict[str, list[int]] = {}
-
-    def process(self, item):
-        tally = Tally()
-        lines = []
-        for single in unbatch(item):
-            key, record = single
-            try:
-                lines.append(_to_line(single, self.slice))
-            except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
-                tally.failed += 1
-                yield beam.pvalue.TaggedOutput(FAILURES, step_failure("write", key, record, error))
-                continue
-            size = utf8_len(record["text"])
-            tally.docs_out += 1
-            tally.bytes_out += size
-            unit = self._yields.setdefault(record["meta"].get("_unit", ""), [0, 0])
-            unit[0] += 1
-            unit[1] += size
-        tally.flush(self.counters)
-        if lines:
-            yield lines
-
-    def finish_bundle(self):
-        for unit, counts in self._yields.items():
-            yield beam.pvalue.TaggedOutput(YIELDS, WindowedValue((unit, tuple(counts)), MIN_TIMESTAMP, [GlobalWindow()]))
-        self._yields = {}
+def _keep_first_at_sink(steps: list, slc: Slice) -> int | None:
+    """Where a :class:`KeepFirstStep` can be decided at the sink: only per-record steps after it,
+    and no counts or sample of the kept records (which would see the duplicates)."""
+    if slc.counts() or slc.sample_spec():
+        return None
+    for index in range(len(steps) - 1, -1, -1):
+        if isinstance(steps[index], KeepFirstStep):
+            return index
+        if isinstance(steps[index], SHUFFLE_STEPS):
+            return None
+    return None
 
 
 def _group_steps(steps: list) -> list:
     """Runs of per-record steps are fused into one DoFn; a shuffle step stands alone."""
     groups: list = []
     for step in steps:
-        if isinstance(step, JoinStep | SharedKeyStep | ReferenceStep | NearDedupStep):
+        if isinstance(step, SHUFFLE_STEPS):
             groups.append(step)
         elif groups and isinstance(groups[-1], list):
             groups[-1].append(step)

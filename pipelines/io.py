@@ -9,6 +9,7 @@ settings of the run so that a rerun with the same settings does no work.
 from __future__ import annotations
 
 import array
+import collections
 import hashlib
 import itertools
 import json
@@ -93,6 +94,10 @@ class WriteSortedShards(beam.PTransform):
     With ``spill`` (a local folder all workers share: the local runner), lines are written to
     spill files where they are made and only ``(file, offset, length)`` travels through the
     shuffle, so the shuffle's memory holds an index, not the text.
+
+    ``removed`` takes lines back: ``(name, shard_key, order_key, line bytes, line_digest(line))``
+    tombstones, each removing one line made for the sink (a duplicate found after its line was
+    made); shard counts are those of the lines that stay.
     """
 
     def __init__(
@@ -104,9 +109,11 @@ class WriteSortedShards(beam.PTransform):
         always: tuple[str, ...] = (),
         extension: str = ".jsonl",
         spill: str | None = None,
+        removed=None,
     ):
         super().__init__()
         self.spill = spill
+        self.removed = removed
         self.directory = directory
         self.shard_bytes = shard_bytes
         self.num_shards = num_shards
@@ -118,22 +125,23 @@ class WriteSortedShards(beam.PTransform):
         # Lines travel in batches: the shard count needs every size first, and batches make
         # both that wait and the shuffle cost per batch instead of per record.
         batches = items | "Batch" >> beam.ParDo(_BatchLines(self.spill))
-        sizes = batches | "BatchBytes" >> beam.Map(_batch_bytes)
+        sizes = [batches | "BatchBytes" >> beam.Map(_batch_bytes)]
         if self.always:
-            present = items.pipeline | "AlwaysWritten" >> beam.Create([(name, 0) for name in self.always])
-            sizes = (sizes, present) | "WithAlways" >> beam.Flatten()
-        shard_bytes, fixed = self.shard_bytes, self.num_shards
+            sizes.append(items.pipeline | "AlwaysWritten" >> beam.Create([(name, (0, 0)) for name in self.always]))
+        if self.removed is not None:
+            sizes.append(self.removed | "RemovedBytes" >> beam.Map(lambda item: (item[0], (-item[3] - 1, -1))))
+        shard_bytes, fixed, always = self.shard_bytes, self.num_shards, self.always
         counts = (
             sizes
-            | "TotalBytes" >> beam.CombinePerKey(sum)
-            | "ShardCount" >> beam.Map(lambda kv: (kv[0], fixed or max(1, math.ceil(kv[1] / shard_bytes))))
+            | "AllSizes" >> beam.Flatten()
+            | "TotalBytes" >> beam.CombinePerKey(beam.combiners.TupleCombineFn(sum, sum))
+            | "ShardCount" >> beam.FlatMap(_shard_count, shard_bytes=shard_bytes, fixed=fixed, always=always)
         )
         counts_view = beam.pvalue.AsDict(counts)
-        grouped = (
-            batches
-            | "AssignShard" >> beam.FlatMap(_split_by_shard, counts=counts_view)
-            | "GroupByShard" >> beam.GroupByKey()
-        )
+        assigned = [batches | "AssignShard" >> beam.FlatMap(_split_by_shard, counts=counts_view)]
+        if self.removed is not None:
+            assigned.append(self.removed | "AssignRemoved" >> beam.FlatMap(_removed_shard, counts=counts_view))
+        grouped = assigned | "AllAssigned" >> beam.Flatten() | "GroupByShard" >> beam.GroupByKey()
         written = grouped | "WriteShard" >> beam.Map(
             _write_shard, directory=self.directory, counts=counts_view, compressed=self.compressed,
             extension=self.extension,
@@ -208,16 +216,44 @@ def _is_spilled(entries) -> bool:
     return isinstance(entries, tuple) and entries[:1] == (SPILLED,)
 
 
-def _batch_bytes(batch) -> tuple[str, int]:
+def _batch_bytes(batch) -> tuple[str, tuple[int, int]]:
+    """(name, (bytes the batch's lines take in a shard, lines))."""
     name, entries = batch
     if _is_spilled(entries):
         spans = array.array("Q", entries[3])
-        return name, sum(spans[1::2]) + len(entries[2])
-    return name, sum(len(line) + 1 for _, _, line in entries)
+        return name, (sum(spans[1::2]) + len(entries[2]), len(entries[2]))
+    return name, (sum(len(line) + 1 for _, _, line in entries), len(entries))
+
+
+def _shard_count(name_size, shard_bytes: int, fixed: int | None, always: tuple[str, ...]):
+    """A name's number of shards; none for a name whose every line was taken back."""
+    name, (size, lines) = name_size
+    if lines > 0 or name in always:
+        yield name, fixed or max(1, math.ceil(size / shard_bytes))
+
+
+REMOVED = "removed"
+
+
+def line_digest(line: bytes) -> bytes:
+    """Names one line among lines of the same order key (a tombstone removes only its own)."""
+    return hashlib.blake2b(line, digest_size=8).digest()
+
+
+def _removed_shard(tombstone, counts: dict[str, int]):
+    name, shard_key, order_key, _, digest = tombstone
+    if name in counts:
+        yield (name, stable_shard(shard_key, counts[name]) if counts[name] > 1 else 0), (REMOVED, order_key, digest)
+
+
+def _is_removed(part) -> bool:
+    return isinstance(part, tuple) and part[:1] == (REMOVED,)
 
 
 def _split_by_shard(batch, counts: dict[str, int]):
     name, entries = batch
+    if name not in counts:  # every line of this name was taken back
+        return
     if counts[name] == 1:  # every line goes to the one shard
         if _is_spilled(entries):
             _, path, keys, packed = entries
@@ -250,10 +286,13 @@ def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool
     path = join(directory, shard_name(name, index, counts[name], compressed, extension))
     keys: list = []
     lines: list = []  # bytes, or (spill file, offset, length) until read
+    removed: collections.Counter = collections.Counter()
     spill = SpillReader()
     try:
         for part in parts:
-            if _is_spilled(part):
+            if _is_removed(part):
+                removed[part[1:]] += 1
+            elif _is_spilled(part):
                 _, source, order_keys, packed = part
                 spans = array.array("Q", packed)
                 keys += order_keys
@@ -262,13 +301,28 @@ def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool
                 for order_key, line in part:
                     keys.append(order_key)
                     lines.append(line)
-        order = sorted(range(len(keys)), key=keys.__getitem__)
+        kept = _not_removed(keys, lines, removed, spill.read) if removed else range(len(keys))
+        order = sorted(kept, key=keys.__getitem__)
         if len(set(keys)) < len(keys):  # lines with the same key go in the order of their bytes
             order = _ties_by_bytes(order, keys, lines, spill.read)
         write_lines(path, (spill.read(lines[i]) for i in order), compressed)
     finally:
         spill.close()
     return path
+
+
+def _not_removed(keys: list, lines: list, removed: collections.Counter, read) -> list[int]:
+    """Indices of the lines no tombstone ``(order_key, line_digest)`` takes back."""
+    keys_removed = {order_key for order_key, _ in removed}
+    kept = []
+    for index, key in enumerate(keys):
+        if key in keys_removed:
+            mark = (key, line_digest(read(lines[index])))
+            if removed[mark] > 0:
+                removed[mark] -= 1
+                continue
+        kept.append(index)
+    return kept
 
 
 def _ties_by_bytes(order: list[int], keys: list, lines: list, read) -> list[int]:

@@ -5,21 +5,19 @@ MinHash near-duplicates. Each applies a step from :mod:`redpajama.core.records`;
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 from redpajama.core import storage
-from redpajama.core.records import Drop, Failure, JoinStep, NearDedupStep, ReferenceStep, SharedKeyStep, utf8_len
+from redpajama.core.records import Drop, Failure, JoinStep, NearDedupStep, ReferenceStep, utf8_len
 from redpajama.dedup.minhash import band_keys, bucket_edges, jaccard, lsh_shape, shingle_hashes, signature
 from redpajama.pipelines.spill import SpillReader, SpillWriter
-from redpajama.pipelines.steps import FAILURES, NAMESPACE, StepDoFn, step_failure
+from redpajama.pipelines.steps import FAILURES, NAMESPACE, StepDoFn
 
 PARENTS = "parents"
 CHILDREN = "children"
 RECORDS = "records"
-SHARED = "shared"
 FOUND = "found"
 
 
@@ -77,50 +75,6 @@ class _MergeJoined(StepDoFn):
         for index, record in enumerate(kept):
             self.count_out(record)
             yield (order_key if index == 0 else f"{order_key}/{index}"), record
-
-
-class SharedKeys(beam.PTransform):
-    """A :class:`SharedKeyStep` as two shuffles: keys -> the records holding them, then back.
-
-    Only (key, order key) pairs travel through the first shuffle, and a key's records are
-    streamed, never collected, so a key held by millions of records (a boilerplate line)
-    costs no memory. Records then meet their shared keys in ``CoGroupByKey`` by order key.
-    """
-
-    def __init__(self, slice_name: str, step: SharedKeyStep):
-        super().__init__()
-        self.slice_name = slice_name
-        self.step = step
-
-    def expand(self, keyed):
-        emitted = keyed | "Keys" >> beam.ParDo(_EmitKeys(self.slice_name, self.step)).with_outputs(
-            SHARED, FAILURES, main=RECORDS
-        )
-        shared = (
-            emitted[SHARED]
-            | "GroupByKey" >> beam.GroupByKey()
-            | "HeldByMany" >> beam.FlatMap(_holders_of_shared_key, minimum=self.step.min_records)
-        )
-        joined = {RECORDS: emitted[RECORDS], SHARED: shared} | "CoGroup" >> beam.CoGroupByKey()
-        applied = joined | "Apply" >> beam.ParDo(_ApplyShared(self.slice_name, self.step)).with_outputs(
-            FAILURES, main="kept"
-        )
-        return applied.kept, [emitted[FAILURES], applied[FAILURES]]
-
-
-def _holders_of_shared_key(grouped, minimum: int):
-    """(key, holder ids) -> (holder id, key) for every holder, if at least ``minimum`` hold it."""
-    key, holders = grouped
-    waiting = []
-    for holder in holders:
-        if waiting is None:
-            yield holder, key
-            continue
-        waiting.append(holder)
-        if len(waiting) >= minimum:
-            for held in waiting:
-                yield held, key
-            waiting = None
 
 
 class ReferenceLookup(beam.PTransform):
@@ -200,35 +154,6 @@ class _ApplyLookup(StepDoFn):
             if found:
                 self.matched.inc()
             yield from self.apply_counted(order_key, record, found)
-
-
-def _holder_id(order_key: str) -> bytes:
-    """A short stand-in for an order key in the key shuffle (order keys are long strings)."""
-    return hashlib.blake2b(order_key.encode("utf-8"), digest_size=8).digest()
-
-
-class _EmitKeys(StepDoFn):
-    def process(self, item):
-        order_key, record = item
-        self.count_in(record)
-        try:
-            keys = list(self.step.keys(record))
-        except Exception as error:
-            self.counters.failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILURES, step_failure(self.step.name, order_key, record, error))
-            return
-        holder = _holder_id(order_key)
-        for key in keys:
-            yield beam.pvalue.TaggedOutput(SHARED, (key, holder))
-        yield holder, (order_key, record)
-
-
-class _ApplyShared(StepDoFn):
-    def process(self, grouped):
-        _, members = grouped
-        shared = set(members[SHARED])
-        for order_key, record in members[RECORDS]:
-            yield from self.apply_counted(order_key, record, shared)
 
 
 # --- near-duplicates ----------------------------------------------------------------------

@@ -10,16 +10,24 @@ Default inputs are the snapshots' ``wet.paths.gz`` listings, expanded on the wor
 from __future__ import annotations
 
 import functools
-import hashlib
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from redpajama import manifests
 from redpajama.core import storage, streams
 from redpajama.core.errors import SourceError, UsageError, failure_reason
-from redpajama.core.records import Drop, Failure, JoinStep, NearDedupStep, Record, SharedKeyStep, Step, StepResult
+from redpajama.core.records import (
+    Drop,
+    Failure,
+    GroupKeyStep,
+    KeepFirstStep,
+    NearDedupStep,
+    Record,
+    Step,
+    StepResult,
+)
 from redpajama.dedup import exact
 from redpajama.filters.langid import LanguageFilter
 from redpajama.filters.perplexity import CCNET, Cutoffs, DocumentScorer, PerplexityBuckets
@@ -50,38 +58,28 @@ def cc_net_shard(index: int, total: int, shards: int) -> int:
 # --- the recipe's steps that need no model ---------------------------------------------------
 
 
-SCOPE_BYTES = 8  # tens of thousands of scopes: 8 bytes keep them apart, and keys stay short
+def _line_keys(record: Record) -> list[bytes]:
+    return exact.line_hashes(record["text"])
 
 
-def _scope_prefix(scope: str) -> bytes:
-    """A short, stable name of the dedup scope put in front of each line hash."""
-    return hashlib.blake2b(scope.encode("utf-8"), digest_size=SCOPE_BYTES).digest()
-
-
-def _line_keys(record: Record) -> set[bytes]:
-    hashes = exact.line_hashes(record["text"])
-    record["meta"]["_line_hashes"] = b"".join(hashes)  # one bytes object is cheaper to shuffle
-    prefix = _scope_prefix(record["meta"]["_scope"])
-    return {prefix + digest for digest in hashes}
-
-
-def _remove_shared_lines(record: Record, shared: set[bytes]) -> StepResult:
-    meta = record["meta"]
-    packed = meta.pop("_line_hashes")
-    hashes = [packed[i : i + exact.HASH_BYTES] for i in range(0, len(packed), exact.HASH_BYTES)]
-    repeated = {key[SCOPE_BYTES:] for key in shared}
-    text, nlines = exact.remove_lines(record["text"], hashes, repeated)
+def _remove_shared_lines(record: Record, shared: Container[bytes]) -> StepResult:
+    text, nlines = exact.remove_lines(record["text"], exact.line_hashes(record["text"]), shared)
     if nlines == 0:
         return Drop("duplicate_lines")
     record["text"] = text
-    meta["nlines"] = nlines
-    meta["length"] = len(text)
+    record["meta"]["nlines"] = nlines
+    record["meta"]["length"] = len(text)
     return record
 
 
-def line_dedup_step() -> SharedKeyStep:
-    return SharedKeyStep(
+def _scope(record: Record) -> str:
+    return record["meta"]["_scope"]
+
+
+def line_dedup_step() -> GroupKeyStep:
+    return GroupKeyStep(
         name="line_dedup",
+        group=_scope,
         keys=_line_keys,
         apply=_remove_shared_lines,
         description="line_dedup: cc_net two-pass line dedup (normalised SHA-1 of each line; a line found in "
@@ -89,7 +87,7 @@ def line_dedup_step() -> SharedKeyStep:
     )
 
 
-def digest_dedup_step() -> JoinStep:
+def digest_dedup_step() -> KeepFirstStep:
     return exact.keep_first_step(
         "digest_dedup",
         key=lambda record: record["meta"]["digest"],
@@ -246,7 +244,7 @@ class CommonCrawl(Slice):
         }
 
     # --- the recipe ---------------------------------------------------------------------
-    def steps(self) -> list[Step | JoinStep | SharedKeyStep]:
+    def steps(self) -> list[Step | GroupKeyStep | KeepFirstStep | NearDedupStep]:
         chosen = self.chosen_models
         scorers = {lang: DocumentScorer(chosen["sp"][lang], chosen["lm"][lang]) for lang in self.languages()}
         keep = tuple(comma_list(self.options.keep_buckets))

@@ -1,17 +1,11 @@
-"""Keep rules of the model steps (with stand-in models) and line dedup as a Beam shuffle."""
+"""Keep rules of the model steps (with stand-in models)."""
 
-import apache_beam as beam
 import numpy
 import pytest
-from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 from redpajama.core.records import Drop
 from redpajama.filters.langid import LanguageFilter
 from redpajama.filters.perplexity import CCNET, Cutoffs, percentile_table
 from redpajama.filters.wikiref import WikiReferenceClassifier
-from redpajama.pipelines.shuffles import SharedKeys
-from redpajama.slices.commoncrawl import line_dedup_step
 
 
 class FixedModel:
@@ -76,26 +70,3 @@ def test_cutoff_table_round_trips_through_cc_net_layout():
     table = percentile_table({"en": [float(v) for v in range(1, 101)]})
     cutoffs = Cutoffs.from_csv(table, "test")
     assert cutoffs.by_language["en"] == (30.7, 60.4)  # linear interpolation, one decimal
-
-
-def _doc(key, text, scope="s"):
-    return key, {"text": text, "meta": {"_scope": scope}}
-
-
-def test_line_dedup_by_shuffle_removes_shared_lines_from_every_document():
-    docs = [
-        _doc("a", "Cookie banner\nAlpha story\nAlpha story"),
-        _doc("b", "cookie banner!\nBeta story"),  # differs only by ASCII punctuation: not shared
-        _doc("c", "Cookie Banner\nGamma story"),
-        _doc("d", "Cookie banner"),  # nothing left: dropped
-        _doc("e", "Cookie banner\nOther scope", scope="t"),  # another scope: untouched
-    ]
-    with TestPipeline(runner=FnApiRunner()) as pipeline:
-        kept, _ = pipeline | beam.Create(docs) | SharedKeys("cc", line_dedup_step())
-        texts = kept | beam.Map(lambda item: (item[0], item[1]["text"], item[1]["meta"]["nlines"]))
-        assert_that(texts, equal_to([
-            ("a", "Alpha story", 1),
-            ("b", "cookie banner!\nBeta story", 2),
-            ("c", "Gamma story", 1),
-            ("e", "Cookie banner\nOther scope", 2),
-        ]))

@@ -40,6 +40,18 @@ def test_each_slice_builds_a_small_serialisable_dataflow_graph(slice_name, tmp_p
     assert graph(slice_name, inputs, tmp_path) < 1 << 20
 
 
+def test_commoncrawl_dedup_shuffles_carry_keys_not_records(tmp_path):
+    """Line dedup reads files twice around a shuffle of key arrays; digest dedup groups pairs."""
+    slc = registry()["commoncrawl"](**{**OPTIONS["commoncrawl"], "near_dedup": False})
+    pipeline = beam.Pipeline(runner=FnApiRunner(), options=pipeline_options(CONFIG))
+    build(pipeline, slc, slc.default_inputs(), Layout(str(tmp_path / "cc")))
+    proto = pipeline.to_runner_api()
+    beam.Pipeline.from_runner_api(proto, FnApiRunner(), pipeline_options(CONFIG))
+    labels = {transform.unique_name for transform in proto.components.transforms.values()}
+    assert {"ReadTwice_line_dedup/ByGroup", "ReadTwice_line_dedup/ByUnit", "KeepFirst_digest_dedup/ByKey"} <= labels
+    assert not any(label.startswith(("Join", "Shuffle", "Unbatch")) for label in labels)
+
+
 def test_a_full_snapshot_listed_file_by_file_stays_under_the_limit(tmp_path):
     wet = [f"https://data.commoncrawl.org/crawl-data/CC-MAIN-2023-06/segments/1674764494826.{i // 900:03d}/wet/"
            f"CC-MAIN-20230126210844-20230127000844-{i:05d}.warc.wet.gz" for i in range(90_000)]

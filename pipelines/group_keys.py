@@ -1,0 +1,167 @@
+"""A :class:`GroupKeyStep` as cc_net runs line dedup: every unit read twice, keys meeting once per group.
+
+1. First read: each unit's records go through the per-record steps before the step (nothing is
+   counted: the second read counts) and give their keys; one element per unit and group carries
+   two sorted key arrays (``redpajama.dedup.shared_keys.unit_keys``).
+2. By group: a group's arrays meet in one place, its shared keys are counted, and every unit
+   gets back the shared keys it holds (one element per unit).
+3. By unit: the unit meets its shared keys and is read again; its records are counted as read,
+   go through the same steps and then through this one.
+
+Only units and key arrays travel: no record, and no element per key.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from redpajama.core.records import Drop, GroupKeyStep, Step, StepResult
+from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, key_set, record_keys, unit_keys
+from redpajama.pipelines.reading import ReadUnits, unit_name
+from redpajama.pipelines.steps import FAILURES, NAMESPACE, ApplySteps
+from redpajama.slices.base import Slice, WorkUnit
+
+UNITS = "units"
+KEYS = "keys"
+SHARED = "shared"
+
+
+class ReadTwice(beam.PTransform):
+    """Units -> records after ``before`` and ``step``, as ``ReadUnits`` + ``ApplySteps`` would give
+    them (batches, failures tagged ``FAILURES``), with the step's shared keys found per group."""
+
+    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep):
+        super().__init__()
+        self.slice = slc
+        self.before = before
+        self.step = step
+
+    def expand(self, units):
+        first = units | "FirstRead" >> beam.ParDo(_UnitKeys(self.slice, self.before, self.step)).with_outputs(
+            KEYS, main=UNITS)
+        shared = (
+            first[KEYS]
+            | "ByGroup" >> beam.GroupByKey()
+            | "SharedPerUnit" >> beam.ParDo(_SharedPerUnit(self.slice.name, self.step.name))
+        )
+        joined = {UNITS: first[UNITS], SHARED: shared} | "ByUnit" >> beam.CoGroupByKey()
+        return joined | "SecondRead" >> beam.ParDo(_SecondRead(self.slice, self.before, self.step)).with_outputs(
+            FAILURES, main="records")
+
+
+def apply_before(steps: list[Step], record) -> object | None:
+    """``record`` through ``steps``, or None once one drops it or raises (the second read counts that)."""
+    for step in steps:
+        try:
+            record = step.apply(record)
+        except Exception:  # noqa: BLE001 - counted where it is read again
+            return None
+        if isinstance(record, Drop):
+            return None
+    return record
+
+
+class _UnitKeys(beam.DoFn):
+    """A unit -> ``(unit id, unit)``, and ``(group, (unit id, held, held by two or more))`` under ``KEYS``."""
+
+    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep):
+        self.slice = slc
+        self.before = before
+        self.step = step
+
+    def setup(self):
+        for step in self.before:
+            step.setup()
+
+    def process(self, unit: WorkUnit):
+        by_group: dict[str, list[bytes]] = {}
+        for _, record in self._records(unit):
+            record = apply_before(self.before, record)
+            if record is None:
+                continue
+            try:
+                group, keys = self.step.group(record), record_keys(self.step.keys(record))
+            except Exception:  # noqa: BLE001 - the step fails this record when it is read again
+                continue
+            by_group.setdefault(group, []).append(keys)
+        uid = unit_name(unit)
+        yield uid, unit
+        for group, records in sorted(by_group.items()):
+            held, shared = unit_keys(records)
+            yield beam.pvalue.TaggedOutput(KEYS, (group, (uid, held.tobytes(), shared.tobytes())))
+
+    def _records(self, unit: WorkUnit):
+        """The unit's records (a failure is reported by the second read; a reader that breaks ends the unit)."""
+        try:
+            for item in self.slice.read(unit):
+                if isinstance(item, tuple):
+                    yield item
+        except Exception:  # noqa: BLE001 - the second read reports it as reader_failed
+            return
+
+
+class _SharedPerUnit(beam.DoFn):
+    """``(group, [(unit id, held, held twice), ...])`` -> ``(unit id, (group, shared keys it holds))``.
+
+    The group's values are iterated twice (a shuffle's grouped values can be), so memory holds
+    the group's distinct keys, not all its arrays.
+    """
+
+    def __init__(self, slice_name: str, step_name: str):
+        self.prefix = f"{slice_name}/{step_name}/"
+
+    def setup(self):
+        self.groups = Metrics.counter(NAMESPACE, self.prefix + "groups")
+        self.shared_keys = Metrics.counter(NAMESPACE, self.prefix + "shared_keys")
+
+    def process(self, grouped):
+        group, units = grouped
+        counter = SharedKeyCounter()
+        for _, held, twice in units:
+            counter.add(as_keys(held), as_keys(twice))
+        shared = counter.shared()
+        self.groups.inc()
+        self.shared_keys.inc(len(shared))
+        for uid, held, _ in units:
+            mine = held_shared(as_keys(held), shared)
+            if len(mine):
+                yield uid, (group, mine.tobytes())
+
+
+class _WithShared(Step):
+    """The group step as a per-record step, with the shared keys of the unit being read."""
+
+    def __init__(self, step: GroupKeyStep):
+        self.name = step.name
+        self.step = step
+        self.shared: dict[str, set[bytes]] = {}
+
+    def apply(self, record) -> StepResult:
+        return self.step.apply(record, self.shared.get(self.step.group(record), frozenset()))
+
+
+class _SecondRead(beam.DoFn):
+    """``(unit id, {units, shared})`` -> the unit read (counted) through ``before`` and the step."""
+
+    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep):
+        self.slice = slc
+        self.before = before
+        self.step = step
+
+    def setup(self):
+        self.reader = ReadUnits(self.slice)
+        self.reader.setup()
+        self.with_shared = _WithShared(self.step)
+        self.steps = ApplySteps(self.slice.name, [*self.before, self.with_shared])
+        self.steps.setup()
+
+    def process(self, joined):
+        _, members = joined
+        self.with_shared.shared = {group: key_set(packed) for group, packed in members[SHARED]}
+        for unit in members[UNITS]:
+            for batch in self.reader.process(unit):
+                if isinstance(batch, list):
+                    yield from self.steps.process(batch)
+                else:
+                    yield batch  # a failure, already tagged
+        self.with_shared.shared = {}
