@@ -7,17 +7,17 @@ dedup, LID, language filter, sentencepiece, KenLM, buckets, split files); the sl
 its command line with one local worker and does more (digest dedup, the Wikipedia-reference
 classifier, sorted zstd shards, stats). Both are timed as whole processes, start-up included,
 in alternating rounds; the medians give documents per second and the ratio. cc_net's release
-on PyPI declares a git URL dependency (KenLM) that pip refuses, so its source is fetched from
-PyPI (sha256 checked) into the cache and put on the path; its Python dependencies (pandas and a
-two small ones) are installed by ``make bench``; KenLM, sentencepiece and fastText are ours.
+declares a git URL dependency (KenLM) that pip refuses to install, so its source is fetched
+with ``pip download`` (pip's configured index, hash checked) into the cache and put on the path;
+its Python dependencies (pandas and two small ones) are installed by ``make bench``; KenLM,
+sentencepiece and fastText are ours.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
 from redpajama.models import catalog
 
 from bench.commoncrawl import COPIES, LID, WET, distinct_copies
@@ -34,26 +33,38 @@ from bench.results_io import machine, publish
 
 ROUNDS = 3
 TARGET = 1.5
-CCNET_INDEX = "https://pypi.org/simple/cc-net/"  # PEP 691: the simple index as JSON
-CCNET_SDIST = "cc_net-1.0.0.tar.gz"
+CCNET = "cc_net==1.0.0"
 
 
 def ccnet_source() -> Path:
-    """A folder holding cc_net 1.0.0's ``cc_net`` package: the sdist from PyPI, checked and unpacked."""
+    """A folder holding cc_net 1.0.0's ``cc_net`` package, fetched by pip from its configured index.
+
+    ``pip download`` checks the sdist against the index's hash and unpacks it to read its
+    metadata; pip 26 then refuses to keep it, since cc_net requires KenLM from a git URL. With
+    ``--no-clean`` the unpacked tree stays in pip's temporary folder, which is ours.
+    """
     folder = catalog.cache_dir() / "bench" / "cc_net-1.0.0"
     if (folder / "cc_net" / "mine.py").exists():
         return folder
-    index = requests.get(CCNET_INDEX, headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=60).json()
-    sdist = next(item for item in index["files"] if item["filename"] == CCNET_SDIST)
-    data = requests.get(sdist["url"], timeout=120).content
-    if hashlib.sha256(data).hexdigest() != sdist["hashes"]["sha256"]:
-        raise RuntimeError(f"{sdist['url']}: sha256 does not match PyPI's")
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        members = [m for m in archive.getmembers() if m.isfile() and "/cc_net/" in m.name and ".." not in m.name]
-        for member in members:
-            target = folder / "cc_net" / member.name.split("/cc_net/", 1)[1]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(archive.extractfile(member).read())
+    with tempfile.TemporaryDirectory() as scratch:
+        dest = Path(scratch, "dest")
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--no-clean",
+                               "--dest", str(dest), CCNET], capture_output=True, text=True,
+                              env={**os.environ, "TMPDIR": scratch})
+        sdist = next(dest.glob("cc_net-*.tar.gz"), None)
+        if sdist is not None:
+            with tarfile.open(sdist) as archive:
+                members = [m for m in archive.getmembers() if m.isfile() and "/cc_net/" in m.name and ".." not in m.name]
+                for member in members:
+                    target = folder / "cc_net" / member.name.split("/cc_net/", 1)[1]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(archive.extractfile(member).read())
+            return folder
+        unpacked = next(Path(scratch).glob("pip-download-*/*/cc_net/mine.py"), None)
+        if unpacked is None:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            raise RuntimeError(f"pip download {CCNET}: {lines[-1] if lines else 'failed'}")
+        shutil.copytree(unpacked.parent, folder / "cc_net")
     return folder
 
 
@@ -79,7 +90,7 @@ def theirs(files: list[str], models: Path, source: Path) -> tuple[float, str]:
 def main() -> dict | None:
     try:
         source = ccnet_source()
-    except (requests.RequestException, RuntimeError, StopIteration, KeyError) as error:
+    except (OSError, RuntimeError) as error:
         print(f"bench/ccnet: cannot get cc_net's source ({error}); skipped")
         return None
     if not WET or not LID.exists():

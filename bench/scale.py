@@ -1,18 +1,22 @@
-"""Memory and throughput as input grows: the Wikipedia and C4 slices at 1x, 4x and 8x.
+"""Memory and throughput as input grows: Wikipedia, C4, CommonCrawl and Books at 1x, 4x and 8x.
 
 The input is generated from the real samples: the English excerpt's and the Latgalian dump's
 pages copied with new ids into plain XML files (one file per copy, so that the units spread
-over the workers), and the real C4 records copied with new URLs into ``.json.gz`` files. Each
-size runs in a fresh process with the default local runner (one worker per core); the peak
-of the summed resident memory of that process and all its children (the engine and the
-workers), sampled every 50 ms from ``/proc``, is the figure. Target: peak RSS at 8x within
-1.5x of 1x for these map-only slices. ``SCALE_WORKERS`` and ``SCALE_SHARD_MB`` change the
-worker count and the output shard size.
+over the workers); the real C4 records copied with new URLs into ``.json.gz`` files; distinct
+copies of the real WET sample (``bench/commoncrawl.py``; 1x = 8 copies, about 5,600 documents,
+8x about 44,600, one WET file's worth); the 24 Gutenberg books, and at 4x and 8x edited
+copies of them (1 % of words changed: near-duplicates for MinHash). Each size runs in a fresh
+process with the default local runner (one worker per core); the peak of the summed resident
+memory of that process and all its children (the engine and the workers), sampled every 50 ms
+from ``/proc``, is the figure. Target: peak RSS at 8x within 1.5x of 1x. ``SCALE_SLICES``
+(comma-separated) picks slices, ``SCALE_WORKERS`` and ``SCALE_SHARD_MB`` change the worker
+count and the output shard size.
 """
 
 from __future__ import annotations
 
 import bz2
+import json
 import os
 import re
 import subprocess
@@ -23,7 +27,7 @@ import time
 from pathlib import Path
 
 from bench import slices
-from bench.results_io import machine, publish
+from bench.results_io import RESULTS, machine, publish
 
 SHARED = Path(os.environ.get("REDPAJAMA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 WIKI = [SHARED / "wikipedia/en/gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
@@ -32,13 +36,14 @@ SIZES = (1, 4, 8)
 PAGE_ID = re.compile(rb"(<page>\s*<title>)([^<]*)(</title>.*?<id>)(\d+)(</id>)", re.S)
 
 _RUN = """
-import os, sys
+import json, os, sys
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice
 from redpajama.slices.registry import registry
 config = RunnerConfig(workers=int(os.environ.get("SCALE_WORKERS", "0")))
 shard_bytes = int(float(os.environ.get("SCALE_SHARD_MB", "256")) * (1 << 20))
-stats = run_slice(registry()[sys.argv[1]](), sys.argv[3:], sys.argv[2], config, quiet=True, shard_bytes=shard_bytes).stats
+slc = registry()[sys.argv[1]](**json.loads(sys.argv[3]))
+stats = run_slice(slc, sys.argv[4:], sys.argv[2], config, quiet=True, shard_bytes=shard_bytes).stats
 print(stats["read"], stats["kept"], stats["bytes_out"])
 """
 
@@ -107,17 +112,56 @@ def c4_inputs(folder: Path, copies: int, rows_per_file: int = 30_000) -> list[st
     return slices.c4_inputs(folder, files=copies, copies=rows_per_file)
 
 
+def commoncrawl_inputs(folder: Path, size: int) -> list[str]:
+    from bench.commoncrawl import distinct_copies
+
+    return distinct_copies(folder, 8 * size)
+
+
+def books_inputs(folder: Path, size: int) -> list[str]:
+    from redpajama.slices.books import decode_book
+
+    from bench.books_sample import _edited, sample_books
+
+    books = sample_books()
+    paths = [str(path) for path in books]
+    for copy in range(1, size):
+        for number, path in enumerate(books):
+            target = folder / f"copy{copy}" / f"{number:02d}-{path.name}"
+            target.parent.mkdir(exist_ok=True)
+            target.write_text(_edited(decode_book(path.read_bytes()), 0.01, copy * 100 + number))
+            paths.append(str(target))
+    return paths
+
+
+def slice_options(name: str) -> dict:
+    if name == "commoncrawl":
+        from bench.commoncrawl import LID
+
+        return {"lid_model": str(LID)}
+    return {}
+
+
+MAKERS = {"wikipedia": wikipedia_inputs, "c4": c4_inputs, "commoncrawl": commoncrawl_inputs, "books": books_inputs}
+
+
 def main() -> dict:
-    figures: dict = {"benchmark": "scale", "sizes": list(SIZES), "workers": os.cpu_count()}
+    wanted = [name.strip() for name in os.environ.get("SCALE_SLICES", ",".join(MAKERS)).split(",") if name.strip()]
+    previous = RESULTS / "scale.json"
+    figures: dict = json.loads(previous.read_text()) if previous.exists() else {}  # slices not rerun keep their rows
+    figures.update({"benchmark": "scale", "sizes": list(SIZES),
+                    "workers": int(os.environ.get("SCALE_WORKERS", "0")) or os.cpu_count()})
     with tempfile.TemporaryDirectory() as scratch:
-        for name, make in (("wikipedia", wikipedia_inputs), ("c4", c4_inputs)):
+        for name in wanted:
+            make = MAKERS[name]
             rows = []
             for size in SIZES:
                 folder = Path(scratch) / f"{name}-{size}"
                 folder.mkdir()
                 inputs = make(folder, size)
                 input_mb = sum(os.path.getsize(p) for p in inputs) / 1e6
-                out, seconds, peak = measure([sys.executable, "-c", _RUN, name, str(folder / "out"), *inputs])
+                out, seconds, peak = measure([sys.executable, "-c", _RUN, name, str(folder / "out"),
+                                              json.dumps(slice_options(name)), *inputs])
                 read, kept, text = (int(x) for x in out.splitlines()[-1].split())
                 rows.append({"size": size, "input_mb": round(input_mb, 1), "documents": read, "kept": kept,
                              "text_mb_out": round(text / 1e6, 1), "seconds": round(seconds, 1),

@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 import zstandard
-from redpajama.core.records import Drop, JoinStep
+from redpajama.core.records import Drop, KeepFirstStep
 from redpajama.pipelines import io as io_
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice
@@ -70,8 +70,8 @@ def kernel(slc, inputs: list[str]) -> tuple[int, float]:
                 documents += 1
                 record = item[1]
                 for step in steps:
-                    if isinstance(step, JoinStep):
-                        key = step.parent_key(record)
+                    if isinstance(step, KeepFirstStep):
+                        key = step.key(record)
                         if key in seen.setdefault(step.name, set()):
                             break
                         seen[step.name].add(key)

@@ -29,6 +29,7 @@ from redpajama.pipelines.bigquery import ReadTable
 from redpajama.pipelines.group_keys import ReadTwice
 from redpajama.pipelines.keep_first import REMOVED, KeepFirstAtSink, as_join
 from redpajama.pipelines.reading import ExpandInputs, PlanUnits, ReadUnits
+from redpajama.pipelines.shuffle_volume import counted, counter_prefix
 from redpajama.pipelines.shuffles import Join, NearDuplicates, ReferenceLookup
 from redpajama.pipelines.steps import FAILURES, ApplySteps, unbatch
 from redpajama.pipelines.written import UNIT_YIELD, YIELDS, EncodeWritten, add_pairs, yield_line
@@ -135,7 +136,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             | "DistinctFiles" >> beam.Distinct()
             | "Plan" >> beam.ParDo(PlanUnits(slc)).with_outputs(FAILURES, main="units")
         )
-        units = planned.units | "SpreadUnits" >> beam.Reshuffle()
+        units = counted(planned.units, name, "units") | "SpreadUnits" >> beam.Reshuffle()
         records, read_failures, steps = _read(units, slc, slc.steps())
         failures = [expanded[FAILURES], planned[FAILURES], read_failures]
     samples = []  # dropped records a step wants kept for inspection (near-duplicates)
@@ -146,7 +147,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         if isinstance(group, KeepFirstStep):
             group = as_join(group)
         if isinstance(group, JoinStep):
-            records = records | f"Join{index}_{group.name}" >> Join(name, group)
+            records = records | f"Join{index}_{group.name}" >> Join(name, group, layout.spill)
             continue
         if isinstance(group, NearDedupStep):
             records, dropped = records | f"Shuffle{index}_{group.name}" >> NearDuplicates(name, group, layout.spill)
@@ -176,6 +177,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     written = lines | "Write" >> io.WriteSortedShards(
         layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written(),
         compressed=not as_lines, extension=".txt" if as_lines else ".jsonl", spill=layout.spill, removed=removed,
+        measure=counter_prefix(name, "write"),
     )
     extras = [encoded[YIELDS] | "UnitYields" >> beam.CombinePerKey(add_pairs) | "YieldLines" >> beam.Map(yield_line)]
     if slc.counts() or slc.sample_spec():

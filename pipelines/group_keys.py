@@ -18,6 +18,7 @@ from apache_beam.metrics import Metrics
 from redpajama.core.records import Drop, GroupKeyStep, Step, StepResult
 from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, key_set, record_keys, unit_keys
 from redpajama.pipelines.reading import ReadUnits, unit_name
+from redpajama.pipelines.shuffle_volume import counted
 from redpajama.pipelines.steps import FAILURES, NAMESPACE, ApplySteps
 from redpajama.slices.base import Slice, WorkUnit
 
@@ -39,12 +40,14 @@ class ReadTwice(beam.PTransform):
     def expand(self, units):
         first = units | "FirstRead" >> beam.ParDo(_UnitKeys(self.slice, self.before, self.step)).with_outputs(
             KEYS, main=UNITS)
+        name, step = self.slice.name, self.step.name
         shared = (
-            first[KEYS]
+            counted(first[KEYS], name, f"{step}:key_arrays")
             | "ByGroup" >> beam.GroupByKey()
-            | "SharedPerUnit" >> beam.ParDo(_SharedPerUnit(self.slice.name, self.step.name))
+            | "SharedPerUnit" >> beam.ParDo(_SharedPerUnit(name, step))
         )
-        joined = {UNITS: first[UNITS], SHARED: shared} | "ByUnit" >> beam.CoGroupByKey()
+        joined = {UNITS: counted(first[UNITS], name, f"{step}:units"),
+                  SHARED: counted(shared, name, f"{step}:shared_keys")} | "ByUnit" >> beam.CoGroupByKey()
         return joined | "SecondRead" >> beam.ParDo(_SecondRead(self.slice, self.before, self.step)).with_outputs(
             FAILURES, main="records")
 

@@ -23,11 +23,13 @@ from typing import Any
 
 import apache_beam as beam
 import zstandard
+from apache_beam.coders import FastPrimitivesCoder
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
+from redpajama.pipelines.shuffle_volume import CountShuffled
 from redpajama.pipelines.spill import SpillReader, SpillWriter
 
 TEMPORARY = "_temporary"
@@ -110,10 +112,12 @@ class WriteSortedShards(beam.PTransform):
         extension: str = ".jsonl",
         spill: str | None = None,
         removed=None,
+        measure: str | None = None,
     ):
         super().__init__()
         self.spill = spill
         self.removed = removed
+        self.measure = measure
         self.directory = directory
         self.shard_bytes = shard_bytes
         self.num_shards = num_shards
@@ -141,7 +145,10 @@ class WriteSortedShards(beam.PTransform):
         assigned = [batches | "AssignShard" >> beam.FlatMap(_split_by_shard, counts=counts_view)]
         if self.removed is not None:
             assigned.append(self.removed | "AssignRemoved" >> beam.FlatMap(_removed_shard, counts=counts_view))
-        grouped = assigned | "AllAssigned" >> beam.Flatten() | "GroupByShard" >> beam.GroupByKey()
+        assigned = assigned | "AllAssigned" >> beam.Flatten()
+        if self.measure:
+            assigned = assigned | "CountShuffled" >> beam.ParDo(CountShuffled(self.measure, carried_bytes))
+        grouped = assigned | "GroupByShard" >> beam.GroupByKey()
         written = grouped | "WriteShard" >> beam.Map(
             _write_shard, directory=self.directory, counts=counts_view, compressed=self.compressed,
             extension=self.extension,
@@ -244,6 +251,16 @@ def _removed_shard(tombstone, counts: dict[str, int]):
     name, shard_key, order_key, _, digest = tombstone
     if name in counts:
         yield (name, stable_shard(shard_key, counts[name]) if counts[name] > 1 else 0), (REMOVED, order_key, digest)
+
+
+def carried_bytes(assigned) -> int:
+    """Bytes of an element going to its shard, with spilled lines counted as the text they are
+    (what a runner without spill files carries)."""
+    (name, _), part = assigned
+    if _is_spilled(part):
+        _, _, order_keys, packed = part
+        return len(name) + sum(array.array("Q", packed)[1::2]) + sum(map(len, order_keys)) + 4 * len(order_keys)
+    return FastPrimitivesCoder().estimate_size(assigned)
 
 
 def _is_removed(part) -> bool:

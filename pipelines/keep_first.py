@@ -18,6 +18,7 @@ from typing import NamedTuple
 import apache_beam as beam
 from redpajama.core.records import Drop, Failure, JoinStep, KeepFirstStep, Step, utf8_len
 from redpajama.pipelines.io import line_digest
+from redpajama.pipelines.shuffle_volume import counted
 from redpajama.pipelines.steps import FAILURES, ApplySteps, StepCounters, Tally, step_failure, unbatch
 from redpajama.pipelines.written import WRITE, YIELDS, UnitYields, to_line
 from redpajama.slices.base import Slice
@@ -60,7 +61,7 @@ class KeepFirstAtSink(beam.PTransform):
         tail = records | "Tail" >> beam.ParDo(_Tail(self.slice, self.step, self.after)).with_outputs(
             PAIRS, FAILURES, YIELDS, main="lines")
         verdicts = (
-            tail[PAIRS]
+            counted(tail[PAIRS], self.slice.name, f"{self.step.name}:pairs")
             | "ByKey" >> beam.GroupByKey()
             | "Verdicts" >> beam.ParDo(_Verdicts(self.slice, self.step, self.after)).with_outputs(
                 FAILURES, YIELDS, main=REMOVED)

@@ -22,16 +22,21 @@ FOUND = "found"
 
 
 class Join(beam.PTransform):
-    """A :class:`JoinStep` as a shuffle: parents and children meet in ``CoGroupByKey``."""
+    """A :class:`JoinStep` as a shuffle: parents and children meet in ``CoGroupByKey``.
 
-    def __init__(self, slice_name: str, step: JoinStep):
+    With ``spill`` (local runs), the records wait in spill files and the shuffle carries
+    references to them, so the runner's memory holds no text.
+    """
+
+    def __init__(self, slice_name: str, step: JoinStep, spill: str | None = None):
         super().__init__()
         self.slice_name = slice_name
         self.step = step
+        self.spill = spill
 
     def expand(self, keyed):
         step = self.step
-        routed = keyed | "Route" >> beam.ParDo(_RouteForJoin(self.slice_name, step)).with_outputs(
+        routed = keyed | "Route" >> beam.ParDo(_RouteForJoin(self.slice_name, step, self.spill)).with_outputs(
             PARENTS, CHILDREN, main="passthrough"
         )
         joined = {PARENTS: routed[PARENTS], CHILDREN: routed[CHILDREN]} | "CoGroup" >> beam.CoGroupByKey()
@@ -40,28 +45,49 @@ class Join(beam.PTransform):
 
 
 class _RouteForJoin(StepDoFn):
+    def __init__(self, slice_name: str, step: JoinStep, spill: str | None = None):
+        super().__init__(slice_name, step)
+        self.spill = spill
+
+    def start_bundle(self):
+        self._writer = SpillWriter(self.spill) if self.spill else None
+
+    def finish_bundle(self):
+        if self._writer is not None:
+            self._writer.close()
+
+    def _parked(self, item):
+        return (item[0], self._writer.put_object(item[1])) if self._writer else item
+
     def process(self, item):
         _, record = item
         self.count_in(record)
         parent = self.step.parent_key(record)
         if parent is not None:
-            yield beam.pvalue.TaggedOutput(PARENTS, (parent, item))
+            yield beam.pvalue.TaggedOutput(PARENTS, (parent, self._parked(item)))
             return
         child = self.step.child_key(record)
         if child is not None:
-            yield beam.pvalue.TaggedOutput(CHILDREN, (child, item))
+            yield beam.pvalue.TaggedOutput(CHILDREN, (child, self._parked(item)))
             return
         self.count_out(record)
         yield item
 
 
 class _MergeJoined(StepDoFn):
+    def start_bundle(self):
+        self._spilled = SpillReader()
+
+    def finish_bundle(self):
+        self._spilled.close()
+
     def process(self, grouped):
         _, members = grouped
         # Shuffles deliver values in no fixed order: sort so the join sees a stable one.
         parents = sorted(members[PARENTS], key=lambda item: item[0])
         children = sorted(members[CHILDREN], key=lambda item: item[0])
-        outcomes = list(self.step.join([r for _, r in parents], [r for _, r in children]))
+        read = self._spilled.read_object
+        outcomes = list(self.step.join([read(r) for _, r in parents], [read(r) for _, r in children]))
         kept = [o for o in outcomes if not isinstance(o, Drop)]
         drops = [o for o in outcomes if isinstance(o, Drop)]
         if len(kept) + len(drops) != len(parents) + len(children):

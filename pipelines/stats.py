@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
+from redpajama.pipelines.shuffle_volume import volumes
 from redpajama.pipelines.steps import NAMESPACE
 
 SOURCE_STEPS = ("plan", "read")
@@ -84,6 +85,9 @@ def build_stats(slice_name: str, step_names: list[str], counters: dict[str, int]
         "steps": steps,
         "wall_seconds": round(wall_seconds, 3),
     }
+    shuffles = volumes(slice_name, counters)
+    if shuffles:
+        stats["shuffles"] = shuffles  # elements and bytes into each shuffle that carries data
     return stats
 
 
