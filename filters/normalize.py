@@ -7,9 +7,7 @@ character, or dedup and perplexity buckets drift from the recipe.
 
 from __future__ import annotations
 
-import functools
 import re
-import sys
 import unicodedata
 
 # cc_net's table of unicode punctuation and its ASCII replacement.
@@ -59,17 +57,24 @@ _DIGIT = re.compile(r"\d")
 _PUNCT_TRANSLATION = str.maketrans(UNICODE_PUNCT)
 
 
-@functools.lru_cache(maxsize=1)
-def _combining_marks() -> dict[int, None]:
-    """A ``str.translate`` table deleting every nonspacing mark (category Mn)."""
-    return {point: None for point in range(sys.maxunicode + 1) if unicodedata.category(chr(point)) == "Mn"}
+class _CombiningMarks(dict):
+    """A ``str.translate`` table deleting every nonspacing mark (category Mn), filled in as
+    characters are first seen (building it for all of Unicode took a second per process)."""
+
+    def __missing__(self, point: int) -> int | None:
+        kept = None if unicodedata.category(chr(point)) == "Mn" else point
+        self[point] = kept
+        return kept
+
+
+_COMBINING_MARKS = _CombiningMarks()
 
 
 def strip_accents(text: str) -> str:
     """Drop combining marks after NFD decomposition ("café" -> "cafe")."""
     if text.isascii():
         return text
-    return unicodedata.normalize("NFD", text).translate(_combining_marks())
+    return unicodedata.normalize("NFD", text).translate(_COMBINING_MARKS)
 
 
 def normalize(text: str) -> str:

@@ -90,3 +90,14 @@ def test_line_hashes_of_a_text_equal_each_line_hashed_alone():
                                                           for _ in range(20_000))]
     for text in texts:
         assert exact.line_hashes(text) == [exact.line_hash(line) for line in text.split("\n")], repr(text)
+
+
+def test_strip_accents_deletes_exactly_the_nonspacing_marks():
+    import sys
+    import unicodedata
+
+    points = [p for p in range(0, sys.maxunicode + 1, 3) if not 0xD800 <= p <= 0xDFFF]
+    text = "".join(map(chr, points)) + "café naïve Å"
+    expected = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    assert strip_accents(text) == expected
+    assert strip_accents("café naïve Å") == "cafe naive A"
