@@ -116,7 +116,7 @@ class CommonCrawlOptions(SliceOptions):
     models_dir: str | None = option(
         None, "a `redpajama models build` output (default: the one in the model cache, if built)")
     dedup_scope: str = option("shard", "line dedup scope: cc_net's 1/N of a snapshot's listing (RedPajama), "
-                              "a whole snapshot, or each file", choices=SCOPES)
+                              "a whole snapshot (its line hashes meet on one worker), or each file", choices=SCOPES)
     dedup_shards: int = option(_MANIFEST["dedup_shards"], "N for --dedup-scope shard")
     keep_buckets: str = option("head,middle", "perplexity buckets to keep")
     language_threshold: float = option(0.5, "fastText language score a document needs")

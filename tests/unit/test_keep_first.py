@@ -78,8 +78,8 @@ ROWS = [
 
 def _run(slc, folder: Path, inputs: list[str]):
     outcome = run_slice(slc, inputs, str(folder), RunnerConfig(workers=1), shard_bytes=400)
-    stats = {key: value for key, value in outcome.stats.items() if key != "wall_seconds"}
-    return output_bytes(outcome.slice_dir), stats
+    stats = {key: value for key, value in outcome.stats.items() if key not in ("wall_seconds", "shuffles")}
+    return output_bytes(outcome.slice_dir), stats, set(outcome.stats["shuffles"])
 
 
 def test_keep_first_at_the_sink_writes_and_counts_what_a_join_does(tmp_path):
@@ -89,9 +89,10 @@ def test_keep_first_at_the_sink_writes_and_counts_what_a_join_does(tmp_path):
         path = tmp_path / f"rows-{index}.jsonl"
         path.write_text("".join(json.dumps({"text": t, "k": k, "p": p}) + "\n" for t, k, p in half))
         inputs.append(str(path))
-    at_sink, counted = _run(Rows(), tmp_path / "sink", inputs)
-    joined, expected = _run(RowsJoined(), tmp_path / "join", inputs)
-    assert counted == expected
+    at_sink, counted, shuffles = _run(Rows(), tmp_path / "sink", inputs)
+    joined, expected, _ = _run(RowsJoined(), tmp_path / "join", inputs)
+    assert "dedup:pairs" in shuffles  # decided on pairs, not in a join
+    assert counted == expected  # the shuffles differ: pairs at the sink, records in the join
     assert at_sink == joined
     steps = {step["name"]: step for step in counted["steps"]}
     assert steps["dedup"]["dropped"] == {"duplicate": 3 + 1 + 1 + 1 + 14}
