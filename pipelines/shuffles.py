@@ -24,8 +24,9 @@ FOUND = "found"
 class Join(beam.PTransform):
     """A :class:`JoinStep` as a shuffle: parents and children meet in ``CoGroupByKey``.
 
-    With ``spill`` (local runs), the records wait in spill files and the shuffle carries
-    references to them, so the runner's memory holds no text.
+    With ``spill`` (local runs), the records wait in spill files and references travel, through
+    the shuffle and through the union of joined and untouched records (which the local runner
+    holds in memory), so the runner's memory holds no text; they are read back after it.
     """
 
     def __init__(self, slice_name: str, step: JoinStep, spill: str | None = None):
@@ -40,12 +41,15 @@ class Join(beam.PTransform):
             PARENTS, CHILDREN, main="passthrough"
         )
         joined = {PARENTS: routed[PARENTS], CHILDREN: routed[CHILDREN]} | "CoGroup" >> beam.CoGroupByKey()
-        merged = joined | "Merge" >> beam.ParDo(_MergeJoined(self.slice_name, step))
-        return (routed.passthrough, merged) | "Rejoin" >> beam.Flatten()
+        merged = joined | "Merge" >> beam.ParDo(_MergeJoined(self.slice_name, step, self.spill))
+        rejoined = (routed.passthrough, merged) | "Rejoin" >> beam.Flatten()
+        return rejoined | "ReadBack" >> beam.ParDo(_ReadBack()) if self.spill else rejoined
 
 
-class _RouteForJoin(StepDoFn):
-    def __init__(self, slice_name: str, step: JoinStep, spill: str | None = None):
+class _Parking(StepDoFn):
+    """A step's DoFn that parks records in spill files when given a folder (local runs)."""
+
+    def __init__(self, slice_name: str, step, spill: str | None = None):
         super().__init__(slice_name, step)
         self.spill = spill
 
@@ -59,6 +63,21 @@ class _RouteForJoin(StepDoFn):
     def _parked(self, item):
         return (item[0], self._writer.put_object(item[1])) if self._writer else item
 
+
+class _ReadBack(beam.DoFn):
+    """Parked ``(order key, reference)`` items -> ``(order key, record)``."""
+
+    def start_bundle(self):
+        self._spilled = SpillReader()
+
+    def finish_bundle(self):
+        self._spilled.close()
+
+    def process(self, item):
+        yield item[0], self._spilled.read_object(item[1])
+
+
+class _RouteForJoin(_Parking):
     def process(self, item):
         _, record = item
         self.count_in(record)
@@ -71,14 +90,16 @@ class _RouteForJoin(StepDoFn):
             yield beam.pvalue.TaggedOutput(CHILDREN, (child, self._parked(item)))
             return
         self.count_out(record)
-        yield item
+        yield self._parked(item)
 
 
-class _MergeJoined(StepDoFn):
+class _MergeJoined(_Parking):
     def start_bundle(self):
+        super().start_bundle()
         self._spilled = SpillReader()
 
     def finish_bundle(self):
+        super().finish_bundle()
         self._spilled.close()
 
     def process(self, grouped):
@@ -100,7 +121,7 @@ class _MergeJoined(StepDoFn):
         order_key = (parents or children)[0][0]
         for index, record in enumerate(kept):
             self.count_out(record)
-            yield (order_key if index == 0 else f"{order_key}/{index}"), record
+            yield self._parked(((order_key if index == 0 else f"{order_key}/{index}"), record))
 
 
 class ReferenceLookup(beam.PTransform):
