@@ -162,13 +162,17 @@ class GroupKeyStep:
     line dedup, with line hashes as keys and a shard of a snapshot's listing as the group.
 
     ``group(record)`` names the record's group, ``keys(record)`` returns its keys (``KEY_BYTES``
-    bytes each; repeats count once), and ``apply(record, shared)`` gets a set holding at least
-    those of its keys that two or more records of its group hold; it returns the record to keep
-    or a :class:`Drop`. The pipeline reads each unit twice, as cc_net reads each file twice: the
-    first read leaves one compact array of keys per unit, a group's arrays meet once, and each
-    unit gets back the shared keys it holds before its second read; neither records nor single
-    keys travel through a shuffle. The steps before this one must be per-record steps: they run
-    in both reads. A group's distinct keys are held in one worker's memory at once.
+    bytes each; repeats count once; it may keep working state in ``meta`` under ``_``-prefixed
+    names, which ``apply`` finds when it gets that same record), and ``apply(record, shared)``
+    gets a set holding at least those of its keys that two or more records of its group hold;
+    it returns the record to keep or a :class:`Drop`.
+
+    The pipeline reads each unit twice, as cc_net reads each file twice: the first read leaves
+    one compact array of keys per unit, a group's arrays meet once, and each unit gets back the
+    shared keys it holds before its second read (in local runs, the records the first read
+    parked on disk); neither records nor single keys travel through a shuffle. The steps before
+    this one must be per-record steps: they run in both reads. A group's distinct keys are held
+    in one worker's memory at once.
     """
 
     name: str

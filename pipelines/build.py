@@ -137,7 +137,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             | "Plan" >> beam.ParDo(PlanUnits(slc)).with_outputs(FAILURES, main="units")
         )
         units = counted(planned.units, name, "units") | "SpreadUnits" >> beam.Reshuffle()
-        records, read_failures, steps = _read(units, slc, slc.steps())
+        records, read_failures, steps = _read(units, slc, slc.steps(), layout.spill)
         failures = [expanded[FAILURES], planned[FAILURES], read_failures]
     samples = []  # dropped records a step wants kept for inspection (near-duplicates)
     at_sink = _keep_first_at_sink(steps, slc)
@@ -209,7 +209,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     return outputs | "Written" >> beam.Flatten()
 
 
-def _read(units, slc: Slice, steps: list):
+def _read(units, slc: Slice, steps: list, spill: str | None):
     """Records read from the units (batches), the read's failures, and the steps left to run:
     a :class:`GroupKeyStep` after only per-record steps is run with them over two reads."""
     at = next((i for i, step in enumerate(steps) if isinstance(step, GroupKeyStep)), None)
@@ -217,8 +217,8 @@ def _read(units, slc: Slice, steps: list):
         read = units | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
         return read.records, read[FAILURES], steps
     step = steps[at]
-    read = units | f"ReadTwice_{step.name}" >> ReadTwice(slc, steps[:at], step)
-    return read.records, read[FAILURES], steps[at + 1 :]
+    read = units | f"ReadTwice_{step.name}" >> ReadTwice(slc, steps[:at], step, spill)
+    return read["records"], read[FAILURES], steps[at + 1 :]
 
 
 def _keep_first_at_sink(steps: list, slc: Slice) -> int | None:

@@ -8,7 +8,10 @@
 3. By unit: the unit meets its shared keys and is read again; its records are counted as read,
    go through the same steps and then through this one.
 
-Only units and key arrays travel: no record, and no element per key.
+Only units and key arrays travel: no record, and no element per key. With ``spill`` (local
+runs, where every worker sees the same disk) the first read is the counted one: the records
+that come out of the steps before this one wait in spill files, and the second "read" takes
+them from there instead of reading and parsing the unit again.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from redpajama.core.records import Drop, GroupKeyStep, Step, StepResult
 from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, key_set, record_keys, unit_keys
 from redpajama.pipelines.reading import ReadUnits, unit_name
 from redpajama.pipelines.shuffle_volume import counted
+from redpajama.pipelines.spill import SpillReader, SpillWriter
 from redpajama.pipelines.steps import FAILURES, NAMESPACE, ApplySteps
 from redpajama.slices.base import Slice, WorkUnit
 
@@ -31,15 +35,22 @@ class ReadTwice(beam.PTransform):
     """Units -> records after ``before`` and ``step``, as ``ReadUnits`` + ``ApplySteps`` would give
     them (batches, failures tagged ``FAILURES``), with the step's shared keys found per group."""
 
-    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep):
+    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep, spill: str | None = None):
         super().__init__()
         self.slice = slc
         self.before = before
         self.step = step
+        self.spill = spill
 
     def expand(self, units):
-        first = units | "FirstRead" >> beam.ParDo(_UnitKeys(self.slice, self.before, self.step)).with_outputs(
-            KEYS, main=UNITS)
+        if self.spill:
+            first = units | "FirstRead" >> beam.ParDo(
+                _ReadParked(self.slice, self.before, self.step, self.spill)).with_outputs(KEYS, FAILURES, main=UNITS)
+            second = _FromParked(self.slice, self.step)
+        else:
+            first = units | "FirstRead" >> beam.ParDo(_UnitKeys(self.slice, self.before, self.step)).with_outputs(
+                KEYS, main=UNITS)
+            second = _SecondRead(self.slice, self.before, self.step)
         name, step = self.slice.name, self.step.name
         shared = (
             counted(first[KEYS], name, f"{step}:key_arrays")
@@ -48,8 +59,9 @@ class ReadTwice(beam.PTransform):
         )
         joined = {UNITS: counted(first[UNITS], name, f"{step}:units"),
                   SHARED: counted(shared, name, f"{step}:shared_keys")} | "ByUnit" >> beam.CoGroupByKey()
-        return joined | "SecondRead" >> beam.ParDo(_SecondRead(self.slice, self.before, self.step)).with_outputs(
-            FAILURES, main="records")
+        read = joined | "SecondRead" >> beam.ParDo(second).with_outputs(FAILURES, main="records")
+        failures = [read[FAILURES], first[FAILURES]] if self.spill else [read[FAILURES]]
+        return {"records": read.records, FAILURES: failures | "ReadFailures" >> beam.Flatten()}
 
 
 def apply_before(steps: list[Step], record) -> object | None:
@@ -62,6 +74,12 @@ def apply_before(steps: list[Step], record) -> object | None:
         if isinstance(record, Drop):
             return None
     return record
+
+
+def _unit_key_arrays(uid: str, by_group: dict[str, list[bytes]]):
+    for group, records in sorted(by_group.items()):
+        held, shared = unit_keys(records)
+        yield beam.pvalue.TaggedOutput(KEYS, (group, (uid, held.tobytes(), shared.tobytes())))
 
 
 class _UnitKeys(beam.DoFn):
@@ -89,9 +107,7 @@ class _UnitKeys(beam.DoFn):
             by_group.setdefault(group, []).append(keys)
         uid = unit_name(unit)
         yield uid, unit
-        for group, records in sorted(by_group.items()):
-            held, shared = unit_keys(records)
-            yield beam.pvalue.TaggedOutput(KEYS, (group, (uid, held.tobytes(), shared.tobytes())))
+        yield from _unit_key_arrays(uid, by_group)
 
     def _records(self, unit: WorkUnit):
         """The unit's records (a failure is reported by the second read; a reader that breaks ends the unit)."""
@@ -167,4 +183,72 @@ class _SecondRead(beam.DoFn):
                     yield from self.steps.process(batch)
                 else:
                     yield batch  # a failure, already tagged
+        self.with_shared.shared = {}
+
+
+class _ReadParked(beam.DoFn):
+    """The counted read of a unit and the steps before the group step, in a local run: the
+    records that come out are parked in spill files; ``(unit id, [spill references])`` and the
+    key arrays leave, as ``_UnitKeys`` sends them."""
+
+    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep, spill: str):
+        self.slice = slc
+        self.before = before
+        self.step = step
+        self.spill = spill
+
+    def setup(self):
+        self.reader = ReadUnits(self.slice)
+        self.reader.setup()
+        self.steps = ApplySteps(self.slice.name, self.before)
+        self.steps.setup()
+
+    def start_bundle(self):
+        self._writer = SpillWriter(self.spill)
+
+    def finish_bundle(self):
+        self._writer.close()
+
+    def process(self, unit: WorkUnit):
+        by_group: dict[str, list[bytes]] = {}
+        parked = []
+        for batch in self.reader.process(unit):
+            for kept in self.steps.process(batch) if isinstance(batch, list) else (batch,):
+                if not isinstance(kept, list):
+                    yield kept  # a failure, already tagged
+                    continue
+                for _, record in kept:
+                    try:
+                        group, keys = self.step.group(record), record_keys(self.step.keys(record))
+                    except Exception:  # noqa: BLE001 - the step fails this record when it applies
+                        continue
+                    by_group.setdefault(group, []).append(keys)
+                parked.append(self._writer.put_object(kept))  # after keys(): what it kept in meta stays
+        uid = unit_name(unit)
+        yield uid, [tuple(place) for place in parked]
+        yield from _unit_key_arrays(uid, by_group)
+
+
+class _FromParked(beam.DoFn):
+    """``(unit id, {units: [spill references], shared})`` -> the parked records through the step."""
+
+    def __init__(self, slc: Slice, step: GroupKeyStep):
+        self.slice = slc
+        self.step = step
+
+    def setup(self):
+        self.with_shared = _WithShared(self.step)
+        self.steps = ApplySteps(self.slice.name, [self.with_shared])
+        self.steps.setup()
+        self._spilled = SpillReader()
+
+    def teardown(self):
+        self._spilled.close()
+
+    def process(self, joined):
+        _, members = joined
+        self.with_shared.shared = {group: key_set(packed) for group, packed in members[SHARED]}
+        for parked in members[UNITS]:
+            for place in parked:
+                yield from self.steps.process(self._spilled.read_object(place))
         self.with_shared.shared = {}

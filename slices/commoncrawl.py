@@ -59,11 +59,18 @@ def cc_net_shard(index: int, total: int, shards: int) -> int:
 
 
 def _line_keys(record: Record) -> list[bytes]:
-    return exact.line_hashes(record["text"])
+    hashes = exact.line_hashes(record["text"])
+    record["meta"]["_line_hashes"] = b"".join(hashes)  # spares hashing again if this record is the one deduped
+    return hashes
 
 
 def _remove_shared_lines(record: Record, shared: Container[bytes]) -> StepResult:
-    text, nlines = exact.remove_lines(record["text"], exact.line_hashes(record["text"]), shared)
+    packed = record["meta"].pop("_line_hashes", None)
+    if packed is None:
+        hashes = exact.line_hashes(record["text"])
+    else:
+        hashes = [packed[i : i + exact.HASH_BYTES] for i in range(0, len(packed), exact.HASH_BYTES)]
+    text, nlines = exact.remove_lines(record["text"], hashes, shared)
     if nlines == 0:
         return Drop("duplicate_lines")
     record["text"] = text

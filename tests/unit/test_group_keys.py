@@ -77,7 +77,8 @@ def _unit(name, docs, **context):
     return WorkUnit(name, context={"docs": docs, **context})
 
 
-def test_line_dedup_over_two_reads_keeps_cc_net_semantics():
+@pytest.mark.parametrize("parked", [False, True], ids=["read twice", "first read parked (local runs)"])
+def test_line_dedup_over_two_reads_keeps_cc_net_semantics(parked, tmp_path):
     units = [
         _unit("f1", [("g", "Cookie banner\nAlpha story\nAlpha story"),  # a repeat inside one document: first kept
                      ("g", "skip me\nGamma story"),  # dropped before the step: holds nothing
@@ -90,8 +91,9 @@ def test_line_dedup_over_two_reads_keeps_cc_net_semantics():
         _unit("f4", []),  # no documents: a counted empty input
     ]
     with TestPipeline(runner=FnApiRunner()) as pipeline:
-        read = pipeline | beam.Create(units) | ReadTwice(Documents(), [SkipMarked()], line_dedup_step())
-        texts = (read.records | beam.FlatMap(lambda batch: batch)
+        spill = str(tmp_path / "spill") if parked else None
+        read = pipeline | beam.Create(units) | ReadTwice(Documents(), [SkipMarked()], line_dedup_step(), spill)
+        texts = (read["records"] | beam.FlatMap(lambda batch: batch)
                  | beam.Map(lambda item: (item[0], item[1]["text"], item[1]["meta"]["nlines"])))
         assert_that(texts, equal_to([
             ("f1|000", "Alpha story", 1),
@@ -129,5 +131,5 @@ def test_line_dedup_matches_a_set_in_memory_on_random_documents():
             expected.append((key, kept))
     with TestPipeline(runner=FnApiRunner()) as pipeline:
         read = pipeline | beam.Create(units) | ReadTwice(Documents(), [], line_dedup_step())
-        texts = read.records | beam.FlatMap(lambda batch: batch) | beam.Map(lambda item: (item[0], item[1]["text"]))
+        texts = read["records"] | beam.FlatMap(lambda batch: batch) | beam.Map(lambda item: (item[0], item[1]["text"]))
         assert_that(texts, equal_to(expected))
