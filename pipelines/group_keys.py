@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from redpajama.core.records import Drop, GroupKeyStep, Step, StepResult
+from redpajama.core.records import GroupKeyStep, Step, StepResult
 from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, key_set, record_keys, unit_keys
 from redpajama.pipelines.reading import ReadUnits, unit_name
 from redpajama.pipelines.shuffle_volume import counted
 from redpajama.pipelines.spill import SpillReader, SpillWriter
-from redpajama.pipelines.steps import FAILURES, NAMESPACE, ApplySteps
+from redpajama.pipelines.steps import FAILURES, NAMESPACE, ApplySteps, Tally
 from redpajama.slices.base import Slice, WorkUnit
 
 UNITS = "units"
@@ -64,18 +64,6 @@ class ReadTwice(beam.PTransform):
         return {"records": read.records, FAILURES: failures | "ReadFailures" >> beam.Flatten()}
 
 
-def apply_before(steps: list[Step], record) -> object | None:
-    """``record`` through ``steps``, or None once one drops it or raises (the second read counts that)."""
-    for step in steps:
-        try:
-            record = step.apply(record)
-        except Exception:  # noqa: BLE001 - counted where it is read again
-            return None
-        if isinstance(record, Drop):
-            return None
-    return record
-
-
 def _unit_key_arrays(uid: str, by_group: dict[str, list[bytes]]):
     for group, records in sorted(by_group.items()):
         held, shared = unit_keys(records)
@@ -91,15 +79,19 @@ class _UnitKeys(beam.DoFn):
         self.step = step
 
     def setup(self):
-        for step in self.before:
-            step.setup()
+        self.steps = ApplySteps(self.slice.name, self.before, self.slice.budget)  # for its budget, not its counts
+        self.steps.setup()
+
+    def teardown(self):
+        self.steps.teardown()
 
     def process(self, unit: WorkUnit):
         by_group: dict[str, list[bytes]] = {}
-        for _, record in self._records(unit):
-            record = apply_before(self.before, record)
-            if record is None:
-                continue
+        for item in self._records(unit):
+            kept = self.steps._apply(item, [Tally() for _ in self.before])  # the second read counts
+            if not isinstance(kept, tuple):
+                continue  # dropped, or failed
+            record = kept[1]
             try:
                 group, keys = self.step.group(record), record_keys(self.step.keys(record))
             except Exception:  # noqa: BLE001 - the step fails this record when it is read again
@@ -171,8 +163,11 @@ class _SecondRead(beam.DoFn):
         self.reader = ReadUnits(self.slice)
         self.reader.setup()
         self.with_shared = _WithShared(self.step)
-        self.steps = ApplySteps(self.slice.name, [*self.before, self.with_shared])
+        self.steps = ApplySteps(self.slice.name, [*self.before, self.with_shared], self.slice.budget)
         self.steps.setup()
+
+    def teardown(self):
+        self.steps.teardown()
 
     def process(self, joined):
         _, members = joined
@@ -200,8 +195,11 @@ class _ReadParked(beam.DoFn):
     def setup(self):
         self.reader = ReadUnits(self.slice)
         self.reader.setup()
-        self.steps = ApplySteps(self.slice.name, self.before)
+        self.steps = ApplySteps(self.slice.name, self.before, self.slice.budget)
         self.steps.setup()
+
+    def teardown(self):
+        self.steps.teardown()
 
     def start_bundle(self):
         self._writer = SpillWriter(self.spill)
@@ -238,11 +236,12 @@ class _FromParked(beam.DoFn):
 
     def setup(self):
         self.with_shared = _WithShared(self.step)
-        self.steps = ApplySteps(self.slice.name, [self.with_shared])
+        self.steps = ApplySteps(self.slice.name, [self.with_shared], self.slice.budget)
         self.steps.setup()
         self._spilled = SpillReader()
 
     def teardown(self):
+        self.steps.teardown()
         self._spilled.close()
 
     def process(self, joined):

@@ -42,7 +42,7 @@ class Trace(NamedTuple):
     """What happened to a keyed record after this step, to be counted only if it is kept."""
 
     bytes_in: int
-    tallies: tuple  # per later step reached: (bytes_in, out, bytes_out, failed, dropped reason or "")
+    tallies: tuple  # per later step reached: (bytes_in, out, bytes_out, failed, dropped reason or "", other counts)
     failure: Failure | None  # from a later step, or from the encoder
     written: Written | None
 
@@ -73,15 +73,16 @@ class KeepFirstAtSink(beam.PTransform):
 
 def _compact(tally: Tally) -> tuple:
     reason = next(iter(tally.dropped), "")
-    return tally.bytes_in, tally.docs_out, tally.bytes_out, tally.failed, reason
+    return tally.bytes_in, tally.docs_out, tally.bytes_out, tally.failed, reason, tuple(tally.other.items())
 
 
 def _expand(compact: tuple) -> Tally:
     tally = Tally()
     tally.docs_in = 1
-    tally.bytes_in, tally.docs_out, tally.bytes_out, tally.failed, reason = compact
+    tally.bytes_in, tally.docs_out, tally.bytes_out, tally.failed, reason, other = compact
     if reason:
         tally.dropped[reason] = 1
+    tally.other.update(other)
     return tally
 
 
@@ -94,10 +95,13 @@ class _Tail(beam.DoFn):
         self.after = after
 
     def setup(self):
-        self.steps = ApplySteps(self.slice.name, self.after)
+        self.steps = ApplySteps(self.slice.name, self.after, self.slice.budget)
         self.steps.setup()
         self.counters = StepCounters(self.slice.name, self.step.name)
         self.write = StepCounters(self.slice.name, WRITE)
+
+    def teardown(self):
+        self.steps.teardown()
 
     def start_bundle(self):
         self._yields = UnitYields()

@@ -23,7 +23,7 @@ from redpajama.core.errors import UsageError
 from redpajama.core.records import (
     Drop,
     Failure,
-    JoinStep,
+    KeepFirstStep,
     Record,
     Step,
     StepResult,
@@ -176,7 +176,7 @@ class SelectFiles(Step):
         return Drop(reason) if reason else record
 
 
-def dedup_step() -> JoinStep:
+def dedup_step() -> KeepFirstStep:
     return exact.keep_first_step(
         "exact_dedup",
         key=lambda record: record["meta"]["content_hash"],
