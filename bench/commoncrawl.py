@@ -49,6 +49,7 @@ TARGET_RATIO = 0.85
 # (commoncrawl.org/2019/03/february-2019-crawl-archive-now-available/).
 SNAPSHOTS = 5
 SNAPSHOT_WET_BYTES = 7.62 * 2**40
+SNAPSHOT_FILES = 64_000
 SNAPSHOT_SOURCE = "5 x CommonCrawl's February 2019 crawl: 7.62 TiB of WET, 2.9 B pages (its announcement)"
 # Dataflow bills batch shuffle by the bytes it processes (cloud.google.com/dataflow/pricing);
 # the rate is the us-central1 list price as last read; check the page, rates change by region.
@@ -158,33 +159,49 @@ def pipeline(slc: CommonCrawl, files: list[str]) -> tuple[dict, float]:
         return outcome.stats, time.perf_counter() - started
 
 
-def shuffle_volume(shuffles: dict, before: dict, wet_bytes: int) -> dict:
-    """Each shuffle's elements and bytes per GB of WET input, projected to the five snapshots."""
+PER_FILE = ("units", "line_dedup:units", "line_dedup:key_arrays", "line_dedup:shared_keys")  # one element per file
+
+
+def shuffle_volume(shuffles: dict, before: dict, wet_bytes: int, files: int, documents: int) -> dict:
+    """Each shuffle's elements and bytes per GB of WET input (per file for the shuffles with one
+    element per file: the benchmark's files are far smaller than CommonCrawl's), projected to the
+    five snapshots."""
     per_gb = 1e9 / wet_bytes
     projected_gb = SNAPSHOTS * SNAPSHOT_WET_BYTES / 1e9
+    projected_files = SNAPSHOTS * SNAPSHOT_FILES
     rows = {}
     for label, volume in sorted(shuffles.items()):
-        elements, size = volume["elements"] * per_gb, volume["bytes"] * per_gb
-        rows[label] = {"elements_per_gb": round(elements), "mb_per_gb": round(size / 1e6, 3),
-                       "snapshots_elements": round(elements * projected_gb), "snapshots_tb": round(size * projected_gb / 1e12, 2)}
+        size = volume["bytes"] * per_gb
+        row = {"mb_per_gb": round(size / 1e6, 3), "snapshots_tb": round(size * projected_gb / 1e12, 2)}
+        if label in PER_FILE:
+            row["elements_per_file"] = round(volume["elements"] / files, 2)
+            row["snapshots_elements"] = round(volume["elements"] / files * projected_files)
+        else:
+            row["elements_per_gb"] = round(volume["elements"] * per_gb)
+            row["snapshots_elements"] = round(volume["elements"] * per_gb * projected_gb)
+        rows[label] = row
     total_tb = sum(row["snapshots_tb"] for row in rows.values())
     old = {"line_dedup: one (line, holder) element per distinct line of a document": (before["line_elements"], 30),
            "line_dedup: every record's text joined back": (before["line_join_text_bytes"], 1),
            "digest_dedup: the text of every record grouped by digest": (before["digest_join_text_bytes"], 1)}
-    before_rows = {label: round(count * size * per_gb / 1e6, 1) for label, (count, size) in old.items()}
+    before_mb = {label: round(count * size * per_gb / 1e6, 1) for label, (count, size) in old.items()}
+    before_tb = sum(before_mb.values()) * projected_gb / 1e6
     return {
         "wet_gb_measured": round(wet_bytes / 1e9, 4),
+        "documents_per_gb": round(documents * per_gb),
         "per_shuffle": rows,
         "total_mb_per_gb": round(sum(row["mb_per_gb"] for row in rows.values()), 2),
-        "total_elements_per_gb": sum(row["elements_per_gb"] for row in rows.values()),
         "snapshots": SNAPSHOT_SOURCE,
-        "snapshots_wet_tb": round(SNAPSHOTS * SNAPSHOT_WET_BYTES / 1e12, 1),
+        "snapshots_wet_tb": round(projected_gb / 1e3, 1),
         "snapshots_shuffle_tb": round(total_tb, 1),
         "snapshots_shuffle_elements": sum(row["snapshots_elements"] for row in rows.values()),
         "shuffle_usd_per_gb": SHUFFLE_USD_PER_GB,
         "snapshots_shuffle_usd": round(total_tb * 1000 * SHUFFLE_USD_PER_GB),
-        "before_mb_per_gb_estimated": before_rows,
+        "before_mb_per_gb_estimated": before_mb,
         "before_line_elements_per_gb": round(before["line_elements"] * per_gb),
+        "before_snapshots_tb_estimated": round(before_tb, 1),
+        "before_snapshots_elements_estimated": round(before["line_elements"] * per_gb * projected_gb),
+        "before_snapshots_usd_estimated": round(before_tb * 1000 * SHUFFLE_USD_PER_GB),
     }
 
 
@@ -224,7 +241,7 @@ def main() -> dict:
         "pipeline_docs_per_s_per_core": round(pipeline_rate, 1),
         "ratio": round(pipeline_rate / kernel_rate, 3),
         "target_ratio": TARGET_RATIO,
-        "shuffles": shuffle_volume(stats.get("shuffles", {}), before, wet_bytes),
+        "shuffles": shuffle_volume(stats.get("shuffles", {}), before, wet_bytes, len(files), stats["read"]),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "models": slc.chosen_models["origin"],
         "machine": machine(),

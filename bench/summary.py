@@ -30,12 +30,15 @@ def rows() -> list[tuple[str, str, str, bool | None]]:
         volume = cc.get("shuffles")
         if volume:
             for label, row in volume["per_shuffle"].items():
-                found.append((f"CommonCrawl shuffle {label}, per GB of WET",
-                              f"{row['elements_per_gb']:,} elements, {row['mb_per_gb']:,.2f} MB", "measured", None))
+                elements = (f"{row['elements_per_file']:,} per WET file" if "elements_per_file" in row
+                            else f"{row['elements_per_gb']:,} elements")
+                found.append((f"CommonCrawl shuffle {label}, per GB of WET", f"{elements}, {row['mb_per_gb']:,.2f} MB",
+                              "measured", None))
             found.append(("CommonCrawl shuffles, five snapshots projected",
                           f"{volume['snapshots_shuffle_elements'] / 1e9:,.2f} B elements, "
                           f"{volume['snapshots_shuffle_tb']:,.1f} TB: about ${volume['snapshots_shuffle_usd']:,} "
-                          f"at ${volume['shuffle_usd_per_gb']}/GB", "measured", None))
+                          f"at ${volume['shuffle_usd_per_gb']}/GB (before: {volume['before_snapshots_tb_estimated']:,.0f} TB, "
+                          f"{volume['before_snapshots_elements_estimated'] / 1e9:,.0f} B elements)", "measured", None))
     if tokens:
         same = tokens["web_counts_identical"] and tokens["books_counts_identical"]
         for corpus in ("web", "books"):

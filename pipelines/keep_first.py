@@ -2,8 +2,8 @@
 
 Records reaching the step go on at once through the per-record steps after it and into sink
 lines. Each keyed record also leaves a pair ``(key, (order key, trace))``: the trace says what
-the later steps and the encoder did with it (their counts, a failure, where its line went),
-in a few dozen bytes. A key's pairs meet in one group: the first by order key is kept, and its
+the later steps and the encoder did with it (their counts, a failure, where its line went);
+a pair takes under 200 bytes. A key's pairs meet in one group: the first by order key is kept, and its
 trace is counted now; every other is a duplicate: counted as dropped by this step, its trace
 discarded, and its line, if one was made, removed in the sink by a tombstone. Only pairs and
 tombstones travel; a record's text crosses one shuffle, the sink's.
