@@ -30,9 +30,9 @@ def rows() -> list[tuple[str, str, str, bool | None]]:
         volume = cc.get("shuffles")
         if volume:
             for label, row in volume["per_shuffle"].items():
-                elements = (f"{row['elements_per_file']:,} per WET file" if "elements_per_file" in row
-                            else f"{row['elements_per_gb']:,} elements")
-                found.append((f"CommonCrawl shuffle {label}, per GB of WET", f"{elements}, {row['mb_per_gb']:,.2f} MB",
+                elements = (f"{row['elements_per_file']:,} elements per WET file" if "elements_per_file" in row
+                            else f"{row['elements_per_gb']:,} elements per GB of WET")
+                found.append((f"CommonCrawl shuffle {label}", f"{elements}, {row['mb_per_gb']:,.2f} MB per GB of WET",
                               "measured", None))
             found.append(("CommonCrawl shuffles, five snapshots projected",
                           f"{volume['snapshots_shuffle_elements'] / 1e9:,.2f} B elements, "
