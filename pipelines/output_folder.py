@@ -26,7 +26,8 @@ from redpajama.pipelines import io
 
 SHARD = re.compile(r"(?:[^/]+/)?[^/]+-\d{5}-of-\d{5}\.(?:jsonl\.zst|jsonl|txt)")
 SCRATCH = re.compile(r"\.write-test-\w+|\.(?:stats\.json|_SUCCESS)\.partial")  # left by a run cut short
-OWN_FILES = frozenset({io.STATS, io.MARKER, io.LOCK})
+INPUT_LIST = "_inputs.txt"  # a long input list, written for the workers to read (see build.input_list)
+OWN_FILES = frozenset({io.STATS, io.MARKER, io.LOCK, INPUT_LIST})
 LISTED = 3  # foreign names a refusal shows
 
 

@@ -35,7 +35,7 @@ from redpajama.pipelines.engine import run_supervised
 from redpajama.pipelines.launch import cancel_dataflow_job, note_submitted, silenced
 from redpajama.pipelines.lock import OutputLock
 from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
-from redpajama.pipelines.output_folder import SliceFolder, check_inputs_outside, check_slice_folder
+from redpajama.pipelines.output_folder import INPUT_LIST, SliceFolder, check_inputs_outside, check_slice_folder
 from redpajama.pipelines.progress import quiet_worker_logs
 from redpajama.pipelines.resume import decide, every_unit_failed
 from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result
@@ -186,6 +186,7 @@ def run_slice(
         if slc.counts():
             stats["counts"] = {name: counts_summary(layout.temporary, name) for name in slc.counts()}
         stats["unit_yields"] = take_unit_yields(layout.temporary)
+        drop_input_list(layout.temporary)
         if tokenizer:
             stats.update(count_output_tokens(layout.temporary, tokenizer, workers or 1))
         files: list[str] = []
@@ -263,6 +264,13 @@ def take_unit_yields(folder: str) -> dict[str, Any]:
         total[1] += size
     return {"per_unit": [found[unit] for unit in sorted(found)],
             "per_input": [per_input[name] for name in sorted(per_input)], "unattributed": unattributed}
+
+
+def drop_input_list(folder: str) -> None:
+    """Remove the input list a run with many inputs wrote for its workers: bookkeeping, not output."""
+    path = io.join(folder, INPUT_LIST)
+    if beam.io.filesystems.FileSystems.exists(path):
+        io.delete_file(path)
 
 
 def check_output(output: str, slice_dir: str) -> None:

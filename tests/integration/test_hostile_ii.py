@@ -1,0 +1,58 @@
+"""Hostile and unlucky cases beyond the reliability tests: what a run leaves in its output
+folder, what it writes through, when a finished run is taken as done, and commands run on
+outputs that are not what they should be. Every input here is generated and small."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from redpajama.pipelines import build
+from redpajama.slices.c4 import C4
+
+from tests.guards import alarm
+from tests.integration.helpers import records, run
+
+GUARD_SECONDS = 240  # turns a hang into a failure; not a measurement
+C4_NAME = "c4-train.{:05d}-of-01024.json.gz"
+
+
+def c4_inputs(folder: Path, files: int = 2, rows: int = 3) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(files):
+        lines = [json.dumps({"text": f"document {number}.{i}: " + "words of the page " * 5,
+                             "url": f"https://x/{number}/{i}", "timestamp": "t"}) for i in range(rows)]
+        path = folder / C4_NAME.format(number)
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+        paths.append(path)
+    return paths
+
+
+def cli(*args: str, timeout: float = GUARD_SECONDS) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, "-m", "redpajama.pipelines.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+    return done.returncode, done.stdout + done.stderr
+
+
+# --- the output folder holds only output -------------------------------------------------------------
+
+
+def test_the_input_list_of_a_run_with_many_inputs_is_not_output(tmp_path, monkeypatch):
+    """A run whose input names pass the inline limit hands its workers a list file in
+    ``_temporary/``; the commit must not publish it (``show`` took its lines for documents, and a
+    commit cut short left a file no run claims, which blocked every rerun)."""
+    monkeypatch.setattr(build, "INLINE_INPUT_BYTES", 0)
+    inputs = c4_inputs(tmp_path / "in")
+    with alarm(GUARD_SECONDS):
+        outcome = run(C4(), inputs, tmp_path / "out", workers=1)
+    folder = Path(outcome.slice_dir)
+    assert outcome.stats["kept"] == 6 and len(records(folder)) == 6
+    assert not (folder / "_inputs.txt").exists()
+    marker = json.loads((folder / "_SUCCESS").read_text())
+    assert "_inputs.txt" not in marker["files"]
+    code, out = cli("show", str(folder), "--n", "10")
+    assert code == 0 and "_inputs.txt" not in out and str(inputs[0]) not in out
