@@ -84,12 +84,16 @@ class SliceFolder:
         """An earlier run left unfinished work in ``_temporary/``."""
         return any(staging(name) for name in self.entries)
 
-    def check_writable(self) -> None:
-        """Refuse (one line) a folder that holds what no run of this project wrote."""
+    def check_links(self, when: str = "") -> None:
+        """Refuse (one line) a folder that holds a symbolic link: a commit would move files through it."""
         links = sorted(name for name, kind in self.entries.items() if kind == "link")
         if links:
-            raise UsageError(f"--output: {self.path} holds a symbolic link ({_names(links)}); a run never follows, "
-                             "writes through or removes one: choose another --output")
+            raise UsageError(f"--output: {self.path} holds a symbolic link ({_names(links)}){when}; a run never "
+                             "follows, writes through or removes one: choose another --output")
+
+    def check_writable(self) -> None:
+        """Refuse (one line) a folder that holds what no run of this project wrote."""
+        self.check_links()
         foreign = self.foreign()
         if foreign:
             raise UsageError(f"--output: {self.path} holds files this tool did not write ({_names(foreign)}); "

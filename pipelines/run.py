@@ -193,8 +193,9 @@ def run_slice(
         if commit:
             staged = io.list_files(layout.temporary)
             names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
-            stale = SliceFolder.read(slice_dir).stale()  # read again: only what is there now, and ours
-            files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names}, stale)
+            current = SliceFolder.read(slice_dir)  # read again: only what is there now, and ours
+            current.check_links(", made while the run ran (its output stays in _temporary/)")
+            files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names}, current.stale())
         return RunOutcome(slice_dir, stats, files, reused=False)
 
 

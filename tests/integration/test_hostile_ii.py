@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from redpajama.pipelines import build
+from redpajama.pipelines import run as run_module
 from redpajama.slices.c4 import C4
 
 from tests.guards import alarm
@@ -56,3 +59,25 @@ def test_the_input_list_of_a_run_with_many_inputs_is_not_output(tmp_path, monkey
     assert "_inputs.txt" not in marker["files"]
     code, out = cli("show", str(folder), "--n", "10")
     assert code == 0 and "_inputs.txt" not in out and str(inputs[0]) not in out
+
+
+def test_a_link_made_in_the_slice_folder_while_the_run_runs_is_never_written_through(tmp_path, monkeypatch):
+    """A folder the commit moves files into (``_errors/``) that became a link to elsewhere during
+    the run: the commit refuses instead of writing the dead letters through it."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "errors-00000-of-00001.jsonl").write_text("precious\n")
+    out = tmp_path / "out"
+    taken = run_module.take_unit_yields
+
+    def link_appears(folder: str):
+        (out / "c4" / "_errors").symlink_to(victim)
+        return taken(folder)
+
+    monkeypatch.setattr(run_module, "take_unit_yields", link_appears)
+    with alarm(GUARD_SECONDS), pytest.raises(run_module.UsageError, match=r"symbolic link \(_errors\).*while the run"):
+        run(C4(), c4_inputs(tmp_path / "in"), out, workers=1)
+    assert sorted(os.listdir(victim)) == ["errors-00000-of-00001.jsonl"]
+    assert (victim / "errors-00000-of-00001.jsonl").read_text() == "precious\n"
+    assert not (out / "c4" / "_SUCCESS").exists()
+    assert (out / "c4" / "_temporary" / "c4-00000-of-00001.jsonl.zst").exists()  # the work is kept for a look
