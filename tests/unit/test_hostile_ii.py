@@ -4,6 +4,9 @@ and LaTeX. Every input is generated; bounds are generous guards, not measurement
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from redpajama.pipelines.output_folder import SliceFolder, own_name
 
 
@@ -16,3 +19,35 @@ def test_an_input_list_left_by_a_run_is_its_own_file(tmp_path):
     (folder / "c4-00000-of-00001.jsonl.zst").write_bytes(b"")
     found = SliceFolder.read(str(folder))
     assert found.foreign() == [] and found.stale() == ["_inputs.txt", "c4-00000-of-00001.jsonl.zst"]
+
+
+# --- one run at a time -------------------------------------------------------------------------------
+
+
+def test_a_run_that_opens_the_lock_as_the_holder_ends_never_shares_the_folder(tmp_path, monkeypatch):
+    """Run B opens ``_LOCK``; run A ends (removes and unlocks the file); B's lock then succeeds on
+    a file no longer at the path, and run C locked a new ``_LOCK``: two runs held the folder."""
+    from redpajama.pipelines import lock as lock_module
+
+    folder = str(tmp_path / "c4")
+    first = lock_module.OutputLock(folder).__enter__()
+    real_flock = lock_module.fcntl.flock
+    calls = []
+
+    def first_ends_between_open_and_lock(fd, operation):
+        calls.append(fd)
+        if len(calls) == 1:
+            first.__exit__(None, None, None)
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(lock_module.fcntl, "flock", first_ends_between_open_and_lock)
+    second = lock_module.OutputLock(folder).__enter__()
+    monkeypatch.setattr(lock_module.fcntl, "flock", real_flock)
+    try:
+        held = os.fstat(second.fds[0])
+        at_path = os.stat(second.path)
+        assert (held.st_dev, held.st_ino) == (at_path.st_dev, at_path.st_ino)
+        with pytest.raises(lock_module.OutputBusy):
+            lock_module.OutputLock(folder).__enter__()
+    finally:
+        second.__exit__(None, None, None)
