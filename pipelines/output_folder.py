@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,18 +155,46 @@ def check_slice_folder(slice_dir: str) -> None:
 
 def check_inputs_outside(slice_dir: str, inputs: list[str]) -> None:
     """Refuse a slice folder that holds an input or lies inside an input folder: the run would
-    replace what it reads, or read what it wrote on the next run."""
+    replace what it reads, or read what it wrote on the next run. Locally folders are also
+    compared by device and inode, so that one folder reached by two names (a bind mount, a
+    case-insensitive file system) is found too."""
     folders = _places(slice_dir)
+    chains: dict[str, frozenset] = {}
+    local = "://" not in slice_dir
+    slice_id = _identity(slice_dir) if local else None
+    above_slice = _chain(os.path.realpath(slice_dir), chains) if local else frozenset()
     for item in inputs:
         if storage.is_url(item):
             continue
         places = _places(item)
-        if any(_within(place, folder) for place in places for folder in folders):
+        local_input = local and "://" not in item
+        holders = _chain(os.path.dirname(os.path.realpath(item)), chains) if local_input else frozenset()
+        if any(_within(place, folder) for place in places for folder in folders) or slice_id in holders:
             raise UsageError(f"--output: the slice folder {slice_dir} holds an input ({item}); "
                              "choose an --output folder apart from the inputs")
-        if _is_folder(item) and any(_within(folder, place) for place in places for folder in folders):
+        if _is_folder(item) and (any(_within(folder, place) for place in places for folder in folders)
+                                 or _identity(item) in above_slice):
             raise UsageError(f"--output: the slice folder {slice_dir} is inside an input ({item}); "
                              "choose an --output folder apart from the inputs")
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """A local folder's device and inode (None when it does not exist)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
+
+
+def _chain(folder: str, chains: dict[str, frozenset]) -> frozenset:
+    """The identities of ``folder`` (an absolute path, links resolved) and of every folder above it."""
+    if folder not in chains:
+        parent = os.path.dirname(folder)
+        above = _chain(parent, chains) if parent != folder else frozenset()
+        identity = _identity(folder)
+        chains[folder] = above | {identity} if identity else above
+    return chains[folder]
 
 
 def _places(path: str) -> set[str]:

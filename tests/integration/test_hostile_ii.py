@@ -81,3 +81,32 @@ def test_a_link_made_in_the_slice_folder_while_the_run_runs_is_never_written_thr
     assert (victim / "errors-00000-of-00001.jsonl").read_text() == "precious\n"
     assert not (out / "c4" / "_SUCCESS").exists()
     assert (out / "c4" / "_temporary" / "c4-00000-of-00001.jsonl.zst").exists()  # the work is kept for a look
+
+
+def _can_bind_mount() -> bool:
+    try:
+        return subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _can_bind_mount(), reason="needs a private mount namespace (unshare -m)")
+def test_an_output_that_is_the_inputs_folder_under_another_name_is_refused(tmp_path):
+    """The input's folder reached by another path that no link explains (a bind mount here; a
+    case-insensitive file system does the same with ``Data`` for ``data``): names differ, the
+    folder is one. An input named like a shard was deleted by the commit."""
+    data, mirror = tmp_path / "data", tmp_path / "mirror"
+    (data / "c4").mkdir(parents=True)
+    mirror.mkdir()
+    source = data / "c4" / "c4-00000-of-00001.jsonl"
+    source.write_text("".join(json.dumps({"text": f"document {i}: " + "words " * 9, "url": f"https://x/{i}",
+                                          "timestamp": "t"}) + "\n" for i in range(4)))
+    before = source.read_bytes()
+    command = [sys.executable, "-m", "redpajama.pipelines.cli", "run", "c4", "--input", str(source),
+               "--output", str(mirror), "--workers", "1", "--count-tokens", "off"]
+    script = f"mount --bind {data} {mirror} && exec \"$@\""
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *command], capture_output=True, text=True,
+                          timeout=GUARD_SECONDS)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2 and "holds an input" in out and len(out.strip().splitlines()) == 1, out
+    assert sorted(os.listdir(data / "c4")) == ["c4-00000-of-00001.jsonl"] and source.read_bytes() == before
