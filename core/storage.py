@@ -12,6 +12,7 @@ paths are read with the standard library.
 from __future__ import annotations
 
 import glob
+import hashlib
 import http.client
 import io
 import os
@@ -173,7 +174,8 @@ class _PassingError(Exception):
 
 
 def input_states(paths: list[str], threads: int = 16) -> list[str | None]:
-    """What each input is now: size and modification time (a URL's ETag, size and date).
+    """What each input is now: size and modification time (a URL's ETag, size and date; a
+    folder's, every entry below it).
 
     A finished run is reused only while these match, so replacing an input with other bytes
     (a truncated download with the good file) makes the rerun do the work again. A state that
@@ -215,12 +217,35 @@ def _read_state(path: str) -> str:
             return "missing"
         except OSError as error:
             raise _PassingError(str(error)) from error
+        if stat.S_ISDIR(info.st_mode):
+            return _tree_state(path)
         return f"{info.st_size}:{info.st_mtime_ns}"
     try:
         matched = filesystems().match(path)
     except Exception as error:  # a file system's own error type (Beam wraps them in BeamIOError)
         raise _PassingError(str(error)) from error
     return ";".join(f"{m.size}:{m.mtime}" for m in matched) or "missing"
+
+
+def _tree_state(folder: str) -> str:
+    """A folder input's state (a repository, a paper): every entry below it by name, kind, size
+    and modification time, links not followed. A file edited inside changes it, which the
+    folder's own size and time (they change only when its direct entries do) would not."""
+    digest = hashlib.blake2b(digest_size=16)
+    entries = 0
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            path = os.path.join(root, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            entries += 1
+            relative = os.path.relpath(path, folder)
+            digest.update(f"{relative}\0{stat.S_IFMT(info.st_mode)}:{info.st_size}:{info.st_mtime_ns}\n"
+                          .encode("utf-8", "surrogateescape"))
+    return f"tree:{entries}:{digest.hexdigest()}"
 
 
 def expand(pattern: str, folders: bool = False) -> list[str]:

@@ -51,3 +51,26 @@ def test_a_run_that_opens_the_lock_as_the_holder_ends_never_shares_the_folder(tm
             lock_module.OutputLock(folder).__enter__()
     finally:
         second.__exit__(None, None, None)
+
+
+# --- when a finished run is taken as done ------------------------------------------------------------
+
+
+def test_a_file_edited_inside_a_folder_input_changes_its_state(tmp_path):
+    """A repository or paper folder is one input; editing ``src/main.py`` changes neither the
+    folder's size nor its time, and the rerun said "already complete" with the old output."""
+    from redpajama.core import storage
+    from redpajama.pipelines.resume import decide
+
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "main.py").write_text("def main():\n    return 1\n")
+    (repo / "LICENSE").write_text("MIT License\n")
+    before = storage.input_states([str(repo)])
+    (repo / "src" / "main.py").write_text("def main():\n    return 2 + 40  # changed\n")
+    after = storage.input_states([str(repo)])
+    assert None not in before + after and before != after
+    finished = {"fingerprint": {"inputs": [str(repo)], "input_states": before}}
+    decision = decide(finished, {"failed": 0}, {"inputs": [str(repo)], "input_states": after}, where="out/github")
+    assert decision.action == "refuse" and "1 input changed" in decision.message
+    assert storage.input_states([str(repo)]) == after  # the same tree, the same state
