@@ -202,7 +202,8 @@ def _read_state(path: str) -> str:
     """The state of one input, or :class:`_PassingError`; a missing input's state is that it is missing."""
     if is_url(path):
         try:
-            response = _http_session().head(path, timeout=HTTP_TIMEOUT, allow_redirects=True)
+            with deadline(time.monotonic() + HTTP_TIMEOUT):  # headers a byte at a time never hold the launch
+                response = _http_session().head(path, timeout=HTTP_TIMEOUT, allow_redirects=True)
         except requests.RequestException as error:
             raise _PassingError(str(error)) from error
         if response.status_code >= 500 or response.status_code == 429:

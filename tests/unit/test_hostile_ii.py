@@ -74,3 +74,22 @@ def test_a_file_edited_inside_a_folder_input_changes_its_state(tmp_path):
     decision = decide(finished, {"failed": 0}, {"inputs": [str(repo)], "input_states": after}, where="out/github")
     assert decision.action == "refuse" and "1 input changed" in decision.message
     assert storage.input_states([str(repo)]) == after  # the same tree, the same state
+
+
+def test_a_server_that_drips_its_answer_to_the_state_request_never_holds_the_launch(monkeypatch):
+    """The HEAD request for an input's state waited per byte, never per answer: headers dripped a
+    byte at a time held the launch (four tries) as long as the server liked, then gave a state."""
+    from redpajama.core import storage
+
+    from tests.guards import bounded
+    from tests.integration.loopback import Reply, Server
+
+    monkeypatch.setattr(storage, "HTTP_TIMEOUT", 1)
+    monkeypatch.setattr(storage, "STATE_BACKOFF", 0.01)
+    server = Server("127.0.0.1", lambda path, query, headers: Reply(200, b"x" * 100, drip_head=0.05))
+    try:
+        [state] = bounded(lambda: storage.input_states([f"{server.base}/c4.json.gz"]), 60)
+    finally:
+        server.close()
+    assert state is None  # unknown: the same command runs again instead of trusting or refusing
+    assert server.hits["/c4.json.gz"] == storage.STATE_TRIES
