@@ -457,6 +457,11 @@ class _HttpRangeStream(io.RawIOBase):
             if "Range" in headers and status == 200:
                 response.close()
                 raise SourceError(f"{self._url}: server ignored the Range request")
+            first = _first_byte(response) if status == 206 else None
+            if first is not None and first != self._position:
+                response.close()
+                raise SourceError(f"{self._url}: asked for bytes from {self._position}, the server sent them "
+                                  f"from {first}")
             # a server that compresses anyway: its bytes are decoded, and its lengths are not the file's
             self._encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
             if self._end is None and not self._encoded:
@@ -507,6 +512,14 @@ class _HttpRangeStream(io.RawIOBase):
         if self._response is not None:
             self._response.close()
             self._response = None
+
+
+def _first_byte(response: requests.Response) -> int | None:
+    """Where a 206's ``Content-Range: bytes FIRST-LAST/TOTAL`` says its bytes start (None: not said)."""
+    spec = response.headers.get("Content-Range", "").strip()
+    unit, _, span = spec.partition(" ")
+    first = span.partition("-")[0].strip()
+    return int(first) if unit.lower() == "bytes" and first.isdigit() else None
 
 
 def _end_of(response: requests.Response, position: int) -> int | None:

@@ -93,3 +93,33 @@ def test_a_server_that_drips_its_answer_to_the_state_request_never_holds_the_lau
         server.close()
     assert state is None  # unknown: the same command runs again instead of trusting or refusing
     assert server.hits["/c4.json.gz"] == storage.STATE_TRIES
+
+
+# --- HTTP inputs -------------------------------------------------------------------------------------
+
+
+def test_a_resumed_read_that_the_server_answers_from_another_offset_fails_instead_of_shifting_bytes():
+    """The connection drops after 1,000 bytes; the resume asks ``Range: bytes=1000-`` and the
+    server answers 206 from byte 0, as its Content-Range says: the bytes came shifted, silently
+    (duplicated lines in a JSONL input, a corrupt gzip)."""
+    import re
+
+    from redpajama.core import storage
+    from redpajama.core.errors import SourceError
+
+    from tests.guards import bounded
+    from tests.integration.loopback import Reply, Server
+
+    data = bytes(range(256)) * 40
+
+    def from_the_start(path, query, headers):
+        ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", headers.get("Range", ""))
+        head = {"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"} if ranged else {}
+        return Reply(206 if ranged else 200, data[:1000], head, length=len(data))
+
+    server = Server("127.0.0.1", from_the_start)
+    try:
+        with pytest.raises(SourceError, match="asked for bytes from 1000, the server sent them from 0"):
+            bounded(lambda: storage.open_range(f"{server.base}/data.bin").read(), 60)
+    finally:
+        server.close()
