@@ -99,18 +99,20 @@ def past_deadline() -> bool:
     return left is not None and left <= 0
 
 
-def read_capped(response: requests.Response, settings: HttpSettings, started: float) -> bytes | Outcome:
+def read_capped(response: requests.Response, settings: HttpSettings, started: float,
+                keep_first: bool = False) -> bytes | Outcome:
     """The body as sent (still content-encoded), or the outcome when it is too large or too slow
-    (past ``max_seconds`` since ``started``, or past the thread's deadline while waiting for a byte)."""
+    (past ``max_seconds`` since ``started``, or past the thread's deadline while waiting for a byte).
+    With ``keep_first``, a body over ``max_bytes`` gives its first ``max_bytes`` instead."""
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > settings.max_bytes:
+    if declared.isdigit() and int(declared) > settings.max_bytes and not keep_first:
         return Outcome("", "too_large")
     body = bytearray()
     try:
         for piece in response.raw.stream(READ_PIECE, decode_content=False):
             body += piece
             if len(body) > settings.max_bytes:
-                return Outcome("", "too_large")
+                return bytes(body[: settings.max_bytes]) if keep_first else Outcome("", "too_large")
             if time.monotonic() - started > settings.max_seconds:
                 return Outcome("", "too_slow")
     except Exception as error:  # noqa: BLE001 - urllib3 raises several unrelated types mid-body
@@ -254,14 +256,18 @@ class LiveFetcher:
             elif response.status_code >= 500:
                 return Outcome("", "robots_unreachable")
             else:
-                body = read_capped(response, HttpSettings("", timeout, ROBOTS_MAX_BYTES, 2 * timeout), time.monotonic())
+                # RFC 9309: at least the first 500 KiB are parsed; rules past the limit may be ignored
+                body = read_capped(response, HttpSettings("", timeout, ROBOTS_MAX_BYTES, 2 * timeout), time.monotonic(),
+                                   keep_first=True)
                 if isinstance(body, Outcome):
-                    return None if body.reason == "too_large" else body
+                    return body
                 if response.headers.get("Content-Encoding", "").lower() in ("gzip", "x-gzip", "deflate"):
                     try:
                         body = zlib.decompressobj(47).decompress(body, ROBOTS_MAX_BYTES)
                     except zlib.error:
                         return None
+                if len(body) >= ROBOTS_MAX_BYTES:  # cut: a last line may be partial
+                    body = body[: body.rfind(b"\n") + 1]
                 rules.parse(body.decode("utf-8", "replace").splitlines())
             rules.modified()
             return rules

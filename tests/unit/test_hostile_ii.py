@@ -123,3 +123,32 @@ def test_a_resumed_read_that_the_server_answers_from_another_offset_fails_instea
             bounded(lambda: storage.open_range(f"{server.base}/data.bin").read(), 60)
     finally:
         server.close()
+
+
+# --- fetch-pages -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_robots_txt_past_the_parsing_limit_is_read_up_to_it_not_ignored(chunked):
+    """RFC 9309 asks a crawler to parse at least the first 500 KiB; a longer robots.txt was taken as
+    allowing everything, so ``Disallow: /`` on its first line was not obeyed."""
+    from redpajama.pipelines.fetch_live import ROBOTS_MAX_BYTES, HttpSettings, LiveFetcher
+
+    from tests.guards import bounded
+    from tests.integration.loopback import Reply, Server
+
+    robots = b"User-agent: *\nDisallow: /private/\n" + b"# a long comment line of the file\n" * 30000
+    assert len(robots) > ROBOTS_MAX_BYTES
+
+    def route(path, query, headers):
+        if path == "/robots.txt":
+            return Reply(200, robots, {"Content-Type": "text/plain"}, chunked=chunked)
+        return Reply(200, b"<html><body>a page</body></html>")
+
+    server = Server("127.0.0.1", route)
+    try:
+        fetcher = LiveFetcher(HttpSettings("test-agent", timeout=5), lambda host, delay: None)
+        assert bounded(lambda: fetcher(f"{server.base}/private/page"), 60).reason == "robots_disallowed"
+        assert bounded(lambda: fetcher(f"{server.base}/public/page"), 60).reason == "fetched"
+    finally:
+        server.close()
