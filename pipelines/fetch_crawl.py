@@ -13,15 +13,19 @@ import gzip
 import io
 import json
 import threading
+import time
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
+from redpajama.core.http_deadline import deadline, with_deadlines
 from redpajama.pipelines.fetch_live import (
     HTML_TYPES,
     TRANSIENT_STATUS,
     HttpSettings,
     Outcome,
     for_url,
+    past_deadline,
+    read_capped,
     request_failure,
     transient,
 )
@@ -60,14 +64,21 @@ class CrawlFetcher:
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
+            session = self._local.session = with_deadlines(requests.Session())
             session.headers["User-Agent"] = self.settings.user_agent
         return session
 
     def __call__(self, url: str) -> Outcome:
+        """The page's record; its lookups and its read end within ``max_seconds`` (``too_slow``),
+        however slowly the servers send, as a live page's do."""
+        started = time.monotonic()
+        with deadline(started + self.settings.max_seconds):
+            return self._fetch(url, started)
+
+    def _fetch(self, url: str, started: float) -> Outcome:
         target = url
         for _ in range(MAX_HOPS + 1):
-            captures = self.lookup(target)
+            captures = self.lookup(target, started)
             if isinstance(captures, Outcome):
                 return for_url(url, captures)
             if not captures:
@@ -80,23 +91,29 @@ class CrawlFetcher:
             return self._record(url, capture)
         return Outcome(url, "too_many_redirects")
 
-    def lookup(self, url: str) -> list[dict] | Outcome:
-        """The crawl's captures of ``url`` (none: an empty list)."""
+    def lookup(self, url: str, started: float | None = None) -> list[dict] | Outcome:
+        """The crawl's captures of ``url`` (none: an empty list); an answer is read up to ``max_bytes``."""
         timeout = self.settings.timeout
         try:
             response = self._session().get(f"{self.index}?{urlencode({'url': url, 'output': 'json'})}",
-                                           timeout=(timeout, 6 * timeout))
+                                           timeout=(timeout, 6 * timeout), stream=True)
         except Exception as error:  # noqa: BLE001
+            if past_deadline():
+                return Outcome("", "too_slow")
             failure = request_failure(error)
             return transient("cdx_unavailable") if failure.retry_after is not None else failure
-        if response.status_code == 404:
-            return []
-        if response.status_code in TRANSIENT_STATUS:
-            return transient("cdx_unavailable", response)
-        if response.status_code != 200:
-            return Outcome("", f"cdx_http_{response.status_code}")
+        with response:
+            if response.status_code == 404:
+                return []
+            if response.status_code in TRANSIENT_STATUS:
+                return transient("cdx_unavailable", response)
+            if response.status_code != 200:
+                return Outcome("", f"cdx_http_{response.status_code}")
+            body = read_capped(response, self.settings, time.monotonic() if started is None else started)
+        if isinstance(body, Outcome):
+            return Outcome("", "cdx_too_large") if body.reason == "too_large" else body
         captures = []
-        for line in response.text.splitlines():
+        for line in body.decode(response.encoding or "utf-8", "replace").splitlines():
             try:
                 capture = json.loads(line)
             except (ValueError, RecursionError):  # a line nested too deep for the parser is skipped like any bad one
@@ -123,6 +140,8 @@ class CrawlFetcher:
             response = self._session().get(f"{self.data_server}/{capture['filename']}", timeout=(timeout, 6 * timeout),
                                            headers={"Range": f"bytes={offset}-{offset + length - 1}"}, stream=True)
         except Exception as error:  # noqa: BLE001
+            if past_deadline():
+                return Outcome(url, "too_slow")
             failure = request_failure(error)
             return for_url(url, transient("crawl_data_unavailable") if failure.retry_after is not None else failure)
         with response:
@@ -130,7 +149,10 @@ class CrawlFetcher:
                 return for_url(url, transient("crawl_data_unavailable", response))
             if response.status_code != 206:
                 return Outcome(url, f"crawl_data_http_{response.status_code}")
-            member = response.raw.read(length + 1, decode_content=False)
+            try:
+                member = response.raw.read(length + 1, decode_content=False)
+            except Exception as error:  # noqa: BLE001 - urllib3 raises several unrelated types mid-body
+                return Outcome(url, "too_slow") if past_deadline() else for_url(url, request_failure(error))
         if len(member) != length or not _is_response_record(member):
             return Outcome(url, "bad_crawl_record")
         return Outcome(url, "fetched", 200, capture.get("url", url), member)

@@ -4,6 +4,7 @@ and LaTeX. Every input is generated; bounds are generous guards, not measurement
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -152,3 +153,24 @@ def test_a_robots_txt_past_the_parsing_limit_is_read_up_to_it_not_ignored(chunke
         assert bounded(lambda: fetcher(f"{server.base}/public/page"), 60).reason == "fetched"
     finally:
         server.close()
+
+
+def test_a_page_from_a_crawl_ends_at_the_page_cap_however_slowly_the_index_answers():
+    """``--from-crawl``: the index and data servers were read with a per-read timeout only, so an
+    answer sent a byte at a time took as long as the server liked; the page cap now holds there."""
+    from redpajama.pipelines.fetch_crawl import CrawlFetcher
+    from redpajama.pipelines.fetch_live import HttpSettings
+
+    from tests.guards import bounded
+    from tests.integration.loopback import Reply, Server
+
+    capture = {"url": "http://example.org/", "status": "200", "mime": "text/html", "filename": "a.warc.gz",
+               "offset": "0", "length": "100"}
+    dripped = Server("127.0.0.1", lambda path, query, headers: Reply(
+        200, json.dumps(capture).encode() + b"\n", {"Content-Type": "text/plain"}, drip=0.05))
+    try:
+        fetcher = CrawlFetcher("CC-MAIN-2020-34", HttpSettings("agent", timeout=1, max_seconds=2), dripped.base,
+                               dripped.base)
+        assert bounded(lambda: fetcher("http://example.org/"), 60).reason == "too_slow"
+    finally:
+        dripped.close()
