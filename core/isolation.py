@@ -36,6 +36,7 @@ from redpajama.core.records import Record, Step, StepResult
 WALL_FACTOR = 3.0  # wall-clock cap of one record: this many times its CPU budget, plus WALL_GRACE
 WALL_GRACE = 10.0
 STOP_SECONDS = 5.0
+LONGEST_WAIT = 86400.0  # one select() at most; longer deadlines wait in steps
 _FRAME = struct.Struct(">Q")
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
@@ -221,12 +222,16 @@ class _Child:
 
 
 def _wait(fd: int, mode: str, deadline: float | None) -> None:
-    timeout = None if deadline is None else deadline - time.monotonic()
-    if timeout is not None and timeout <= 0:
-        raise TimeoutError
-    ready = select.select([fd], [], [], timeout) if mode == "r" else select.select([], [fd], [], timeout)
-    if not any(ready):
-        raise TimeoutError
+    """Until ``fd`` is ready, or :class:`TimeoutError` at ``deadline`` (however far: a budget of
+    years waits in steps that ``select`` takes)."""
+    while True:
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            raise TimeoutError
+        step = None if timeout is None else min(timeout, LONGEST_WAIT)
+        ready = select.select([fd], [], [], step) if mode == "r" else select.select([], [fd], [], step)
+        if any(ready):
+            return
 
 
 def _stop(process: subprocess.Popen, requests: int, replies: int, grace: float = 1.0) -> None:
@@ -267,10 +272,18 @@ def _address_space() -> int | None:
 
 
 def _limit(kind: int, soft: int) -> None:
+    """Set a soft limit; one beyond what the system can hold (a budget of years) is no limit."""
     import resource
 
     hard = resource.getrlimit(kind)[1]
-    resource.setrlimit(kind, (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+    if soft >= RLIM_MAX:
+        soft = hard  # as far as the hard limit allows (RLIM_INFINITY: none)
+    elif hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(kind, (soft, hard))
+
+
+RLIM_MAX = (1 << 63) - 1  # rlim_t as Python passes it
 
 
 def _cpu_seconds() -> float:

@@ -174,3 +174,25 @@ def test_a_page_from_a_crawl_ends_at_the_page_cap_however_slowly_the_index_answe
         assert bounded(lambda: fetcher("http://example.org/"), 60).reason == "too_slow"
     finally:
         dripped.close()
+
+
+# --- the per-document budget -------------------------------------------------------------------------
+
+
+def test_budgets_far_beyond_any_document_work_as_no_bound():
+    """``--doc-timeout 1e12`` (a user's "practically unlimited") made every budgeted document fail
+    with ``OverflowError: timestamp out of range`` (and the run committed that); ``--doc-memory-mb``
+    past what rlimits hold killed the child while it set up, which failed the run."""
+    from redpajama.core.isolation import Budget, IsolatedSteps
+    from redpajama.core.records import make_record
+
+    from tests.guards import bounded
+    from tests.unit.hostile_steps import Hostile
+
+    for budget in (Budget(seconds=1e12), Budget(seconds=1e300, memory_mb=1 << 50)):
+        steps = IsolatedSteps([Hostile()], budget)
+        try:
+            done = bounded(lambda steps=steps: steps.apply(0, make_record("some text", id="doc/1")), 60)
+        finally:
+            steps.close()
+        assert done["text"] == "SOME TEXT (set up)"
