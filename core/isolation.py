@@ -332,12 +332,22 @@ def _serve(requests: int, replies: int) -> None:
             reply: tuple[str, Any] | bytes = pickle.dumps(("ok", steps[index].apply(record)), _PICKLE)
         except MemoryError as error:
             record = reply = None
-            _write_reply(replies, ("memory", f"{type(error).__name__}: {error}"))
+            _reply_or_leave(replies, ("memory", f"{type(error).__name__}: {error}"))
             return  # its heap may be in pieces: the parent starts another child
         except Exception as error:  # noqa: BLE001 - the step's own error, raised again in the parent
             reply = ("error", _portable_error(error))
         record = None
+        if not _reply_or_leave(replies, reply):
+            return
+
+
+def _reply_or_leave(replies: int, reply: tuple[str, Any] | bytes) -> bool:
+    """Send a reply; False when the parent is gone (it died while the record was worked on)."""
+    try:
         _write_reply(replies, reply)
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    return True
 
 
 if __name__ == "__main__":

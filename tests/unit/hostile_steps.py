@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 
 from redpajama.core.records import Drop, Record, Step, StepResult
 
@@ -13,7 +14,8 @@ CATASTROPHIC = re.compile(r"(a+)+b")  # exponential backtracking, all of it insi
 
 class Hostile(Step):
     """Behaves by the record's ``meta.do``: ``spin`` (C code for hours), ``grow`` (memory without end),
-    ``crash`` (the process dies), ``raise``, ``drop``; anything else upper-cases the text."""
+    ``crash`` (the process dies), ``raise``, ``drop``, ``work`` (``meta.seconds`` of CPU, after
+    creating the file ``meta.started``); anything else upper-cases the text."""
 
     name = "hostile"
     unbounded_cost = True
@@ -38,6 +40,11 @@ class Hostile(Step):
             raise ValueError(f"bad record {record['meta']['id']}")
         elif action == "drop":
             return Drop("not_wanted")
+        elif action == "work":
+            open(record["meta"]["started"], "w").close()
+            end = time.process_time() + record["meta"]["seconds"]
+            while time.process_time() < end:
+                pass
         record["text"] = record["text"].upper() + (" (set up)" if self.set_up else "")
         record["meta"]["pid"] = os.getpid()
         return record

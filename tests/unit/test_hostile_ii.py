@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from redpajama.pipelines.output_folder import SliceFolder, own_name
@@ -196,3 +198,29 @@ def test_budgets_far_beyond_any_document_work_as_no_bound():
         finally:
             steps.close()
         assert done["text"] == "SOME TEXT (set up)"
+
+
+PARENT_DIES_MID_RECORD = """
+import os, sys, threading, time
+from redpajama.core.isolation import Budget, IsolatedSteps
+from redpajama.core.records import make_record
+from tests.unit.hostile_steps import Hostile
+started = sys.argv[1]
+steps = IsolatedSteps([Hostile()], Budget(seconds=60))
+record = make_record("x", id="1", do="work", seconds=1.0, started=started)
+threading.Thread(target=steps.apply, args=(0, record), daemon=True).start()
+deadline = time.monotonic() + 60
+while not os.path.exists(started) and time.monotonic() < deadline:
+    time.sleep(0.01)
+os._exit(0)  # dies while the child works on the record
+"""
+
+
+def test_a_child_whose_parent_died_mid_record_leaves_quietly(tmp_path):
+    """The worker holding the child dies (the OS kills it); the child finishes its record and
+    found the pipe gone: a BrokenPipeError traceback landed on the terminal after the run."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "-c", PARENT_DIES_MID_RECORD, str(tmp_path / "started")],
+                          capture_output=True, text=True, timeout=120, cwd=root)  # ends when the child does
+    assert (tmp_path / "started").exists()
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
