@@ -14,7 +14,11 @@ import html
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-REF = re.compile(r"<ref\b[^>]*?(?<!/)>(.*?)</ref\s*>", re.IGNORECASE | re.DOTALL)
+from redpajama.filters.tex_scan import NextIndex
+
+REF = re.compile(r"<ref\b[^>]*?(?<!/)>(.*?)</ref\s*>", re.IGNORECASE | re.DOTALL)  # what refs() finds
+REF_OPEN = re.compile(r"<ref\b", re.IGNORECASE)
+REF_CLOSE = re.compile(r"</ref\s*>", re.IGNORECASE)
 SCHEMES = ("http", "https", "ftp")
 # A URL runs until whitespace or a wikitext delimiter: ] and | close links and template
 # parameters, {{ }} templates, <> tags, quotes attribute values.
@@ -24,8 +28,29 @@ DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21"}
 
 
 def refs(wikitext: str) -> list[str]:
-    """The content of every ``<ref>...</ref>`` element, in order."""
-    return [match.group(1) for match in REF.finditer(wikitext)]
+    """The content of every ``<ref>...</ref>`` element, in order: what ``REF.finditer`` gives, in
+    time linear in the page. The expression rescans to the end of the page for every ``<ref``
+    that is never closed (a page of them took minutes, and this runs as the dump is read);
+    here the next ``>`` and the next closing tag are each found once for a run of openings."""
+    found = []
+    tag_ends = NextIndex(wikitext, ">")
+    closing: re.Match | None = None
+    asked = len(wikitext) + 1  # where ``closing`` was looked for from
+    position = 0
+    while opening := REF_OPEN.search(wikitext, position):
+        tag_end = tag_ends.at_or_after(opening.end())
+        if tag_end < 0:
+            break  # no opening tag ends after here
+        if wikitext[tag_end - 1] == "/":  # <ref name=x/>: holds nothing
+            position = opening.start() + 1
+            continue
+        if not (asked <= tag_end + 1 and (closing is None or closing.start() > tag_end)):
+            asked, closing = tag_end + 1, REF_CLOSE.search(wikitext, tag_end + 1)
+        if closing is None:
+            break  # nothing after here is closed
+        found.append(wikitext[tag_end + 1 : closing.start()])
+        position = closing.end()
+    return found
 
 
 def normalize_url(url: str) -> str | None:
@@ -35,8 +60,12 @@ def normalize_url(url: str) -> str | None:
     removed, scheme and host are lower-cased, a default port and the fragment dropped.
     """
     url = html.unescape(url).strip().rstrip(TRAILING)
-    while url.endswith(")") and url.count(")") > url.count("("):
-        url = url[:-1].rstrip(TRAILING)
+    surplus, end = url.count(")") - url.count("("), len(url)
+    while surplus > 0 and url.endswith(")", 0, end):  # counted once: a URL of 100,000 ")" stays linear
+        end, surplus = end - 1, surplus - 1
+        while end and url[end - 1] in TRAILING:
+            end -= 1
+    url = url[:end]
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".")
