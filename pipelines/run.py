@@ -294,7 +294,7 @@ def count_output_tokens(folder: str, tokenizer: str, processes: int) -> dict[str
     from redpajama.pipelines.tokens import count_files, record_files
 
     _say(f"counting tokens with {tokenizer}")
-    counts = count_files(record_files(folder), tokenizer, eod=True, processes=processes)
+    counts = count_files(record_files(folder), tokenizer, eod=True, processes=processes, max_line=None)
     return {"tokens": sum(c.tokens for c in counts.values()),
             "tokens_counted_with": {"tokenizer": tokenizer, "eod_per_document": True}}
 

@@ -21,6 +21,8 @@ from redpajama.pipelines import io
 SKIPPED_PARTS = ("/_errors/", "/_dropped/", "/_temporary/")
 RECORD_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz", ".jsonl.xz")
 BATCH = 256
+MAX_LINE_BYTES = 256 << 20  # one output line: a record of the default --max-record-mb (64) with its JSON escapes
+BOUNDED = -1  # a max_line that means MAX_LINE_BYTES (as it is when the file is read)
 # Output folder names -> slice names (RedPajama's download layout uses common_crawl and book).
 SLICE_OF_FOLDER = {"common_crawl": "commoncrawl", "book": "books"}
 
@@ -89,13 +91,14 @@ def record_files(folder: str) -> list[str]:
     )
 
 
-def read_records(path: str) -> Iterator[dict]:
-    """The records of one output file; a file that is cut, corrupt or not JSON lines raises
-    :class:`SourceError` naming it (and the line)."""
+def read_records(path: str, max_line: int | None = BOUNDED) -> Iterator[dict]:
+    """The records of one output file; a file that is cut, corrupt or not JSON lines, or holds a
+    line longer than ``max_line`` bytes, raises :class:`SourceError` naming it (and the line)."""
     number = 0
+    max_line = MAX_LINE_BYTES if max_line == BOUNDED else max_line
     try:
         with storage.open_range(path) as stream:
-            for _, line in streams.iter_lines(streams.decompressed_chunks(stream, path)):
+            for _, line in streams.iter_lines(streams.decompressed_chunks(stream, path), max_line):
                 number += 1
                 if line.strip():
                     record = json.loads(line)
@@ -116,7 +119,8 @@ def count_texts(texts: list[str], counter, eod: bool) -> int:
 Group = Callable[[dict], str]
 
 
-def count_file(path: str, tokenizer_location: str | None, eod: bool, group: Group | None = None) -> Counts:
+def count_file(path: str, tokenizer_location: str | None, eod: bool, group: Group | None = None,
+               max_line: int | None = BOUNDED) -> Counts:
     """Documents, tokens and UTF-8 bytes of text in one record file (no tokens without a tokenizer).
     With ``group``, also per group of ``group(meta)``: words and each document's tokens."""
     tokenizer = catalog.load_token_counter(tokenizer_location) if tokenizer_location else None
@@ -136,7 +140,7 @@ def count_file(path: str, tokenizer_location: str | None, eod: bool, group: Grou
             counts.tokens += tokens
         names.clear()
 
-    for record in read_records(path):
+    for record in read_records(path, max_line):
         text = record.get("text", "")
         size = len(text.encode("utf-8", "surrogatepass"))
         counts.documents += 1
@@ -159,16 +163,17 @@ def count_file(path: str, tokenizer_location: str | None, eod: bool, group: Grou
     return counts
 
 
-def _count_job(job: tuple[str, str | None, bool, Group | None]) -> tuple[str, Counts]:
-    path, tokenizer_location, eod, group = job
-    return path, count_file(path, tokenizer_location, eod, group)
+def _count_job(job: tuple[str, str | None, bool, Group | None, int | None]) -> tuple[str, Counts]:
+    path, tokenizer_location, eod, group, max_line = job
+    return path, count_file(path, tokenizer_location, eod, group, max_line)
 
 
 def count_files(paths: list[str], tokenizer_location: str | None, eod: bool, processes: int = 1,
-                groups: dict[str, Group] | None = None) -> dict[str, Counts]:
+                groups: dict[str, Group] | None = None, max_line: int | None = BOUNDED) -> dict[str, Counts]:
     """Counts per file, over ``processes`` worker processes (each loads the tokenizer once);
-    ``groups`` maps a path prefix (a slice folder) to the grouping of its documents."""
-    jobs = [(path, tokenizer_location, eod, _group_of(path, groups or {})) for path in paths]
+    ``groups`` maps a path prefix (a slice folder) to the grouping of its documents; lines past
+    ``max_line`` bytes fail (None: a run's own output, bounded by its --max-record-mb)."""
+    jobs = [(path, tokenizer_location, eod, _group_of(path, groups or {}), max_line) for path in paths]
     if processes <= 1 or len(jobs) <= 1:
         return dict(map(_count_job, jobs))
     import multiprocessing

@@ -110,3 +110,27 @@ def test_an_output_that_is_the_inputs_folder_under_another_name_is_refused(tmp_p
     out = done.stdout + done.stderr
     assert done.returncode == 2 and "holds an input" in out and len(out.strip().splitlines()) == 1, out
     assert sorted(os.listdir(data / "c4")) == ["c4-00000-of-00001.jsonl"] and source.read_bytes() == before
+
+
+# --- report and sample on outputs that are not what they should be -----------------------------------
+
+
+def test_what_report_and_sample_read_of_a_shard_with_an_endless_line_names_it_in_bounded_memory(tmp_path, monkeypatch):
+    """A shard whose one line never ends (here: 40 MB against a bound lowered to 8 MB) was read
+    whole into memory by report and sample (a 200 MB line: 1 GB; a 1 GB line: out of memory);
+    ``show`` stopped at its bound. Now they fail with one line naming the file."""
+    from redpajama.core.errors import SourceError
+    from redpajama.pipelines import tokens
+
+    monkeypatch.setattr(tokens, "MAX_LINE_BYTES", 8 << 20)
+    shard = tmp_path / "out" / "c4" / "c4-00000-of-00001.jsonl"
+    shard.parent.mkdir(parents=True)
+    with shard.open("wb") as handle:
+        handle.write(b'{"text": "')
+        for _ in range(40):
+            handle.write(b"x" * (1 << 20))
+    with pytest.raises(SourceError, match=r"c4-00000-of-00001\.jsonl.*longer than 8 MB"):
+        list(tokens.read_records(str(shard)))
+    with pytest.raises(SourceError, match=r"c4-00000-of-00001\.jsonl.*longer than 8 MB"):
+        tokens.count_files([str(shard)], None, eod=True)
+
