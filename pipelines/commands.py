@@ -225,10 +225,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import sys
 
     from redpajama.pipelines.report import slice_folders
-    from redpajama.pipelines.sample import fractions_for_budget, sample, slice_tokens
+    from redpajama.pipelines.sample import check_dest, fractions_for_budget, sample, slice_tokens
     from redpajama.pipelines.tokens import choose_tokenizer
 
     _existing_output(args.output)
+    check_dest(args.output, args.dest)
     tokenizer = None
     if args.tokenizer or args.tokens:
         choice = choose_tokenizer(args.tokenizer)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama import manifests
-from redpajama.core.errors import SourceError
+from redpajama.core.errors import SourceError, UsageError
 from redpajama.models import catalog
 from redpajama.pipelines import io
 from redpajama.pipelines.report import read_json, slice_folders
@@ -87,11 +88,28 @@ def shortfall(asked: int, available: dict[str, int], delivered: dict[str, int]) 
     return reasons
 
 
+def check_dest(output: str, dest: str) -> None:
+    """Refuse a ``--dest`` inside a slice folder: the sample would be read as that slice's output
+    (by this very sample, which then never ends) and is a file no run wrote there."""
+    for folder in slice_folders(output).values():
+        if _inside(dest, folder):
+            raise UsageError(f"--dest {dest} is inside the slice folder {folder}: the sample would be read as "
+                             "its output; choose a --dest outside the slice folders")
+
+
+def _inside(path: str, folder: str) -> bool:
+    if "://" not in path and "://" not in folder:
+        path, folder = os.path.realpath(path), os.path.realpath(folder)
+    path, folder = path.rstrip("/"), folder.rstrip("/")
+    return path == folder or path.startswith(folder + "/")
+
+
 def sample(output: str, dest: str, fractions: dict[str, float], seed: int, tokenizer: str | None,
            asked: int | None = None, available: dict[str, int] | None = None) -> dict[str, Any]:
     """Write ``<dest>/<slice>_sample.jsonl`` for every slice and ``sample_report.json``; with a token
     budget (``asked``, split over the ``available`` tokens), what it delivered and why it fell short.
     A sample that fails part way (a cut shard) removes what it wrote."""
+    check_dest(output, dest)
     written: list[str] = []
     try:
         return _sample(output, dest, fractions, seed, tokenizer, asked, available, written)

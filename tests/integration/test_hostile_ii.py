@@ -134,3 +134,17 @@ def test_what_report_and_sample_read_of_a_shard_with_an_endless_line_names_it_in
     with pytest.raises(SourceError, match=r"c4-00000-of-00001\.jsonl.*longer than 8 MB"):
         tokens.count_files([str(shard)], None, eod=True)
 
+
+def test_a_sample_into_a_slice_folder_is_refused_instead_of_reading_itself_forever(tmp_path):
+    """``sample out --dest out/c4``: the sample file is one of the slice's record files, so the
+    sample read what it was writing (fraction 1: without end, until the disk filled)."""
+    out = tmp_path / "out"
+    with alarm(GUARD_SECONDS):
+        run(C4(), c4_inputs(tmp_path / "in", files=2, rows=400), out, workers=1)
+    before = sorted(os.listdir(out / "c4"))
+    for dest in (out / "c4", out / "c4" / "samples"):
+        code, text = cli("sample", str(out), "--fraction", "1", "--dest", str(dest), timeout=120)
+        assert code == 2 and "inside the slice folder" in text and len(text.strip().splitlines()) == 1, text
+    assert sorted(os.listdir(out / "c4")) == before
+    code, text = cli("sample", str(out), "--fraction", "1", "--dest", str(out / "sample"), timeout=120)
+    assert code == 0 and "800 of 800 documents" in text, text
