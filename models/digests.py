@@ -1,8 +1,8 @@
 """What a model is, by content: a run's fingerprint holds this, not where the model lives.
 
 A local model file (a path, ``package:`` or ``cache:`` location) is named by the SHA-256 of
-its bytes, remembered per (path, size, modification time) in the model cache so that a large
-KenLM binary is read once per version, not once per run. A remote model (URL, gs://) is
+its bytes, remembered per (path, size, modification and change time, inode) in the model cache
+so that a large KenLM binary is read once per version, not once per run. A remote model (URL, gs://) is
 named by what its server says of it (ETag, size, date), read without downloading it; ``None``
 when that cannot be read. A location that is neither (cc_net's built-in cutoff table) is its
 own name.
@@ -18,7 +18,7 @@ from pathlib import Path
 from redpajama.core import storage
 from redpajama.models import catalog
 
-DIGESTS = ".digests.json"  # in the model cache: "path|size|mtime_ns" -> sha256
+DIGESTS = ".digests.json"  # in the model cache: "path|size|mtime_ns|inode|ctime_ns" -> sha256
 REMEMBERED = 256
 
 
@@ -40,9 +40,11 @@ def digest(location: str) -> str | None:
 
 
 def file_digest(path: Path) -> str:
-    """SHA-256 of a file, from the cache while its path, size and modification time are the same."""
+    """SHA-256 of a file, from the cache while its path, size and times are the same: its
+    modification time, which a copy can set back (``cp -p``, ``touch -r``), and its inode and
+    change time, which no one sets (a write or a replacement changes them)."""
     info = path.stat()
-    key = f"{path.resolve()}|{info.st_size}|{info.st_mtime_ns}"
+    key = f"{path.resolve()}|{info.st_size}|{info.st_mtime_ns}|{info.st_ino}|{info.st_ctime_ns}"
     known = _load()
     if key in known:
         return known[key]

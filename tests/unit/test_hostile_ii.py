@@ -251,3 +251,22 @@ def test_pages_of_unclosed_refs_are_read_in_linear_time(page):
     code = f"from redpajama.filters.citations import cited_urls; print(cited_urls({page}))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() in ("[]", "['http://a.b/']"), done.stderr
+
+
+def test_a_model_replaced_by_a_copy_that_keeps_its_size_and_time_is_known_by_its_content(tmp_path, monkeypatch):
+    """The digest cache took a model as unchanged while its path, size and modification time
+    were: cutoffs edited to the same length and put back with their time (``cp -p``, ``rsync``,
+    ``touch -r``) kept the old digest, and the same command said "already complete"."""
+    from redpajama.models import digests
+
+    monkeypatch.setenv("REDPAJAMA_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "cutoffs.json"
+    model.write_text('{"en": [340, 520]}')
+    kept = os.stat(model)
+    first = digests.digest(str(model))
+    edited = tmp_path / "edited.json"
+    edited.write_text('{"en": [170, 260]}')
+    os.utime(edited, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    os.replace(edited, model)
+    assert os.stat(model).st_size == kept.st_size and os.stat(model).st_mtime_ns == kept.st_mtime_ns
+    assert digests.digest(str(model)) != first
