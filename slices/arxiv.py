@@ -50,6 +50,11 @@ class PaperTooLarge(Exception):
     """A paper decompresses beyond the cap (a decompression bomb or a huge project)."""
 
 
+class TexTooLarge(PaperTooLarge):
+    """A paper's TeX is larger than a record may be (``--max-record-mb``): ``record_too_large``
+    before its text is decoded, as a page over the limit fails before it is cleaned."""
+
+
 def format_arxiv_id(stem: str) -> str:
     """``math0601001`` -> ``math/0601001``; new-style ids stay as they are."""
     match = OLD_ID.match(stem)
@@ -114,13 +119,16 @@ class TexFiles(dict):
             self.latin1.append(name)
 
 
-def project_files(payload: bytes, limit: int) -> TexFiles:
-    """The text files of one paper's ``.gz``: a gzipped tar project or a single gzipped TeX file."""
+def project_files(payload: bytes, limit: int, tex_limit: int | None = None) -> TexFiles:
+    """The text files of one paper's ``.gz``: a gzipped tar project or a single gzipped TeX file.
+    Beyond ``limit`` bytes unpacked: :class:`PaperTooLarge`; beyond ``tex_limit`` bytes of TeX:
+    :class:`TexTooLarge`."""
     raw = read_capped(gzip.GzipFile(fileobj=io.BytesIO(payload)), limit)
     files = TexFiles()
     try:
         archive = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")
     except tarfile.TarError:
+        _check_tex(len(raw), limit, tex_limit)
         files.add("main.tex", raw)
         return files
     total = 0
@@ -130,13 +138,19 @@ def project_files(payload: bytes, limit: int) -> TexFiles:
             if name is None or not member.isfile() or not name.endswith(TEXT_SUFFIXES):
                 continue
             total += member.size
-            if total > limit:
-                raise PaperTooLarge(f"more than {limit // MB} MB of TeX")
+            _check_tex(total, limit, tex_limit)
             files.add(name, archive.extractfile(member).read())
     return files
 
 
-def folder_files(folder: str, limit: int) -> TexFiles:
+def _check_tex(total: int, limit: int, tex_limit: int | None) -> None:
+    if total > limit:
+        raise PaperTooLarge(f"more than {limit // MB} MB of TeX")
+    if tex_limit is not None and total > tex_limit:
+        raise TexTooLarge(f"more than {tex_limit / MB:g} MB of TeX, past --max-record-mb")
+
+
+def folder_files(folder: str, limit: int, tex_limit: int | None = None) -> TexFiles:
     files = TexFiles()
     total = 0
     for root, dirs, names in os.walk(folder):
@@ -149,8 +163,7 @@ def folder_files(folder: str, limit: int) -> TexFiles:
                 files.special.append(path)
                 continue
             total += os.path.getsize(path)
-            if total > limit:
-                raise PaperTooLarge(f"more than {limit // MB} MB of TeX")
+            _check_tex(total, limit, tex_limit)
             with open(path, "rb") as handle:
                 files.add(os.path.relpath(path, folder).replace(os.sep, "/"), handle.read())
     return files
@@ -290,9 +303,9 @@ class Arxiv(Slice):
         """The paper in a folder; each special file in it is skipped and counted as a failure."""
         stem = os.path.basename(os.path.normpath(folder))
         try:
-            files = folder_files(folder, self._limit())
+            files = folder_files(folder, self._limit(), self.limits.max_record_bytes)
         except PaperTooLarge as error:
-            yield Failure(folder, "folder", "too_large", str(error))
+            yield Failure(folder, "folder", _too_large(error), str(error))
             return
         for path in files.special:
             yield Failure(path, "file", "not_regular_file", "a FIFO, device or socket is never read")
@@ -328,9 +341,9 @@ class Arxiv(Slice):
                         continue
                     payload = archive.extractfile(member).read()
                     try:
-                        files = project_files(payload, self._limit())
+                        files = project_files(payload, self._limit(), self.limits.max_record_bytes)
                     except PaperTooLarge as error:
-                        yield Failure(source, name, "too_large", str(error))
+                        yield Failure(source, name, _too_large(error), str(error))
                         continue
                     except (OSError, EOFError, zlib.error, tarfile.TarError) as error:
                         yield Failure(source, name, "corrupt_paper", f"{type(error).__name__}: {error}")
@@ -367,6 +380,10 @@ def _skipped_member(source: str, member: tarfile.TarInfo) -> Failure | None:
     if not member.isdir():
         return Failure(source, member.name, "not_regular_file", "a FIFO or device member is never read")
     return None
+
+
+def _too_large(error: PaperTooLarge) -> str:
+    return "record_too_large" if isinstance(error, TexTooLarge) else "too_large"
 
 
 def _has_tex(folder: str, deep: bool = True) -> bool:

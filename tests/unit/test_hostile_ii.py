@@ -270,3 +270,46 @@ def test_a_model_replaced_by_a_copy_that_keeps_its_size_and_time_is_known_by_its
     os.replace(edited, model)
     assert os.stat(model).st_size == kept.st_size and os.stat(model).st_mtime_ns == kept.st_mtime_ns
     assert digests.digest(str(model)) != first
+
+
+# --- arXiv ---------------------------------------------------------------------------------------------
+
+READ_PAPER_IN_A_GIGABYTE = """
+import resource, sys
+from redpajama.slices.arxiv import Arxiv
+from redpajama.slices.base import WorkUnit
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+for item in Arxiv(lid_model="unused").read(WorkUnit(sys.argv[1])):
+    print(item.reason if hasattr(item, "reason") else "read " + item[0].split("|")[1])
+"""
+
+
+@pytest.mark.parametrize("project", [False, True])
+def test_a_small_paper_that_unpacks_to_huge_tex_fails_as_too_large_before_it_is_decoded(tmp_path, project):
+    """A 200 KB paper of 200 MB of TeX (one astral character makes Python keep it at 4 bytes a
+    character) passed --max-paper-mb (256) and took the worker to 1.5 GB before failing as
+    clean_latex_out_of_memory. TeX past --max-record-mb now fails as record_too_large while it
+    is read: here the reader alone, under a 1 GB address-space limit."""
+    import io
+    import tarfile
+    import zlib
+
+    tex = [b"\\documentclass{article}\n\\begin{document}\n\\section{S}\n\xf0\x9d\x94\xb8\n"] + [b"a" * (1 << 20)] * 200
+    if project:
+        inner = io.BytesIO()
+        with tarfile.open(fileobj=inner, mode="w") as archive:
+            info = tarfile.TarInfo("main.tex")
+            info.size = sum(map(len, tex))
+            archive.addfile(info, io.BytesIO(b"".join(tex)))
+        tex = [inner.getvalue()]
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    payload = b"".join([packer.compress(piece) for piece in tex] + [packer.flush()])
+    assert len(payload) < 1 << 20
+    bulk = tmp_path / "arXiv_src_2301_001.tar"
+    with tarfile.open(bulk, "w") as archive:
+        info = tarfile.TarInfo("2301/2301.00001.gz")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    done = subprocess.run([sys.executable, "-c", READ_PAPER_IN_A_GIGABYTE, str(bulk)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["record_too_large"], done.stderr[-2000:]
