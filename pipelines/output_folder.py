@@ -61,8 +61,11 @@ class SliceFolder:
 
     @property
     def listed(self) -> frozenset[str]:
-        """What the finished run's marker says it wrote."""
-        files = (self.marker or {}).get("files")
+        """What the finished run's marker says it wrote; only a marker with a run's fingerprint
+        (every ``_SUCCESS`` this project wrote has one) names files a run may remove."""
+        if not isinstance((self.marker or {}).get("fingerprint"), dict):
+            return frozenset()
+        files = self.marker.get("files")
         return frozenset(name for name in files if isinstance(name, str)) if isinstance(files, list) else frozenset()
 
     def owned(self, relative: str) -> bool:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from redpajama.core.errors import UsageError
 from redpajama.pipelines.output_folder import SliceFolder, own_name
 
 
@@ -313,3 +314,16 @@ def test_a_small_paper_that_unpacks_to_huge_tex_fails_as_too_large_before_it_is_
     done = subprocess.run([sys.executable, "-c", READ_PAPER_IN_A_GIGABYTE, str(bulk)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.split() == ["record_too_large"], done.stderr[-2000:]
+
+
+def test_a_marker_without_a_fingerprint_names_no_file_a_run_may_remove(tmp_path):
+    """A ``_SUCCESS`` no run of this project wrote (``{"files": ["README.md"]}``: another tool's, or
+    hand-made) made the user's README.md a run's file: the next run deleted it, no --overwrite asked."""
+    folder = tmp_path / "c4"
+    folder.mkdir()
+    (folder / "README.md").write_text("mine")
+    (folder / "_SUCCESS").write_text(json.dumps({"files": ["README.md"]}))
+    found = SliceFolder.read(str(folder))
+    assert found.foreign() == ["README.md"]
+    with pytest.raises(UsageError, match="did not write .*README.md"):
+        found.check_writable()
