@@ -54,20 +54,33 @@ def iter_lines(chunks: Iterable[bytes], max_line: int | None = None) -> Iterator
     before it is held whole.
     """
     offset = 0
-    pending = b""
+    parts: list[bytes] = []  # the line under way, chunk by chunk: joined once, when it ends
+    held = 0
     for chunk in chunks:
-        pending += chunk
-        lines = pending.split(b"\n")
-        pending = lines.pop()
+        if b"\n" not in chunk:
+            if chunk:
+                parts.append(chunk)
+                held += len(chunk)
+                _check_line(held, max_line, offset)
+            continue
+        lines = chunk.split(b"\n")
+        if parts:
+            parts.append(lines[0])
+            lines[0] = b"".join(parts)
+        tail = lines.pop()
+        parts, held = ([tail], len(tail)) if tail else ([], 0)
         for line in lines:
-            if max_line is not None and len(line) > max_line:
-                raise LimitExceeded("record_too_large", f"line at byte {offset} is longer than {max_line >> 20} MB")
+            _check_line(len(line), max_line, offset)
             yield offset, line
             offset += len(line) + 1
-        if max_line is not None and len(pending) > max_line:
-            raise LimitExceeded("record_too_large", f"line at byte {offset} is longer than {max_line >> 20} MB")
-    if pending:
-        yield offset, pending
+        _check_line(held, max_line, offset)
+    if parts:
+        yield offset, b"".join(parts)
+
+
+def _check_line(size: int, max_line: int | None, offset: int) -> None:
+    if max_line is not None and size > max_line:
+        raise LimitExceeded("record_too_large", f"line at byte {offset} is longer than {max_line >> 20} MB")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from redpajama.pipelines import io
 from redpajama.pipelines.bigquery import ReadTable
 from redpajama.pipelines.group_keys import ReadTwice
 from redpajama.pipelines.keep_first import REMOVED, KeepFirstAtSink, as_join
+from redpajama.pipelines.output_folder import INPUT_LIST
 from redpajama.pipelines.reading import ExpandInputs, PlanUnits, ReadUnits
 from redpajama.pipelines.shuffle_volume import counted, counter_prefix
 from redpajama.pipelines.shuffles import Join, NearDuplicates, ReferenceLookup
@@ -108,7 +109,7 @@ def input_list(pipeline: beam.Pipeline, inputs: list[str], layout: Layout):
     so the job graph stays small (Dataflow refuses graphs over 10 MB)."""
     if sum(len(item) + 1 for item in inputs) <= INLINE_INPUT_BYTES:
         return pipeline | "Inputs" >> beam.Create(inputs)
-    path = io.join(layout.temporary, "_inputs.txt")
+    path = io.join(layout.temporary, INPUT_LIST)
     io.write_lines(path, (item.encode("utf-8") for item in inputs), compressed=False)
     # Read by its literal name (ReadFromText would take the output folder's name as a glob).
     return pipeline | "InputList" >> beam.Create([path]) | "Inputs" >> beam.FlatMap(_list_lines)
