@@ -131,19 +131,23 @@ def _entries(path: str) -> dict[str, str]:
 
 
 def _walk(folder: str, prefix: str, found: dict[str, str]) -> None:
-    """Entries below ``folder`` by ``lstat``: links are recorded, never entered."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            relative = prefix + entry.name
-            if entry.is_symlink():
-                found[relative] = "link"
-            elif entry.is_dir(follow_symlinks=False):
-                if relative == io.TEMPORARY:
-                    found[relative] = "staging"  # removed whole by the run (links inside are unlinked)
+    """Entries below ``folder`` by ``lstat``: links are recorded, never entered. Iterative, so a
+    foreign tree of any depth is listed (and refused) rather than overflowing the stack."""
+    waiting = [(folder, prefix)]
+    while waiting:
+        here, above = waiting.pop()
+        with os.scandir(here) as entries:
+            for entry in entries:
+                relative = above + entry.name
+                if entry.is_symlink():
+                    found[relative] = "link"
+                elif entry.is_dir(follow_symlinks=False):
+                    if relative == io.TEMPORARY:
+                        found[relative] = "staging"  # removed whole by the run (links inside are unlinked)
+                    else:
+                        waiting.append((entry.path, relative + "/"))
                 else:
-                    _walk(entry.path, relative + "/", found)
-            else:
-                found[relative] = "file" if entry.is_file(follow_symlinks=False) else "special"
+                    found[relative] = "file" if entry.is_file(follow_symlinks=False) else "special"
 
 
 # --- before any work ------------------------------------------------------------------------

@@ -174,3 +174,20 @@ def test_a_local_commit_keeps_what_appeared_meanwhile_and_removes_emptied_folder
     io.commit(str(folder), {"read": 1}, {"files": []}, stale)
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == [
         "2023-06", "2023-06/en_head-00000-of-00001.jsonl.zst", "_SUCCESS", "notes.txt", "stats.json"]
+
+
+def test_a_foreign_tree_of_any_depth_is_listed_not_overflowing(tmp_path):
+    """A folder nested deeper than Python's recursion limit is found foreign, not a crash."""
+    import sys
+
+    from redpajama.pipelines.output_folder import SliceFolder
+
+    deep = tmp_path / "slice"
+    path = deep
+    depth = sys.getrecursionlimit() + 50
+    for _ in range(depth // 50):  # os.makedirs stays below PATH_MAX by going in steps
+        path = path / "/".join(["d"] * 50)
+        path.mkdir(parents=True)
+    (path / "notes.txt").write_text("mine\n")
+    foreign = SliceFolder.read(str(deep)).foreign()
+    assert len(foreign) == 1 and foreign[0].endswith("/notes.txt")
