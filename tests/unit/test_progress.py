@@ -60,6 +60,7 @@ class SlowSteps:
     """A reader's slice of 200 documents; the test plays the steps behind it on a fake clock."""
 
     name = "wikipedia"
+    requester_pays = False
 
     def read(self, unit):
         for number in range(200):
