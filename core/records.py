@@ -7,8 +7,8 @@ The pipeline wraps them, counts every outcome and routes failures to the dead le
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Hashable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
@@ -82,9 +82,18 @@ def utf8_len(text: str) -> int:
 
 @dataclass(frozen=True)
 class Drop:
-    """A step's verdict that a record leaves the slice, with the reason it is counted under."""
+    """A step's verdict that a record leaves the slice, with the reason it is counted under.
+
+    ``scores`` are what the step measured before deciding (``{"language": "fr", "language_score":
+    0.31}``) that the record's meta does not hold already: a reject kept for inspection
+    (``--keep-dropped``) carries the record as the step left it, with these added to its meta.
+    ``record`` names the record dropped where the step handles several at once (a join); a
+    per-record step's reject is the record it was given. Neither takes part in equality.
+    """
 
     reason: str
+    scores: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    record: Record | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,8 @@ class JoinStep:
     ``parent_key`` and ``child_key`` return the join key of a record, or None when the
     record plays no part in the join (it then passes through unchanged). ``join`` receives
     every parent and child under one key and returns what leaves the step: records to keep
-    and one :class:`Drop` for each input record that does not leave as (part of) a record.
+    and one :class:`Drop` for each input record that does not leave as (part of) a record,
+    naming that record (``Drop(reason, record=...)``) so that it can be kept for inspection.
     The pipeline checks that what leaves accounts for every record that came in.
     """
 

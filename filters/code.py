@@ -123,6 +123,7 @@ class CodeQuality(Step):
             return Drop("alnum_prop")
         if self._tokenizer is None:
             self.setup()
-        if alpha_per_token(text, self._tokenizer) < MIN_ALPHA_PER_TOKEN:
-            return Drop("alpha_per_token")
+        alpha = alpha_per_token(text, self._tokenizer)
+        if alpha < MIN_ALPHA_PER_TOKEN:
+            return Drop("alpha_per_token", scores={"alpha_per_token": round(alpha, 4)})
         return record

@@ -58,7 +58,7 @@ class LanguageFilter(LanguageTagger):
     def apply(self, record: Record) -> StepResult:
         language, score = self.predict(record["text"])
         if score < self.threshold:
-            return Drop("language_score_below_threshold")
+            return Drop("language_score_below_threshold", scores={"language": language, "language_score": score})
         record["meta"]["language"] = language
         record["meta"]["language_score"] = score
         return record if language in self.languages else Drop("language_not_kept")

@@ -71,8 +71,8 @@ def _remove_shared_lines(record: Record, shared: Container[bytes]) -> StepResult
     else:
         hashes = [packed[i : i + exact.HASH_BYTES] for i in range(0, len(packed), exact.HASH_BYTES)]
     text, nlines = exact.remove_lines(record["text"], hashes, shared)
-    if nlines == 0:
-        return Drop("duplicate_lines")
+    if nlines == 0:  # every line shared with another document of the scope, or a repeat of one of its own
+        return Drop("duplicate_lines", scores={"shared_lines": sum(digest in shared for digest in hashes)})
     record["text"] = text
     record["meta"]["nlines"] = nlines
     record["meta"]["length"] = len(text)

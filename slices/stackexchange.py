@@ -97,7 +97,13 @@ class SelectPosts(Step):
         meta = record["meta"]
         if meta["_parent_id"] is not None or meta["_title"]:
             return record
-        return Drop("not_question_or_answer")
+        return Drop("not_question_or_answer", scores=post_scores(meta))
+
+
+def post_scores(meta: dict, **more) -> dict:
+    """What names a post that leaves the slice (its working state is not written): for a reject."""
+    return {"id": f"stackexchange/{meta['_site']}/{meta['_post_id']}", "parent_id": meta["_parent_id"],
+            "title": meta["_title"], "score": meta["_score"], **more}
 
 
 class CleanHtml(Step):
@@ -153,7 +159,7 @@ class JoinAnswers:
 
     def __call__(self, questions: list[Record], answers: list[Record]) -> list[StepResult]:
         if not questions:
-            return [Drop("orphan_answer") for _ in answers]
+            return [Drop("orphan_answer", scores=post_scores(answer["meta"]), record=answer) for answer in answers]
         question = questions[0]
         meta = question["meta"]
         ranked = self._ranked(answers)
@@ -171,8 +177,11 @@ class JoinAnswers:
             question_score=meta["_score_text"] if self.string_scores else meta["_score"],
             id=f"stackexchange/{site}/{post_id}",
         )
-        duplicates = [Drop("duplicate_question") for _ in questions[1:]]
-        return [record, *duplicates, *(Drop("answer_merged") for _ in answers)]
+        duplicates = [Drop("duplicate_question", scores=post_scores(other["meta"]), record=other)
+                      for other in questions[1:]]
+        merged = [Drop("answer_merged", scores=post_scores(answer["meta"], question=record["meta"]["id"]), record=answer)
+                  for answer in answers]
+        return [record, *duplicates, *merged]
 
 
 # --- the slice -------------------------------------------------------------------------------

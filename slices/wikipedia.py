@@ -42,10 +42,12 @@ class SelectArticles(Step):
 
     def apply(self, record: Record) -> StepResult:
         meta = record["meta"]
-        if meta.pop("_namespace") != ARTICLE_NAMESPACE:
-            return Drop("not_article_namespace")
-        if meta.pop("_redirect"):
-            return Drop("redirect")
+        namespace = meta.pop("_namespace")
+        if namespace != ARTICLE_NAMESPACE:
+            return Drop("not_article_namespace", scores={"namespace": namespace})
+        redirect = meta.pop("_redirect")
+        if redirect:
+            return Drop("redirect", scores={"redirect": redirect})
         if not record["text"]:
             return Drop("no_text")
         return record
