@@ -32,7 +32,7 @@ from redpajama.pipelines.output_folder import INPUT_LIST
 from redpajama.pipelines.reading import ExpandInputs, PlanUnits, ReadUnits
 from redpajama.pipelines.shuffle_volume import counted, counter_prefix
 from redpajama.pipelines.shuffles import Join, NearDuplicates, ReferenceLookup
-from redpajama.pipelines.steps import FAILURES, ApplySteps, unbatch
+from redpajama.pipelines.steps import DROPPED, FAILURES, ApplySteps, unbatch
 from redpajama.pipelines.written import UNIT_YIELD, YIELDS, EncodeWritten, add_pairs, yield_line
 from redpajama.slices.base import Slice
 
@@ -48,6 +48,7 @@ class Layout:
     shard_bytes: int = 256 << 20
     num_shards: int | None = None
     spill: str | None = None  # a local folder every worker sees: lines wait there, not in the shuffle
+    keep_dropped: float | None = None  # the fraction of rejects written to _dropped/<step>/<reason>/, or none
 
     @property
     def temporary(self) -> str:
@@ -126,7 +127,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     name = slc.name
     if slc.table_source is not None:  # rows of a query's result table, not files
         read = pipeline | "ReadTable" >> ReadTable(slc)
-        records, failures, steps = read.records, [read[FAILURES]], slc.steps()
+        records, failures, rejects, steps = read.records, [read[FAILURES]], [], slc.steps()
     else:
         expanded = (
             input_list(pipeline, sorted(inputs), layout)
@@ -138,32 +139,39 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             | "Plan" >> beam.ParDo(PlanUnits(slc)).with_outputs(FAILURES, main="units")
         )
         units = counted(planned.units, name, "units") | "SpreadUnits" >> beam.Reshuffle()
-        records, read_failures, steps = _read(units, slc, slc.steps(), layout.spill)
+        records, read_failures, rejects, steps = _read(units, slc, slc.steps(), layout)
         failures = [expanded[FAILURES], planned[FAILURES], read_failures]
     samples = []  # dropped records a step wants kept for inspection (near-duplicates)
-    at_sink = _keep_first_at_sink(steps, slc)
+    fraction = layout.keep_dropped  # rejects leave each step as sink lines, written when this is set
+    # Kept rejects need the duplicates' records: keep-first then runs as a join.
+    at_sink = _keep_first_at_sink(steps, slc) if fraction is None else None
     for index, group in enumerate(_group_steps(steps[:at_sink])):
         if not isinstance(group, list):  # a shuffle step takes records one by one
             records = records | f"Unbatch{index}" >> beam.FlatMap(unbatch)
         if isinstance(group, KeepFirstStep):
             group = as_join(group)
         if isinstance(group, JoinStep):
-            records = records | f"Join{index}_{group.name}" >> Join(name, group, layout.spill)
+            records, dropped = records | f"Join{index}_{group.name}" >> Join(name, group, layout.spill, fraction)
+            rejects.append(dropped)
             continue
         if isinstance(group, NearDedupStep):
-            records, dropped = records | f"Shuffle{index}_{group.name}" >> NearDuplicates(name, group, layout.spill)
-            samples.append(dropped)
+            records, dropped = records | f"Shuffle{index}_{group.name}" >> NearDuplicates(
+                name, group, layout.spill, fraction)
+            (samples if fraction is None else rejects).append(dropped)
             continue
         if isinstance(group, ReferenceStep):
-            records, step_failures = records | f"Shuffle{index}_{group.name}" >> ReferenceLookup(name, group)
+            records, step_failures, dropped = records | f"Shuffle{index}_{group.name}" >> ReferenceLookup(
+                name, group, fraction)
             failures.extend(step_failures)
+            rejects.append(dropped)
             continue
         if isinstance(group, GroupKeyStep):
             raise ValueError(f"step {group.name}: a {type(group).__name__} must follow only per-record steps")
-        applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group, slc.budget)).with_outputs(
-            FAILURES, main="kept"
+        applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group, slc.budget, fraction)).with_outputs(
+            FAILURES, DROPPED, main="kept"
         )
         failures.append(applied[FAILURES])
+        rejects.append(applied[DROPPED])
         records = applied.kept
 
     if at_sink is None:
@@ -198,28 +206,36 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
                                 always=("errors",), spill=layout.spill)
     )
     outputs = [written, errors_written, extras_written]
+    dropped_lines = rejects if fraction is not None else []
     if samples:
-        outputs.append(
+        dropped_lines.append(
             samples
             | "AllDropped" >> beam.Flatten()
             | "EncodeDropped" >> beam.Map(lambda item: ("near_duplicate", item[1]["meta"]["id"], item[0],
                                                         io.encode_record(item[1])))
+        )
+    if dropped_lines:
+        outputs.append(
+            dropped_lines
+            | "AllRejects" >> beam.Flatten()
             | "WriteDropped" >> io.WriteSortedShards(io.join(layout.temporary, io.DROPPED), layout.shard_bytes,
-                                                     spill=layout.spill)
+                                                     spill=layout.spill,
+                                                     measure=None if fraction is None else counter_prefix(name, "dropped"))
         )
     return outputs | "Written" >> beam.Flatten()
 
 
-def _read(units, slc: Slice, steps: list, spill: str | None):
-    """Records read from the units (batches), the read's failures, and the steps left to run:
-    a :class:`GroupKeyStep` after only per-record steps is run with them over two reads."""
+def _read(units, slc: Slice, steps: list, layout: Layout):
+    """Records read from the units (batches), the read's failures, its rejects kept (a list), and
+    the steps left to run: a :class:`GroupKeyStep` after only per-record steps is run with them
+    over two reads."""
     at = next((i for i, step in enumerate(steps) if isinstance(step, GroupKeyStep)), None)
     if at is None or any(isinstance(step, SHUFFLE_STEPS) for step in steps[:at]):
         read = units | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
-        return read.records, read[FAILURES], steps
+        return read.records, read[FAILURES], [], steps
     step = steps[at]
-    read = units | f"ReadTwice_{step.name}" >> ReadTwice(slc, steps[:at], step, spill)
-    return read["records"], read[FAILURES], steps[at + 1 :]
+    read = units | f"ReadTwice_{step.name}" >> ReadTwice(slc, steps[:at], step, layout.spill, layout.keep_dropped)
+    return read["records"], read[FAILURES], [read[DROPPED]], steps[at + 1 :]
 
 
 def _keep_first_at_sink(steps: list, slc: Slice) -> int | None:

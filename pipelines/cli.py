@@ -88,6 +88,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         "s3://arxiv, whose bucket requires it)")
     parser.add_argument("--retry-failed", action="store_true",
                         help="run a finished run that had failed units again (the whole slice)")
+    parser.add_argument("--keep-dropped", nargs="?", const=1.0, type=_fraction, metavar="FRACTION",
+                        help="write every step's rejects (or this fraction of them, chosen by a seeded hash of "
+                        "meta.id) under _dropped/<step>/<reason>/ with the step's scores in meta")
     parser.add_argument("--count-tokens", default="auto", metavar="TOKENIZER",
                         help="GPT-NeoX tokenizer.json for the token count in stats.json; 'auto' (default) uses the "
                         "one in the model cache if there, 'off' skips counting")

@@ -99,6 +99,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         quiet=not args.debug,
         tokenizer=_token_counter(args.count_tokens),
         roots=input_roots(args.input or [], inputs),
+        keep_dropped=args.keep_dropped,
     )
     print(summary(outcome.stats, outcome.slice_dir, outcome.reused, outcome.finished))
     if not outcome.finished:
@@ -153,6 +154,10 @@ def summary(stats: dict, slice_dir: str, reused: bool = False, finished: bool = 
         f"  failed   {stats['failed']:>10,}" + failed,
         f"  bytes    {_mb(stats['bytes_in'])} of text in, {_mb(stats['bytes_out'])} out{tokens}",
     ]
+    kept = stats.get("dropped_kept")
+    if kept:
+        lines.insert(4, f"  rejects  {kept['documents']:>10,}  kept in _dropped/<step>/<reason>/ "
+                        f"(--keep-dropped {kept['fraction']:g})")
     return "\n".join(lines)
 
 

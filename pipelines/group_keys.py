@@ -23,7 +23,7 @@ from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, 
 from redpajama.pipelines.reading import ReadUnits, unit_name
 from redpajama.pipelines.shuffle_volume import counted
 from redpajama.pipelines.spill import SpillReader, SpillWriter
-from redpajama.pipelines.steps import FAILURES, NAMESPACE, ApplySteps, Tally
+from redpajama.pipelines.steps import DROPPED, FAILURES, NAMESPACE, ApplySteps, Tally
 from redpajama.slices.base import Slice, WorkUnit
 
 UNITS = "units"
@@ -33,24 +33,29 @@ SHARED = "shared"
 
 class ReadTwice(beam.PTransform):
     """Units -> records after ``before`` and ``step``, as ``ReadUnits`` + ``ApplySteps`` would give
-    them (batches, failures tagged ``FAILURES``), with the step's shared keys found per group."""
+    them (batches, failures tagged ``FAILURES``, rejects kept with ``keep_dropped`` tagged
+    ``DROPPED``), with the step's shared keys found per group."""
 
-    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep, spill: str | None = None):
+    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep, spill: str | None = None,
+                 keep_dropped: float | None = None):
         super().__init__()
         self.slice = slc
         self.before = before
         self.step = step
         self.spill = spill
+        self.keep_dropped = keep_dropped
 
     def expand(self, units):
+        keep = self.keep_dropped
         if self.spill:
             first = units | "FirstRead" >> beam.ParDo(
-                _ReadParked(self.slice, self.before, self.step, self.spill)).with_outputs(KEYS, FAILURES, main=UNITS)
-            second = _FromParked(self.slice, self.step)
+                _ReadParked(self.slice, self.before, self.step, self.spill, keep)).with_outputs(
+                KEYS, FAILURES, DROPPED, main=UNITS)
+            second = _FromParked(self.slice, self.step, keep)
         else:
             first = units | "FirstRead" >> beam.ParDo(_UnitKeys(self.slice, self.before, self.step)).with_outputs(
                 KEYS, main=UNITS)
-            second = _SecondRead(self.slice, self.before, self.step)
+            second = _SecondRead(self.slice, self.before, self.step, keep)
         name, step = self.slice.name, self.step.name
         shared = (
             counted(first[KEYS], name, f"{step}:key_arrays")
@@ -59,9 +64,11 @@ class ReadTwice(beam.PTransform):
         )
         joined = {UNITS: counted(first[UNITS], name, f"{step}:units"),
                   SHARED: counted(shared, name, f"{step}:shared_keys")} | "ByUnit" >> beam.CoGroupByKey()
-        read = joined | "SecondRead" >> beam.ParDo(second).with_outputs(FAILURES, main="records")
+        read = joined | "SecondRead" >> beam.ParDo(second).with_outputs(FAILURES, DROPPED, main="records")
         failures = [read[FAILURES], first[FAILURES]] if self.spill else [read[FAILURES]]
-        return {"records": read.records, FAILURES: failures | "ReadFailures" >> beam.Flatten()}
+        dropped = [read[DROPPED], first[DROPPED]] if self.spill else [read[DROPPED]]
+        return {"records": read.records, FAILURES: failures | "ReadFailures" >> beam.Flatten(),
+                DROPPED: dropped | "ReadDropped" >> beam.Flatten()}
 
 
 def _unit_key_arrays(uid: str, by_group: dict[str, list[bytes]]):
@@ -154,16 +161,17 @@ class _WithShared(Step):
 class _SecondRead(beam.DoFn):
     """``(unit id, {units, shared})`` -> the unit read (counted) through ``before`` and the step."""
 
-    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep):
+    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep, keep_dropped: float | None = None):
         self.slice = slc
         self.before = before
         self.step = step
+        self.keep_dropped = keep_dropped
 
     def setup(self):
         self.reader = ReadUnits(self.slice)
         self.reader.setup()
         self.with_shared = _WithShared(self.step)
-        self.steps = ApplySteps(self.slice.name, [*self.before, self.with_shared], self.slice.budget)
+        self.steps = ApplySteps(self.slice.name, [*self.before, self.with_shared], self.slice.budget, self.keep_dropped)
         self.steps.setup()
 
     def teardown(self):
@@ -186,16 +194,18 @@ class _ReadParked(beam.DoFn):
     records that come out are parked in spill files; ``(unit id, [spill references])`` and the
     key arrays leave, as ``_UnitKeys`` sends them."""
 
-    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep, spill: str):
+    def __init__(self, slc: Slice, before: list[Step], step: GroupKeyStep, spill: str,
+                 keep_dropped: float | None = None):
         self.slice = slc
         self.before = before
         self.step = step
         self.spill = spill
+        self.keep_dropped = keep_dropped
 
     def setup(self):
         self.reader = ReadUnits(self.slice)
         self.reader.setup()
-        self.steps = ApplySteps(self.slice.name, self.before, self.slice.budget)
+        self.steps = ApplySteps(self.slice.name, self.before, self.slice.budget, self.keep_dropped)
         self.steps.setup()
 
     def teardown(self):
@@ -213,7 +223,7 @@ class _ReadParked(beam.DoFn):
         for batch in self.reader.process(unit):
             for kept in self.steps.process(batch) if isinstance(batch, list) else (batch,):
                 if not isinstance(kept, list):
-                    yield kept  # a failure, already tagged
+                    yield kept  # a failure or a reject kept, already tagged
                     continue
                 for _, record in kept:
                     try:
@@ -230,13 +240,14 @@ class _ReadParked(beam.DoFn):
 class _FromParked(beam.DoFn):
     """``(unit id, {units: [spill references], shared})`` -> the parked records through the step."""
 
-    def __init__(self, slc: Slice, step: GroupKeyStep):
+    def __init__(self, slc: Slice, step: GroupKeyStep, keep_dropped: float | None = None):
         self.slice = slc
         self.step = step
+        self.keep_dropped = keep_dropped
 
     def setup(self):
         self.with_shared = _WithShared(self.step)
-        self.steps = ApplySteps(self.slice.name, [self.with_shared], self.slice.budget)
+        self.steps = ApplySteps(self.slice.name, [self.with_shared], self.slice.budget, self.keep_dropped)
         self.steps.setup()
         self._spilled = SpillReader()
 

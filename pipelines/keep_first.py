@@ -230,7 +230,8 @@ def as_join(step: KeepFirstStep) -> JoinStep:
 
     def keep_first(parents, children):
         for index, record in enumerate(parents):  # handed over sorted by order key
-            yield record if index == 0 else Drop(step.reason)
+            yield record if index == 0 else Drop(step.reason, scores={"duplicate_of": parents[0]["meta"].get("id")},
+                                                 record=record)
 
     return JoinStep(name=step.name, parent_key=step.key, child_key=_no_key, join=keep_first,
                     description=step.description)

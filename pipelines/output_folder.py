@@ -2,7 +2,8 @@
 
 A run owns, in its slice folder, the files an earlier run's ``_SUCCESS`` lists and this
 project's own names: shards ``<name>-SSSSS-of-NNNNN.jsonl.zst`` (and ``.jsonl``, ``.txt``) at
-the top or one folder down (CommonCrawl's snapshots, ``_errors/``, ``_dropped/``),
+the top or one folder down (CommonCrawl's snapshots, ``_errors/``, ``_dropped/``), rejects in
+``_dropped/<step>/<reason>/``,
 ``stats.json``, ``_SUCCESS``, ``_LOCK`` and the staging folder ``_temporary/``. Anything else
 (a user's notes, a repository, an input) makes a run that would write refuse before any work,
 ``--overwrite`` or not. Links are never followed, written through or removed: a link in the
@@ -25,7 +26,7 @@ from redpajama.core import storage
 from redpajama.core.errors import UsageError
 from redpajama.pipelines import io
 
-SHARD = re.compile(r"(?:[^/]+/)?[^/]+-\d{5}-of-\d{5}\.(?:jsonl\.zst|jsonl|txt)")
+SHARD = re.compile(r"(?:[^/]+/|_dropped/[^/]+/[^/]+/)?[^/]+-\d{5}-of-\d{5}\.(?:jsonl\.zst|jsonl|txt)")
 SCRATCH = re.compile(r"\.write-test-\w+|\.(?:stats\.json|_SUCCESS)\.partial")  # left by a run cut short
 INPUT_LIST = "_inputs.txt"  # a long input list, written for the workers to read (see build.input_list)
 OWN_FILES = frozenset({io.STATS, io.MARKER, io.LOCK, INPUT_LIST})

@@ -38,7 +38,7 @@ from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner
 from redpajama.pipelines.output_folder import INPUT_LIST, SliceFolder, check_inputs_outside, check_slice_folder
 from redpajama.pipelines.progress import quiet_worker_logs
 from redpajama.pipelines.resume import decide, every_unit_failed
-from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result
+from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result, dropped_kept
 from redpajama.slices.base import Slice
 
 FORMAT_VERSION = 2  # 2: models by content, unknown input states as null
@@ -83,7 +83,7 @@ def resolve_inputs(patterns: list[str], limit: int | None, folders: bool = False
 
 
 def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]:
-    return {
+    found = {
         "format": FORMAT_VERSION,
         "version": _package_version(),
         "slice": slc.name,
@@ -97,6 +97,9 @@ def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]
         "shard_bytes": layout.shard_bytes,
         "num_shards": layout.num_shards,
     }
+    if layout.keep_dropped is not None:  # only then: runs without it keep their fingerprint
+        found["keep_dropped"] = layout.keep_dropped
+    return found
 
 
 def run_slice(
@@ -113,15 +116,18 @@ def run_slice(
     quiet: bool = True,
     tokenizer: str | None = None,
     roots: tuple[str, ...] | None = None,
+    keep_dropped: float | None = None,
 ) -> RunOutcome:
     """Run ``slc`` over ``inputs`` into ``output/<slice>``; see the module docstring.
 
     ``roots`` are the folders the inputs were named from (default: their common folder).
+    ``keep_dropped`` (a fraction in (0, 1]) writes that share of every step's rejects to ``_dropped/``.
     """
     slc.input_roots = roots if roots is not None else input_roots([], [i for i in inputs if "://" not in i])
     slice_dir = io.join(output, slc.directory)
     local = config.runner == "local" and "://" not in slice_dir
-    layout = Layout(slice_dir, shard_bytes, num_shards, spill=io.join(slice_dir, io.TEMPORARY, SPILL) if local else None)
+    layout = Layout(slice_dir, shard_bytes, num_shards, spill=io.join(slice_dir, io.TEMPORARY, SPILL) if local else None,
+                    keep_dropped=keep_dropped)
     slc.validate()
     check_inputs_outside(slice_dir, inputs)
     check_slice_folder(slice_dir)
@@ -177,6 +183,8 @@ def run_slice(
         stats["failed_by_reason"] = failure_reasons(io.join(layout.temporary, io.ERRORS))
         stats["units"]["inputs"] = len(inputs)
         stats["budget"] = budget_info(slc)
+        if keep_dropped is not None:
+            stats["dropped_kept"] = dropped_kept(stats, keep_dropped)
         if every_unit_failed(stats):
             keep_only_errors(layout.temporary, stats)
             return RunOutcome(slice_dir, stats, [], reused=False, finished=False)

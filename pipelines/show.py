@@ -218,7 +218,7 @@ def dropped_shards(target: str, reason: str) -> list[str]:
         raise UsageError(f"{where}: no rejects kept ({_counted_note(counted)})")
     if reason in counted:
         raise UsageError(f"{target}: {counted[reason]:,} documents were dropped as {reason!r}, but their text was not "
-                         f"kept ({have})")
+                         f"kept ({have}; a run with --keep-dropped keeps them)")
     raise UsageError(f"{target}: no rejects for {reason!r} ({have}; {_counted_note(counted)})")
 
 

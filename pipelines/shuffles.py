@@ -13,7 +13,7 @@ from redpajama.core import storage
 from redpajama.core.records import Drop, Failure, JoinStep, NearDedupStep, ReferenceStep, utf8_len
 from redpajama.dedup.minhash import band_keys, bucket_edges, jaccard, lsh_shape, shingle_hashes, signature
 from redpajama.pipelines.spill import SpillReader, SpillWriter
-from redpajama.pipelines.steps import FAILURES, NAMESPACE, StepDoFn
+from redpajama.pipelines.steps import DROPPED, FAILURES, KEPT_DROPPED, NAMESPACE, StepDoFn, kept_reject
 
 PARENTS = "parents"
 CHILDREN = "children"
@@ -27,13 +27,15 @@ class Join(beam.PTransform):
     With ``spill`` (local runs), the records wait in spill files and references travel, through
     the shuffle and through the union of joined and untouched records (which the local runner
     holds in memory), so the runner's memory holds no text; they are read back after it.
+    Returns (records, rejects kept with ``keep_dropped``, as sink lines).
     """
 
-    def __init__(self, slice_name: str, step: JoinStep, spill: str | None = None):
+    def __init__(self, slice_name: str, step: JoinStep, spill: str | None = None, keep_dropped: float | None = None):
         super().__init__()
         self.slice_name = slice_name
         self.step = step
         self.spill = spill
+        self.keep_dropped = keep_dropped
 
     def expand(self, keyed):
         step = self.step
@@ -41,16 +43,17 @@ class Join(beam.PTransform):
             PARENTS, CHILDREN, main="passthrough"
         )
         joined = {PARENTS: routed[PARENTS], CHILDREN: routed[CHILDREN]} | "CoGroup" >> beam.CoGroupByKey()
-        merged = joined | "Merge" >> beam.ParDo(_MergeJoined(self.slice_name, step, self.spill))
-        rejoined = (routed.passthrough, merged) | "Rejoin" >> beam.Flatten()
-        return rejoined | "ReadBack" >> beam.ParDo(_ReadBack()) if self.spill else rejoined
+        merged = joined | "Merge" >> beam.ParDo(
+            _MergeJoined(self.slice_name, step, self.spill, self.keep_dropped)).with_outputs(DROPPED, main="merged")
+        rejoined = (routed.passthrough, merged.merged) | "Rejoin" >> beam.Flatten()
+        return rejoined | "ReadBack" >> beam.ParDo(_ReadBack()) if self.spill else rejoined, merged[DROPPED]
 
 
 class _Parking(StepDoFn):
     """A step's DoFn that parks records in spill files when given a folder (local runs)."""
 
-    def __init__(self, slice_name: str, step, spill: str | None = None):
-        super().__init__(slice_name, step)
+    def __init__(self, slice_name: str, step, spill: str | None = None, keep_dropped: float | None = None):
+        super().__init__(slice_name, step, keep_dropped)
         self.spill = spill
 
     def start_bundle(self):
@@ -108,7 +111,8 @@ class _MergeJoined(_Parking):
         parents = sorted(members[PARENTS], key=lambda item: item[0])
         children = sorted(members[CHILDREN], key=lambda item: item[0])
         read = self._spilled.read_object
-        outcomes = list(self.step.join([read(r) for _, r in parents], [read(r) for _, r in children]))
+        parent_records, child_records = [read(r) for _, r in parents], [read(r) for _, r in children]
+        outcomes = list(self.step.join(parent_records, child_records))
         kept = [o for o in outcomes if not isinstance(o, Drop)]
         drops = [o for o in outcomes if isinstance(o, Drop)]
         if len(kept) + len(drops) != len(parents) + len(children):
@@ -116,21 +120,27 @@ class _MergeJoined(_Parking):
                 f"join step {self.step.name} accounted for {len(kept) + len(drops)} of "
                 f"{len(parents) + len(children)} records"
             )
+        order_key = (parents or children)[0][0]
+        order_keys = {id(record): key for (key, _), record in zip([*parents, *children],
+                                                                   [*parent_records, *child_records], strict=True)}
         for drop in drops:
             self.counters.dropped(drop.reason)
-        order_key = (parents or children)[0][0]
+            if drop.record is not None:  # a drop that names no record cannot be kept
+                yield from self.reject(order_keys.get(id(drop.record), order_key), drop.record, drop)
         for index, record in enumerate(kept):
             self.count_out(record)
             yield self._parked(((order_key if index == 0 else f"{order_key}/{index}"), record))
 
 
 class ReferenceLookup(beam.PTransform):
-    """A :class:`ReferenceStep`: reference keys (read on the workers) meet records in ``CoGroupByKey``."""
+    """A :class:`ReferenceStep`: reference keys (read on the workers) meet records in ``CoGroupByKey``.
+    Returns (records, failures, rejects kept with ``keep_dropped``, as sink lines)."""
 
-    def __init__(self, slice_name: str, step: ReferenceStep):
+    def __init__(self, slice_name: str, step: ReferenceStep, keep_dropped: float | None = None):
         super().__init__()
         self.slice_name = slice_name
         self.step = step
+        self.keep_dropped = keep_dropped
 
     def expand(self, keyed):
         step = self.step
@@ -148,10 +158,10 @@ class ReferenceLookup(beam.PTransform):
         )
         by_key = keyed | "KeyRecords" >> beam.ParDo(_KeyForLookup(self.slice_name, step))
         joined = {RECORDS: by_key, FOUND: found} | "CoGroup" >> beam.CoGroupByKey()
-        applied = joined | "Apply" >> beam.ParDo(_ApplyLookup(self.slice_name, step)).with_outputs(
-            FAILURES, main="kept"
+        applied = joined | "Apply" >> beam.ParDo(_ApplyLookup(self.slice_name, step, self.keep_dropped)).with_outputs(
+            FAILURES, DROPPED, main="kept"
         )
-        return applied.kept, [applied[FAILURES], read[FAILURES]]
+        return applied.kept, [applied[FAILURES], read[FAILURES]], applied[DROPPED]
 
 
 class _ReadReferenceKeys(beam.DoFn):
@@ -209,17 +219,20 @@ BANDS, SHINGLES, VERDICT = "bands", "shingles", "verdict"
 
 
 class NearDuplicates(beam.PTransform):
-    """A :class:`NearDedupStep` over keyed records; returns (kept, dropped samples).
+    """A :class:`NearDedupStep` over keyed records; returns (kept, dropped samples): ``(order key,
+    sample)``, or with ``keep_dropped`` the rejects it keeps, whole, as sink lines.
 
     With ``spill`` (local runs), records and shingle sets wait in spill files while their
     signatures are compared: the shuffles carry references, not whole books.
     """
 
-    def __init__(self, slice_name: str, step: NearDedupStep, spill: str | None = None):
+    def __init__(self, slice_name: str, step: NearDedupStep, spill: str | None = None,
+                 keep_dropped: float | None = None):
         super().__init__()
         self.slice_name = slice_name
         self.step = step
         self.spill = spill
+        self.keep_dropped = keep_dropped
 
     def expand(self, keyed):
         step = self.step
@@ -251,7 +264,8 @@ class NearDuplicates(beam.PTransform):
             | "Verdicts" >> beam.Flatten()
         )
         joined = {RECORDS: signed[RECORDS], VERDICT: verdicts} | "Rejoin" >> beam.CoGroupByKey()
-        applied = joined | "Apply" >> beam.ParDo(_Apply(self.slice_name, step)).with_outputs("dropped", main="kept")
+        applied = joined | "Apply" >> beam.ParDo(_Apply(self.slice_name, step, self.keep_dropped)).with_outputs(
+            DROPPED, main="kept")
         return applied.kept, applied.dropped
 
 
@@ -355,9 +369,10 @@ def _spread(grouped):
 
 
 class _Apply(beam.DoFn):
-    def __init__(self, slice_name: str, step: NearDedupStep):
+    def __init__(self, slice_name: str, step: NearDedupStep, keep_dropped: float | None = None):
         self.counters = _Counters(slice_name, step.name)
         self.step = step
+        self.keep_dropped = keep_dropped
 
     def start_bundle(self):
         self._spilled = SpillReader()
@@ -372,10 +387,17 @@ class _Apply(beam.DoFn):
             record = self._spilled.read_object(parked)
             verdict = verdicts[0] if verdicts else ("keep", 1)
             if verdict[0] == "drop":
-                self.counters.inc(f"dropped:{Drop('near_duplicate').reason}")
-                sample = {"text": record["text"][: self.step.sample_chars],
-                          "meta": dict(record["meta"], cluster=verdict[1])}
-                yield beam.pvalue.TaggedOutput("dropped", (order_key, sample))
+                drop = Drop("near_duplicate", scores={"cluster": verdict[1]})
+                self.counters.inc(f"dropped:{drop.reason}")
+                if self.keep_dropped is None:
+                    sample = {"text": record["text"][: self.step.sample_chars],
+                              "meta": dict(record["meta"], cluster=verdict[1])}
+                    yield beam.pvalue.TaggedOutput(DROPPED, (order_key, sample))
+                    continue
+                kept = kept_reject(self.step.name, order_key, record, drop, self.keep_dropped)
+                if kept is not None:
+                    self.counters.inc(KEPT_DROPPED + drop.reason)
+                    yield kept
                 continue
             record["meta"]["cluster_size"] = verdict[1]
             self.counters.inc("out")

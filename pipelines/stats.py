@@ -13,7 +13,7 @@ from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
 from redpajama.pipelines.shuffle_volume import volumes
-from redpajama.pipelines.steps import NAMESPACE
+from redpajama.pipelines.steps import KEPT_DROPPED, NAMESPACE
 
 SOURCE_STEPS = ("plan", "read")
 
@@ -70,7 +70,11 @@ def build_stats(slice_name: str, step_names: list[str], counters: dict[str, int]
         marker = f"{prefix}{step}/"
         for name, value in sorted(counters.items()):
             outcome = name[len(marker) :]
-            if name.startswith(marker) and outcome not in known and not outcome.startswith("dropped:"):
+            if not name.startswith(marker) or outcome in known or outcome.startswith("dropped:"):
+                continue
+            if outcome.startswith(KEPT_DROPPED):  # rejects written to _dropped/<step>/<reason>/
+                steps[-1].setdefault("dropped_kept", {})[outcome[len(KEPT_DROPPED) :]] = value
+            else:
                 steps[-1][outcome] = value  # step-specific counts: matched, rejected_pairs, capped_buckets
     documents = get("read", "out")
     stats = {
@@ -89,6 +93,16 @@ def build_stats(slice_name: str, step_names: list[str], counters: dict[str, int]
     if shuffles:
         stats["shuffles"] = shuffles  # elements and bytes into each shuffle that carries data
     return stats
+
+
+def dropped_kept(stats: dict[str, Any], fraction: float) -> dict[str, Any]:
+    """What ``--keep-dropped FRACTION`` kept: rejects by ``<step>/<reason>`` (their folder under
+    ``_dropped/``), out of how many were dropped there."""
+    kept = {f"{step['name']}/{reason}": count for step in stats["steps"]
+            for reason, count in sorted(step.get("dropped_kept", {}).items())}
+    of = {f"{step['name']}/{reason}": count for step in stats["steps"] for reason, count in step["dropped"].items()}
+    return {"fraction": fraction, "documents": sum(kept.values()), "of": sum(of.values()),
+            "by_reason": {name: {"kept": kept.get(name, 0), "of": of[name]} for name in sorted(of)}}
 
 
 def check_identity(stats: dict[str, Any]) -> None:

@@ -1,7 +1,10 @@
 """Recipe steps as Beam DoFns: every outcome counted under ``"{slice}/{step}/{outcome}"`` in the
-``redpajama`` namespace, failures routed to the dead letter, records moving in batches."""
+``redpajama`` namespace, failures routed to the dead letter, records moving in batches, and (with
+``--keep-dropped``) rejects as lines for the ``_dropped/`` sink."""
 
 from __future__ import annotations
+
+import json
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -11,6 +14,45 @@ from redpajama.core.records import Drop, Failure, Step, utf8_len
 
 NAMESPACE = "redpajama"
 FAILURES = "failures"
+DROPPED = "dropped"  # rejects kept for inspection: sink lines for ``_dropped/<step>/<reason>/``
+REJECTS = "rejects"  # their shard set's name
+KEPT_DROPPED = "dropped_kept:"  # counted per step as ``dropped_kept:<reason>``
+
+
+def keeps_reject(record, fraction: float | None) -> bool:
+    """Whether ``--keep-dropped FRACTION`` keeps this reject: all of them at 1, else those a seeded
+    hash of ``meta.id`` puts below the fraction, as ``redpajama sample --seed 0`` chooses."""
+    if fraction is None:
+        return False
+    if fraction >= 1:
+        return True
+    from redpajama.pipelines.sample import selected
+
+    return selected(record, fraction, 0)
+
+
+def reject_line(step: str, order_key: str, record, drop: Drop) -> tuple[str, str, str, bytes]:
+    """A reject as a sink line: ``<step>/<reason>/rejects``, keyed and sorted like kept output.
+    The record is written as the step left it, its scores added to its meta; what JSON cannot
+    hold as UTF-8 (a lone surrogate) is escaped, and what it cannot hold at all written as text."""
+    meta = {key: value for key, value in record["meta"].items() if not key.startswith("_")}
+    meta.update(drop.scores)
+    document = {"text": record["text"], "meta": meta}
+    try:
+        line = json.dumps(document, ensure_ascii=False, default=repr).encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(document, default=repr).encode("ascii")
+    return f"{step}/{drop.reason}/{REJECTS}", str(meta.get("id") or order_key), order_key, line
+
+
+def kept_reject(step: str, order_key: str, record, drop: Drop, fraction: float | None):
+    """The reject's line, tagged ``DROPPED``, when ``fraction`` keeps it; else None."""
+    if drop.record is not None:
+        record = drop.record
+    if fraction is None or fraction < 1 and not keeps_reject(
+            {"text": record["text"], "meta": {**record["meta"], **drop.scores}}, fraction):
+        return None
+    return beam.pvalue.TaggedOutput(DROPPED, reject_line(step, order_key, record, drop))
 
 
 class StepCounters:
@@ -75,12 +117,15 @@ class ApplySteps(beam.DoFn):
     Steps marked ``unbounded_cost`` run in a child process under the per-document ``budget``
     (:mod:`redpajama.core.isolation`): a record that takes one past it fails alone, as
     ``<step>_timeout`` (or ``_out_of_memory``, ``_crashed``), also counted in the step's entry.
+    With ``keep_dropped`` (a fraction), the rejects it keeps leave tagged ``DROPPED``.
     """
 
-    def __init__(self, slice_name: str, steps: list[Step], budget: Budget = Budget()):
+    def __init__(self, slice_name: str, steps: list[Step], budget: Budget = Budget(),
+                 keep_dropped: float | None = None):
         self.slice_name = slice_name
         self.steps = steps
         self.budget = budget
+        self.keep_dropped = keep_dropped
 
     def setup(self):
         isolated = budgeted_steps(self.steps, self.budget)
@@ -116,7 +161,7 @@ class ApplySteps(beam.DoFn):
             tally.flush(counters)
 
     def _apply(self, item, tallies: list[Tally]):
-        """The record after every step, None if dropped, or a tagged failure."""
+        """The record after every step, None if dropped, or a tagged failure (or reject kept)."""
         key, record = item
         text = record["text"]
         size = utf8_len(text)  # measured again only when a step rewrites the text
@@ -139,7 +184,13 @@ class ApplySteps(beam.DoFn):
                 return beam.pvalue.TaggedOutput(FAILURES, step_failure(step.name, key, record, error))
             if isinstance(result, Drop):
                 tally.dropped[result.reason] = tally.dropped.get(result.reason, 0) + 1
-                return None
+                if self.keep_dropped is None:
+                    return None
+                kept = kept_reject(step.name, key, record, result, self.keep_dropped)
+                if kept is not None:
+                    outcome = KEPT_DROPPED + result.reason
+                    tally.other[outcome] = tally.other.get(outcome, 0) + 1
+                return kept
             record = result
             if record["text"] is not text:
                 text = record["text"]
@@ -152,9 +203,10 @@ class ApplySteps(beam.DoFn):
 class StepDoFn(beam.DoFn):
     """A DoFn serving one recipe step: its counters exist once per worker."""
 
-    def __init__(self, slice_name: str, step):
+    def __init__(self, slice_name: str, step, keep_dropped: float | None = None):
         self.slice_name = slice_name
         self.step = step
+        self.keep_dropped = keep_dropped
 
     def setup(self):
         self.counters = StepCounters(self.slice_name, self.step.name)
@@ -177,9 +229,20 @@ class StepDoFn(beam.DoFn):
             return
         if isinstance(result, Drop):
             self.counters.dropped(result.reason)
+            yield from self.reject(order_key, record, result)
             return
         self.count_out(result)
         yield order_key, result
+
+
+    def reject(self, order_key: str, record, drop: Drop):
+        """The reject's line (tagged ``DROPPED``), counted, when ``--keep-dropped`` keeps it."""
+        if self.keep_dropped is None:
+            return
+        kept = kept_reject(self.step.name, order_key, record, drop, self.keep_dropped)
+        if kept is not None:
+            self.counters.count(KEPT_DROPPED + drop.reason)
+            yield kept
 
 
 def step_failure(step: str, order_key: str, record, error: Exception, outcome: str = "failed") -> Failure:

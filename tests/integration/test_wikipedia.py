@@ -134,7 +134,7 @@ def test_spilled_lines_give_the_bytes_of_the_shuffled_ones(tmp_path, monkeypatch
 
     spilled = run(Wikipedia(), [need(LTG), need(EN)], tmp_path / "spilled", shard_bytes=1 << 19)
     original = run_module.Layout
-    monkeypatch.setattr(run_module, "Layout", lambda *args, spill=None: original(*args))
+    monkeypatch.setattr(run_module, "Layout", lambda *args, spill=None, **others: original(*args, **others))
     shuffled = run(Wikipedia(), [LTG, EN], tmp_path / "shuffled", shard_bytes=1 << 19)
     assert len(output_bytes(spilled.slice_dir)) > 3  # several shards and the errors file
     assert output_bytes(spilled.slice_dir) == output_bytes(shuffled.slice_dir)
