@@ -7,7 +7,7 @@ OUT    ?= out
 DEBIAN_PACKAGES := bzip2 build-essential cmake libboost-program-options-dev libboost-system-dev \
 	libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev ruby-licensee
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-exhaustive lint bench clean
 
 $(BIN)/redpajama: setup.py
 	@# bzip2 for test fixtures; a compiler, CMake and Boost to build KenLM's lmplz (`models build`).
@@ -29,6 +29,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+test-exhaustive: setup
+	$(BIN)/python -m pytest -q --exhaustive -m exhaustive tests
 
 lint: setup
 	$(BIN)/ruff check .

@@ -76,3 +76,21 @@ def built_models(tmp_path_factory) -> Path:
     build(BuildSettings(wikipedia=[wiki.slice_dir], commoncrawl=[str(p) for p in CC_WET], output=folder,
                         lid_model=str(LID_MODEL)))
     return folder
+
+
+def pytest_addoption(parser):
+    parser.addoption("--exhaustive", action="store_true",
+                     help="also run the comparisons marked exhaustive (minutes each; `make test-exhaustive`)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "exhaustive: a comparison over every sample text, run with --exhaustive")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--exhaustive"):
+        return
+    skip = pytest.mark.skip(reason="exhaustive: run with --exhaustive (make test-exhaustive)")
+    for item in items:
+        if "exhaustive" in item.keywords:
+            item.add_marker(skip)
