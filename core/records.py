@@ -130,9 +130,12 @@ class Step:
 
     ``apply`` returns the (possibly rewritten) record to keep it, or a :class:`Drop`.
     An exception raised by ``apply`` marks the record as failed, not the whole job.
+    Like every kind of step (:data:`RecipeStep`), it has a ``name`` (counters, ``stats.json``)
+    and a ``description`` (one line for ``redpajama slices``).
     """
 
     name: str = "step"
+    description: str = ""
     # True when one record can cost far more than its size suggests (a parser that is quadratic
     # on some inputs): the pipeline then holds each record to the run's per-document budget.
     unbounded_cost: bool = False
@@ -249,3 +252,12 @@ class NearDedupStep:
     rounds: int = 10
     sample_chars: int = 1000
     description: str = ""
+
+
+RecipeStep = Step | JoinStep | GroupKeyStep | KeepFirstStep | ReferenceStep | NearDedupStep
+"""Every kind of step a recipe is made of; each has a ``name`` and a ``description``."""
+
+
+def describe(step: RecipeStep) -> str:
+    """One line saying what ``step`` does: its description, else its name."""
+    return step.description or step.name

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from redpajama.core.isolation import Budget
-from redpajama.core.records import Failure, GroupKeyStep, JoinStep, KeepFirstStep, Record, Step
+from redpajama.core.records import Failure, RecipeStep, Record, describe
 from redpajama.core.streams import Limits
 from redpajama.core.tables import TableQuery, TableSource
 from redpajama.slices.options import SliceOptions, add_arguments
@@ -107,7 +107,7 @@ class Slice:
         """Parse one unit into keyed records, or failures for what could not be parsed."""
         raise NotImplementedError
 
-    def steps(self) -> list[Step | JoinStep | KeepFirstStep | GroupKeyStep]:
+    def steps(self) -> list[RecipeStep]:
         """The ordered recipe applied to every record after reading."""
         raise NotImplementedError
 
@@ -147,4 +147,4 @@ class Slice:
 
     def step_descriptions(self) -> list[str]:
         """Human-readable recipe, one line per step, for ``redpajama slices``."""
-        return [getattr(step, "description", step.name) for step in self.steps()]
+        return [describe(step) for step in self.steps()]

@@ -116,7 +116,7 @@ class C4(Slice):
         ]
 
     def step_descriptions(self) -> list[str]:
-        return [step.description for step in self.steps()] or ["reformat only (RedPajama applied no filter)"]
+        return super().step_descriptions() or ["reformat only (RedPajama applied no filter)"]
 
     # --- reading -----------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
