@@ -87,7 +87,7 @@ class ReadTable(beam.PTransform):
         self.slice = slc
 
     def expand(self, pipeline):
-        table = self.slice.table_source.table  # project.dataset.table; the project pays for the read too
+        table = self.slice.context.table.table  # project.dataset.table; the project pays for the read too
         rows = pipeline | "Rows" >> beam.io.ReadFromBigQuery(
             table=table, method=beam.io.ReadFromBigQuery.Method.DIRECT_READ, project=table.split(".")[0])
         return rows | "Records" >> beam.ParDo(ReadRows(self.slice)).with_outputs(FAILURES, main="records")
@@ -110,7 +110,7 @@ class ReadRows(beam.DoFn):
         try:
             item = self.slice.read_row(row)
         except Exception as error:  # a reader that breaks on a row fails that row, not the job
-            item = Failure(f"bigquery:{self.slice.table_source.table}", "row", "reader_failed",
+            item = Failure(f"bigquery:{self.slice.context.table.table}", "row", "reader_failed",
                            f"{type(error).__name__}: {error}")
         if isinstance(item, Failure):
             self.counters.failed.inc(item.units)

@@ -125,7 +125,7 @@ def _list_lines(path: str):
 def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: Layout):
     """Add the slice's whole DAG to ``pipeline``; returns the PCollection of written paths."""
     name = slc.name
-    if slc.table_source is not None:  # rows of a query's result table, not files
+    if slc.context.table is not None:  # rows of a query's result table, not files
         read = pipeline | "ReadTable" >> ReadTable(slc)
         records, failures, rejects, steps = read.records, [read[FAILURES]], [], slc.steps()
     else:
@@ -167,7 +167,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             continue
         if isinstance(group, GroupKeyStep):
             raise ValueError(f"step {group.name}: a {type(group).__name__} must follow only per-record steps")
-        applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group, slc.budget, fraction)).with_outputs(
+        applied = records | f"Steps{index}" >> beam.ParDo(ApplySteps(name, group, slc.context.budget, fraction)).with_outputs(
             FAILURES, DROPPED, main="kept"
         )
         failures.append(applied[FAILURES])

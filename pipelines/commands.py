@@ -13,6 +13,7 @@ from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.resume import failure_listing
+from redpajama.slices.base import RunContext
 from redpajama.slices.registry import registry
 
 
@@ -45,16 +46,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from redpajama.pipelines.run import check_output, input_roots, resolve_inputs, run_slice
 
     cls = registry()[args.slice]
-    slice_options = {
-        action.dest: getattr(args, action.dest)
-        for action in _slice_actions(args.slice)
-    }
-    if cls.limits_in_plan:
-        slice_options["file_limit"] = args.limit
-    slc = cls(**slice_options)
-    slc.limits = Limits(int(args.max_record_mb * (1 << 20)), args.max_expansion)
-    slc.budget = Budget(args.doc_timeout, args.doc_memory_mb)
-    slc.requester_pays = args.requester_pays
+    slc = cls(**{action.dest: getattr(args, action.dest) for action in _slice_actions(args.slice)})
     s3.pay_for_all(args.requester_pays)
     if args.input:
         inputs = resolve_inputs(args.input, args.limit, folders=cls.reads_folders)
@@ -78,6 +70,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if config.runner == "dataflow":
         _default_setup_file(config)
     check_launch(config, args.output, inputs)
+    table = None
     query = slc.table_query()
     if query is not None:
         if args.input or args.limit:
@@ -85,10 +78,18 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         from redpajama.pipelines.bigquery import materialize
 
         if config.runner == "local":  # before the query is paid for
-            check_output(args.output, os.path.join(args.output, slc.directory))
-        slc.table_source = materialize(query, args.project)
+            check_output(args.output, os.path.join(args.output, slc.folder))
+        table = materialize(query, args.project)
+    context = RunContext(
+        limits=Limits(int(args.max_record_mb * (1 << 20)), args.max_expansion),
+        budget=Budget(args.doc_timeout, args.doc_memory_mb),
+        input_roots=input_roots(args.input or [], inputs),
+        file_limit=args.limit if cls.limits_in_plan else None,
+        requester_pays=args.requester_pays,
+        table=table,
+    )
     outcome = run_slice(
-        slc,
+        slc.with_context(context),
         inputs,
         args.output,
         config,
@@ -98,7 +99,6 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         retry_failed=args.retry_failed,
         quiet=not args.debug,
         tokenizer=_token_counter(args.count_tokens),
-        roots=input_roots(args.input or [], inputs),
         keep_dropped=args.keep_dropped,
     )
     print(summary(outcome.stats, outcome.slice_dir, outcome.reused, outcome.finished))

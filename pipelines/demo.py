@@ -22,6 +22,7 @@ from redpajama.models import catalog
 from redpajama.pipelines.commands import summary
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice
+from redpajama.slices.base import RunContext
 from redpajama.slices.registry import registry
 
 CC_LISTING = "https://data.commoncrawl.org/crawl-data/CC-MAIN-2019-30/wet.paths.gz"
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = choice.location
     options = {
         "stackexchange": {"lid_model": lid},
-        "commoncrawl": {"lid_model": lid, "file_limit": 1},
+        "commoncrawl": {"lid_model": lid, "context": RunContext(file_limit=1)},
         "arxiv": {"lid_model": lid},
         "github": {"tokenizer": tokenizer},
         "wikiref-urls": {"sample": 200},

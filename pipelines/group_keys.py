@@ -86,7 +86,7 @@ class _UnitKeys(beam.DoFn):
         self.step = step
 
     def setup(self):
-        self.steps = ApplySteps(self.slice.name, self.before, self.slice.budget)  # for its budget, not its counts
+        self.steps = ApplySteps(self.slice.name, self.before, self.slice.context.budget)  # for its budget, not its counts
         self.steps.setup()
 
     def teardown(self):
@@ -171,7 +171,7 @@ class _SecondRead(beam.DoFn):
         self.reader = ReadUnits(self.slice)
         self.reader.setup()
         self.with_shared = _WithShared(self.step)
-        self.steps = ApplySteps(self.slice.name, [*self.before, self.with_shared], self.slice.budget, self.keep_dropped)
+        self.steps = ApplySteps(self.slice.name, [*self.before, self.with_shared], self.slice.context.budget, self.keep_dropped)
         self.steps.setup()
 
     def teardown(self):
@@ -205,7 +205,7 @@ class _ReadParked(beam.DoFn):
     def setup(self):
         self.reader = ReadUnits(self.slice)
         self.reader.setup()
-        self.steps = ApplySteps(self.slice.name, self.before, self.slice.budget, self.keep_dropped)
+        self.steps = ApplySteps(self.slice.name, self.before, self.slice.context.budget, self.keep_dropped)
         self.steps.setup()
 
     def teardown(self):
@@ -247,7 +247,7 @@ class _FromParked(beam.DoFn):
 
     def setup(self):
         self.with_shared = _WithShared(self.step)
-        self.steps = ApplySteps(self.slice.name, [self.with_shared], self.slice.budget, self.keep_dropped)
+        self.steps = ApplySteps(self.slice.name, [self.with_shared], self.slice.context.budget, self.keep_dropped)
         self.steps.setup()
         self._spilled = SpillReader()
 

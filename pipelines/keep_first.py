@@ -95,7 +95,7 @@ class _Tail(beam.DoFn):
         self.after = after
 
     def setup(self):
-        self.steps = ApplySteps(self.slice.name, self.after, self.slice.budget)
+        self.steps = ApplySteps(self.slice.name, self.after, self.slice.context.budget)
         self.steps.setup()
         self.counters = StepCounters(self.slice.name, self.step.name)
         self.write = StepCounters(self.slice.name, WRITE)

@@ -24,7 +24,7 @@ class ExpandInputs(beam.DoFn):
     def __init__(self, slc: Slice):
         self.slice_name = slc.name
         self.folders = slc.reads_folders
-        self.requester_pays = slc.requester_pays
+        self.requester_pays = slc.context.requester_pays
 
     def setup(self):
         configure_storage(self.requester_pays)
@@ -56,7 +56,7 @@ class PlanUnits(beam.DoFn):
         self.slice = slc
 
     def setup(self):
-        configure_storage(self.slice.requester_pays)
+        configure_storage(self.slice.context.requester_pays)
         self.counters = StepCounters(self.slice.name, "plan")
 
     def process(self, path: str):
@@ -76,7 +76,7 @@ class ReadUnits(beam.DoFn):
         self.slice = slc
 
     def setup(self):
-        configure_storage(self.slice.requester_pays)
+        configure_storage(self.slice.context.requester_pays)
         self.counters = StepCounters(self.slice.name, "read")
 
     def process(self, unit: WorkUnit):

@@ -21,7 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import apache_beam as beam
@@ -89,9 +89,9 @@ def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]
         "slice": slc.name,
         "inputs": inputs,
         "input_states": storage.input_states(inputs),
-        "input_roots": list(slc.input_roots),
-        "limits": [slc.limits.max_record_bytes, slc.limits.max_expansion],
-        "budget": slc.budget.as_json(),
+        "input_roots": list(slc.context.input_roots or ()),
+        "limits": [slc.context.limits.max_record_bytes, slc.context.limits.max_expansion],
+        "budget": slc.context.budget.as_json(),
         "options": slc.fingerprint(),
         "models": digests(slc.models()),
         "shard_bytes": layout.shard_bytes,
@@ -115,16 +115,17 @@ def run_slice(
     commit: bool = True,
     quiet: bool = True,
     tokenizer: str | None = None,
-    roots: tuple[str, ...] | None = None,
     keep_dropped: float | None = None,
 ) -> RunOutcome:
-    """Run ``slc`` over ``inputs`` into ``output/<slice>``; see the module docstring.
+    """Run ``slc`` over ``inputs`` into ``output/<slice folder>``; see the module docstring.
 
-    ``roots`` are the folders the inputs were named from (default: their common folder).
+    Without input roots in the slice's context, the inputs are taken as named from their common folder.
     ``keep_dropped`` (a fraction in (0, 1]) writes that share of every step's rejects to ``_dropped/``.
     """
-    slc.input_roots = roots if roots is not None else input_roots([], [i for i in inputs if "://" not in i])
-    slice_dir = io.join(output, slc.directory)
+    if slc.context.input_roots is None:
+        roots = input_roots([], [item for item in inputs if "://" not in item])
+        slc = slc.with_context(replace(slc.context, input_roots=roots))
+    slice_dir = io.join(output, slc.folder)
     local = config.runner == "local" and "://" not in slice_dir
     layout = Layout(slice_dir, shard_bytes, num_shards, spill=io.join(slice_dir, io.TEMPORARY, SPILL) if local else None,
                     keep_dropped=keep_dropped)
@@ -210,7 +211,8 @@ def run_slice(
 def budget_info(slc: Slice) -> dict[str, Any]:
     """The per-document budget and the steps held to it (``stats.json``)."""
     steps = slc.steps()
-    return {**slc.budget.as_json(), "steps": [steps[i].name for i in budgeted_steps(steps, slc.budget)]}
+    budget = slc.context.budget
+    return {**budget.as_json(), "steps": [steps[i].name for i in budgeted_steps(steps, budget)]}
 
 
 def failure_reasons(errors: str) -> dict[str, int]:

@@ -206,7 +206,6 @@ class ArxivOptions(SliceOptions):
 class Arxiv(Slice):
     name = "arxiv"
     summary = "arXiv LaTeX sources cleaned to text"
-    output_name = "arxiv"
     Options = ArxivOptions
     options: ArxivOptions
     reads_folders = True  # a paper folder is one input
@@ -270,7 +269,7 @@ class Arxiv(Slice):
         return int(self.options.max_paper_mb * MB)
 
     def steps(self) -> list[Step]:
-        return [CleanLatex(self.rules(), self.limits.max_record_bytes), TagLanguage(self.lid_location)]
+        return [CleanLatex(self.rules(), self.context.limits.max_record_bytes), TagLanguage(self.lid_location)]
 
     # --- reading -----------------------------------------------------------------------
     def plan(self, source: str) -> Iterator[WorkUnit | Failure]:
@@ -303,7 +302,7 @@ class Arxiv(Slice):
         """The paper in a folder; each special file in it is skipped and counted as a failure."""
         stem = os.path.basename(os.path.normpath(folder))
         try:
-            files = folder_files(folder, self._limit(), self.limits.max_record_bytes)
+            files = folder_files(folder, self._limit(), self.context.limits.max_record_bytes)
         except PaperTooLarge as error:
             yield Failure(folder, "folder", _too_large(error), str(error))
             return
@@ -341,7 +340,7 @@ class Arxiv(Slice):
                         continue
                     payload = archive.extractfile(member).read()
                     try:
-                        files = project_files(payload, self._limit(), self.limits.max_record_bytes)
+                        files = project_files(payload, self._limit(), self.context.limits.max_record_bytes)
                     except PaperTooLarge as error:
                         yield Failure(source, name, _too_large(error), str(error))
                         continue

@@ -8,6 +8,7 @@ configured slice must pickle and must not hold open files or loaded models.
 from __future__ import annotations
 
 import argparse
+import copy
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,19 @@ from redpajama.slices.options import SliceOptions, add_arguments
 
 Keyed = tuple[str, Record]
 """A record with its deterministic order key: output is sorted by it, dedup keeps its first."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What one run gives its slice besides the slice's options: made once by the launcher from
+    the run's arguments, it travels to the workers with the slice and is never changed."""
+
+    limits: Limits = field(default_factory=Limits)  # caps on records, decompression (--max-record-mb, --max-expansion)
+    budget: Budget = field(default_factory=Budget)  # what a record may cost an unbounded_cost step (--doc-timeout, ...)
+    input_roots: tuple[str, ...] | None = None  # where inputs were named from (relative_name); None: their common folder
+    file_limit: int | None = None  # --limit, for a slice that applies it inside plan() (limits_in_plan)
+    requester_pays: bool = False  # every s3:// input is read with RequestPayer=requester (--requester-pays)
+    table: TableSource | None = None  # the result of table_query(), found or made by the launcher
 
 
 @dataclass(frozen=True)
@@ -43,25 +57,40 @@ class WorkUnit:
 class Slice:
     """One slice of the corpus: sources, a reader and an ordered recipe.
 
-    Subclasses set ``name``, ``summary``, ``output_name``, their ``Options`` dataclass (from
-    which ``redpajama run <slice>`` gets its arguments) and implement the methods below.
+    Subclasses set ``name``, ``summary``, their ``Options`` dataclass (from which ``redpajama
+    run <slice>`` gets its arguments) and implement the methods below; ``folder`` (default: the
+    name) and ``shard_name`` (default: the folder) when the output is named otherwise.
     """
 
     name: ClassVar[str]
     summary: ClassVar[str]
-    output_name: ClassVar[str]
-    limits_in_plan: ClassVar[bool] = False  # --limit applies inside plan() (option ``file_limit``)
+    folder: ClassVar[str]  # the slice's folder under a run's output
+    shard_name: ClassVar[str]  # what its shards are called, where partition() does not name them
+    limits_in_plan: ClassVar[bool] = False  # --limit applies inside plan() (``RunContext.file_limit``)
     reads_folders: ClassVar[bool] = False  # a folder given as input is one unit (else: the files in it)
     output_format: ClassVar[str] = "jsonl"  # "lines": each kept record's text on a line of a .txt shard
     Options: ClassVar[type[SliceOptions]] = SliceOptions
 
-    def __init__(self, **options: Any):
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "name" in vars(cls):  # a slice of its own (not one inherited): its names default to its own
+            cls.folder = vars(cls).get("folder", cls.name)
+            cls.shard_name = vars(cls).get("shard_name", cls.folder)
+
+    def __init__(self, *, context: RunContext | None = None, **options: Any):
         self.options = self.Options(**options)
-        self.input_roots: tuple[str, ...] = ()  # folders the inputs were named from (see relative_name)
-        self.limits = Limits()  # caps on records and decompression (--max-record-mb, --max-expansion)
-        self.budget = Budget()  # what one record may cost a step marked unbounded_cost (--doc-timeout, --doc-memory-mb)
-        self.requester_pays = False  # every s3:// input is read with RequestPayer=requester (--requester-pays)
-        self.table_source: TableSource | None = None  # the result of table_query(), found or made by the launcher
+        self._context = context or RunContext()
+
+    @property
+    def context(self) -> RunContext:
+        """What the run gives the slice (caps, budget, input roots...); see :class:`RunContext`."""
+        return self._context
+
+    def with_context(self, context: RunContext) -> Slice:
+        """This slice, with the same options, in another run's context (a copy: ``self`` is unchanged)."""
+        bound = copy.copy(self)
+        bound._context = context
+        return bound
 
     # --- configuration ---------------------------------------------------------------
     @classmethod
@@ -82,8 +111,12 @@ class Slice:
         raise NotImplementedError
 
     def fingerprint(self) -> dict[str, Any]:
-        """Settings that change the output: a finished run is reused only if they match."""
-        return self.options.settings()
+        """Settings that change the output: a finished run is reused only if they match (the
+        options that are set, and a file limit applied inside the plan)."""
+        settings = self.options.settings()
+        if self.context.file_limit is not None:
+            settings["file_limit"] = self.context.file_limit
+        return dict(sorted(settings.items()))
 
     def table_query(self) -> TableQuery | None:
         """A SQL query whose result rows are the input (read with :meth:`read_row`), or None: files."""
@@ -114,24 +147,19 @@ class Slice:
     def relative_name(self, path: str) -> str:
         """``path`` relative to the input argument that named it (a folder, a glob's folder, a
         file's folder), so that ids do not depend on where the data lives; else its base name."""
-        for root in sorted(self.input_roots, key=len, reverse=True):
+        for root in sorted(self.context.input_roots or (), key=len, reverse=True):
             prefix = root.rstrip("/") + "/"
             if path.startswith(prefix):
                 return path[len(prefix) :]
         return posixpath.basename(path)
 
-    @property
-    def directory(self) -> str:
-        """The slice's folder under the run's output directory."""
-        return self.name
-
     def partition(self, record: Record) -> str:
         """The output file name prefix of a kept record (may hold folders)."""
-        return self.output_name
+        return self.shard_name
 
     def always_written(self) -> tuple[str, ...]:
         """Partitions that exist in the output even when empty."""
-        return (self.output_name,)
+        return (self.shard_name,)
 
     def counts(self) -> dict[str, Callable[[Record], str]]:
         """Kept records counted by key: ``<name>-counts-*.txt`` shards (key TAB count) and a summary in stats.json."""

@@ -97,7 +97,7 @@ class BooksOptions(SliceOptions):
 class Books(Slice):
     name = "books"
     summary = "PG-19 / Gutenberg texts (and Books3 if given), exact + MinHash near-duplicate removal"
-    output_name = "book"
+    shard_name = "book"  # RedPajama's name for its book shards
     Options = BooksOptions
     options: BooksOptions
 
@@ -172,17 +172,17 @@ class Books(Slice):
         """The decompressed file, at most ``max_record_bytes`` of it (a book is one record)."""
         parts, size = [], 0
         with storage.open_range(source) as stream:
-            for chunk in streams.decompressed_chunks(stream, source, limits=self.limits):
+            for chunk in streams.decompressed_chunks(stream, source, limits=self.context.limits):
                 size += len(chunk)
-                if size > self.limits.max_record_bytes:
+                if size > self.context.limits.max_record_bytes:
                     raise LimitExceeded("record_too_large",
-                                                f"more than {self.limits.max_record_bytes >> 20} MB of text")
+                                                f"more than {self.context.limits.max_record_bytes >> 20} MB of text")
                 parts.append(chunk)
         return b"".join(parts)
 
     def _read_jsonl(self, source: str) -> Iterator[Keyed | Failure]:
         stem = file_stem(source)
-        for item in numbered_lines(source, self.limits):
+        for item in numbered_lines(source, self.context.limits):
             yield item if isinstance(item, Failure) else self._row(source, stem, *item)
 
     def _row(self, source: str, stem: str, number: int, line: bytes) -> Keyed | Failure:

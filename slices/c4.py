@@ -72,7 +72,6 @@ class C4Options(SliceOptions):
 class C4(Slice):
     name = "c4"
     summary = "allenai/c4 en, reformatted; overlap with the CommonCrawl output counted"
-    output_name = "c4"
     Options = C4Options
     options: C4Options
 
@@ -127,7 +126,7 @@ class C4(Slice):
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
         stem = file_stem(unit.source)
-        for item in numbered_lines(unit.source, self.limits):
+        for item in numbered_lines(unit.source, self.context.limits):
             yield item if isinstance(item, Failure) else self._record(unit.source, stem, *item)
 
     @staticmethod

@@ -136,13 +136,9 @@ class CommonCrawlOptions(SliceOptions):
 class CommonCrawl(Slice):
     name = "commoncrawl"
     summary = "CommonCrawl WET through cc_net's recipe, digest dedup and the Wikipedia-reference filter"
-    output_name = "common_crawl"
+    folder = "common_crawl"  # RedPajama's name for it
     Options = CommonCrawlOptions
     options: CommonCrawlOptions
-
-    @property
-    def directory(self) -> str:
-        return "common_crawl"
 
     @classmethod
     def describe_sources(cls) -> str:
@@ -300,7 +296,7 @@ class CommonCrawl(Slice):
         snapshot = snapshot_in(source) or UNKNOWN_SNAPSHOT
         shards = self.options.dedup_shards
         root = (self.options.mirror or _MANIFEST["data_root"]).rstrip("/") + "/"
-        limit = self.options.file_limit
+        limit = self.context.file_limit
         chosen = paths[:limit] if limit else paths
         for index, path in enumerate(chosen):
             if scope == "shard":
@@ -312,7 +308,7 @@ class CommonCrawl(Slice):
 
     def _listing(self, source: str) -> list[str]:
         with storage.open_range(source) as stream:
-            chunks = streams.decompressed_chunks(stream, source, limits=self.limits)
+            chunks = streams.decompressed_chunks(stream, source, limits=self.context.limits)
             return [line.strip().decode("utf-8") for _, line in streams.iter_lines(chunks, 1 << 16) if line.strip()]
 
     def read(self, unit: WorkUnit) -> Iterator[Keyed | Failure]:
@@ -321,7 +317,7 @@ class CommonCrawl(Slice):
         scope = unit.context.get("scope") or source
         name = posixpath.basename(source)
         try:
-            for item in read_archive(lambda offset: storage.open_range(source, offset), source, self.limits):
+            for item in read_archive(lambda offset: storage.open_range(source, offset), source, self.context.limits):
                 if isinstance(item, str):
                     snapshot = snapshot or item
                     continue

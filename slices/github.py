@@ -200,7 +200,6 @@ class GitHubOptions(SliceOptions):
 class GitHub(Slice):
     name = "github"
     summary = "GitHub code under MIT/BSD/Apache, exact dedup, RedPajama's quality filters"
-    output_name = "github"
     Options = GitHubOptions
     options: GitHubOptions
     reads_folders = True  # a repository folder is one input
@@ -225,21 +224,21 @@ class GitHub(Slice):
 
     def fingerprint(self) -> dict[str, Any]:
         found = super().fingerprint()
-        if self.table_source is not None:  # the result table read, as made (a remade one is another input)
-            found["table"] = [self.table_source.table, self.table_source.rows]
+        if self.context.table is not None:  # the result table read, as made (a remade one is another input)
+            found["table"] = [self.context.table.table, self.context.table.rows]
         return found
 
     def run_info(self) -> dict[str, Any]:
         """The result table's row count: the report's full-scale count for a --bigquery run."""
-        if self.table_source is None:
+        if self.context.table is None:
             return {}
-        source = self.table_source
+        source = self.context.table
         return {"bigquery": {"table": source.table, "rows": source.rows, "bytes_processed": source.bytes_processed,
                              "reused": source.reused, "query": BIGQUERY_QUERY}}
 
     def read_row(self, row: dict[str, Any]) -> Keyed | Failure:
         """One row of the query's result, as the export path reads a JSON line."""
-        return self._bigquery_columns(f"bigquery:{self.table_source.table if self.table_source else ''}",
+        return self._bigquery_columns(f"bigquery:{self.context.table.table if self.context.table else ''}",
                                       "row", dict(row))
 
     def validate(self) -> None:
@@ -330,7 +329,7 @@ class GitHub(Slice):
             yield self._keyed(text, columns, skip)
 
     def _read_bigquery(self, source: str) -> Iterator[Keyed | Failure]:
-        for item in numbered_lines(source, self.limits):
+        for item in numbered_lines(source, self.context.limits):
             yield item if isinstance(item, Failure) else self._bigquery_row(source, *item)
 
     def _bigquery_row(self, source: str, number: int, line: bytes) -> Keyed | Failure:

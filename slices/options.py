@@ -56,9 +56,6 @@ def comma_list(value: str | None) -> list[str]:
 class SliceOptions:
     """Options every slice has; subclasses add their own fields."""
 
-    file_limit: int | None = option(None, "set from --limit for slices that apply it inside a listing",
-                                    command_line=False)
-
     def settings(self) -> dict[str, Any]:
         """The options that are set, by name (what a run's fingerprint and stats record)."""
         return {key: value for key, value in sorted(dataclasses.asdict(self).items()) if value is not None}

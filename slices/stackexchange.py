@@ -202,7 +202,6 @@ class StackExchangeOptions(SliceOptions):
 class StackExchange(Slice):
     name = "stackexchange"
     summary = "StackExchange questions with their answers, largest 28 sites"
-    output_name = "stackexchange"
     Options = StackExchangeOptions
     options: StackExchangeOptions
 
@@ -271,8 +270,8 @@ class StackExchange(Slice):
             return
         try:
             with storage.open_range(source) as stream:
-                chunks = streams.decompressed_chunks(stream, source, limits=self.limits)
-                yield from read_posts(chunks, source, _site_from_path(source), self.limits.max_record_bytes)
+                chunks = streams.decompressed_chunks(stream, source, limits=self.context.limits)
+                yield from read_posts(chunks, source, _site_from_path(source), self.context.limits.max_record_bytes)
         except SourceError as error:
             yield Failure(source, "whole file", failure_reason(error), str(error))
         except DECOMPRESSION_ERRORS as error:
@@ -285,9 +284,9 @@ class StackExchange(Slice):
         try:
             with storage.local_copy(source, suffix=".7z") as local:
                 wanted = lambda name: posixpath.basename(name.replace("\\", "/")).lower() == "posts.xml"  # noqa: E731
-                for name, chunks in stream_member(local, wanted, cap, self.limits):
+                for name, chunks in stream_member(local, wanted, cap, self.context.limits):
                     found = True
-                    yield from read_posts(chunks, f"{source}!{name}", site, self.limits.max_record_bytes)
+                    yield from read_posts(chunks, f"{source}!{name}", site, self.context.limits.max_record_bytes)
         except ArchiveError as error:
             yield Failure(source, "archive", error.reason, str(error))
             return

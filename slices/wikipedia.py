@@ -134,7 +134,6 @@ def dump_urls(languages: list[str], date: str, mirror: str | None = None) -> lis
 class Wikipedia(Slice):
     name = "wikipedia"
     summary = "Wikipedia articles in 20 languages, markup stripped"
-    output_name = "wikipedia"
     Options = WikipediaOptions
     options: WikipediaOptions
 
@@ -242,9 +241,9 @@ class Wikipedia(Slice):
             return
         plain = not streams.is_compressed(source)  # offsets in the file itself, else in the unit's decompressed bytes
         with stream:
-            chunks = streams.decompressed_chunks(stream, source, limits=self.limits)
+            chunks = streams.decompressed_chunks(stream, source, limits=self.context.limits)
             pages = mediawiki.scan_pages(streams.utf8_chunks(chunks), unit.start if plain else 0,
-                                         max_page=self.limits.max_record_bytes)
+                                         max_page=self.context.limits.max_record_bytes)
             seen = PageIds()
             try:
                 header = next(pages)

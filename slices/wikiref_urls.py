@@ -36,7 +36,7 @@ class WikirefUrlsOptions(DumpOptions):
 class WikirefUrls(Wikipedia):
     name = "wikiref-urls"
     summary = "URLs cited in Wikipedia articles' <ref> tags (positives of the Wikipedia-reference classifier)"
-    output_name = "urls"
+    shard_name = "urls"
     output_format: ClassVar[str] = "lines"
     Options = WikirefUrlsOptions
     options: WikirefUrlsOptions

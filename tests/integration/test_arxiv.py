@@ -9,6 +9,7 @@ from pathlib import Path
 from redpajama.core.streams import Limits
 from redpajama.filters.latex import project_text
 from redpajama.slices.arxiv import Arxiv, folder_files
+from redpajama.slices.base import RunContext
 
 from tests.conftest import LID_MODEL, SHARED, need
 from tests.integration.helpers import errors, output_bytes, records, run
@@ -112,8 +113,7 @@ def test_macro_bomb_fails_its_paper_only(tmp_path):
     with tarfile.open(tmp_path / "arXiv_src_2301_001.tar", "w") as tar:
         add(tar, "2301/2301.00001.gz", gzip.compress(bomb))
         add(tar, "2301/2301.00002.gz", gzip.compress(b"\\documentclass{article}\\begin{document}\n\\section{Fine}\nok\n"))
-    slc = Arxiv(lid_model=str(LID_MODEL))
-    slc.limits = Limits(max_record_bytes=1 << 20)
+    slc = Arxiv(lid_model=str(LID_MODEL), context=RunContext(limits=Limits(max_record_bytes=1 << 20)))
     outcome = run(slc, [tmp_path / "arXiv_src_2301_001.tar"], tmp_path / "out")
     assert [(e["reason"], e["location"].split("|")[1]) for e in errors(outcome.slice_dir)] == [
         ("record_too_large", "2301.00001")]

@@ -14,6 +14,7 @@ from redpajama.filters.perplexity import Cutoffs, DocumentScorer, load_kenlm, lo
 from redpajama.filters.webpage import split_title
 from redpajama.formats.warc_records import RawDocument
 from redpajama.formats.webarchive import read_archive
+from redpajama.slices.base import RunContext
 from redpajama.slices.commoncrawl import CommonCrawl
 
 from tests.conftest import CC, CC_WET, LID_MODEL, need
@@ -160,7 +161,7 @@ def test_listing_on_the_workers_with_limit_and_a_missing_file(built_models, tmp_
     relative = [str(path.relative_to(CC)) for path in CC_WET]
     listing.write_bytes(gzip.compress("\n".join(["wet/missing.warc.wet.gz", *relative]).encode()))
     options = {"mirror": str(CC), "dedup_scope": "shard", "dedup_shards": 1}
-    first_two = run(slice_for(built_models, file_limit=2, **options), [listing], tmp_path / "two")
+    first_two = run(slice_for(built_models, context=RunContext(file_limit=2), **options), [listing], tmp_path / "two")
     assert first_two.stats["units"]["planned"] == 2
     assert [e["reason"] for e in errors(first_two.slice_dir)] == ["unreadable_input"]
     assert first_two.stats["read"] == 349 + 1

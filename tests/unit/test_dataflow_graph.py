@@ -65,9 +65,11 @@ def test_github_from_bigquery_and_arxiv_from_requester_pays_s3_build_small_graph
     Read API) and arXiv's requester-pays bucket, all of its tars given one by one."""
     from apache_beam.io.gcp.bigquery import ReadFromBigQuery
     from redpajama.core.tables import TableSource
+    from redpajama.slices.base import RunContext
 
-    github = registry()["github"](bigquery=True, bigquery_project="my-project", tokenizer="gs://bucket/models/tokenizer.json")
-    github.table_source = TableSource("my-project.redpajama.github_0123456789ab", 1_000_000, 2 << 40, reused=False)
+    table = TableSource("my-project.redpajama.github_0123456789ab", 1_000_000, 2 << 40, reused=False)
+    github = registry()["github"](bigquery=True, bigquery_project="my-project", tokenizer="gs://bucket/models/tokenizer.json",
+                                  context=RunContext(table=table))
     pipeline = beam.Pipeline(runner=FnApiRunner(), options=pipeline_options(CONFIG))
     build(pipeline, github, [], Layout(str(tmp_path / "github")))
     reads = [node.transform for node in _all_nodes(pipeline) if isinstance(node.transform, ReadFromBigQuery)]
@@ -75,8 +77,8 @@ def test_github_from_bigquery_and_arxiv_from_requester_pays_s3_build_small_graph
         (ReadFromBigQuery.Method.DIRECT_READ, "my-project.redpajama.github_0123456789ab")]  # no export, no bucket
     assert graph("github", [], tmp_path, github) < 1 << 20
 
-    arxiv = registry()["arxiv"](until="2303", lid_model="gs://bucket/models/lid.176.bin")
-    arxiv.requester_pays = True
+    arxiv = registry()["arxiv"](until="2303", lid_model="gs://bucket/models/lid.176.bin",
+                                context=RunContext(requester_pays=True))
     tars = [f"s3://arxiv/src/arXiv_src_{yy:02d}{mm:02d}_{n:03d}.tar" for yy in range(7, 24) for mm in range(1, 13)
             for n in range(1, 30)]
     assert graph("arxiv", tars, tmp_path, arxiv) < 1 << 20

@@ -55,7 +55,6 @@ class Documents(Slice):
 
     name = "toy"
     summary = "documents from the unit's context"
-    output_name = "toy"
 
     def read(self, unit: WorkUnit):
         for index, (group, text) in enumerate(unit.context["docs"]):

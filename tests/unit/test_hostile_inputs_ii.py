@@ -474,10 +474,10 @@ def test_every_posts_row_is_read_whatever_the_line_layout(layout, ids, failed, t
 
 def test_a_row_longer_than_the_cap_fails_alone(tmp_path):
     from redpajama.core.streams import Limits
+    from redpajama.slices.base import RunContext
 
     long_row = row(2, 'Long="' + "x" * 5000 + '" ')
-    slc = StackExchange()
-    slc.limits = Limits(max_record_bytes=2000)
+    slc = StackExchange(context=RunContext(limits=Limits(max_record_bytes=2000)))
     records, failures = read_through_loop(slc, posts_file(tmp_path, "<posts>" + row(1) + long_row + row(3) + "</posts>"))
     assert sorted(record["meta"]["_post_id"] for _, record in records) == [1, 3]
     assert [f.reason for f in failures] == ["record_too_large"]

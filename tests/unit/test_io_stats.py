@@ -88,6 +88,7 @@ def test_stats_from_counters_and_the_identity():
 def test_input_roots_and_relative_names(tmp_path):
     from redpajama.core.storage import input_root
     from redpajama.pipelines.run import input_roots
+    from redpajama.slices.base import RunContext
     from redpajama.slices.books import Books
 
     assert input_root("data/books/**/*.txt") == "data/books"
@@ -95,7 +96,6 @@ def test_input_roots_and_relative_names(tmp_path):
     assert input_root(str(tmp_path)) == str(tmp_path)
     assert input_root("gs://bucket/pg19/*.jsonl") == "gs://bucket/pg19"
     assert input_roots([], ["/a/b/c.txt", "/a/d/e.txt"]) == ("/a",)
-    slc = Books()
-    slc.input_roots = ("/data", "/data/books")
+    slc = Books(context=RunContext(input_roots=("/data", "/data/books")))
     assert slc.relative_name("/data/books/x/y.txt") == "x/y.txt"
     assert slc.relative_name("/elsewhere/z.txt") == "z.txt"

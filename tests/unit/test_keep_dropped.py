@@ -189,7 +189,6 @@ class Rows(Slice):
 
     name = "rows"
     summary = "JSON rows"
-    output_name = "rows"
 
     def __init__(self, reference: str = "", **options):
         super().__init__(**options)

@@ -35,7 +35,7 @@ class Rows(Slice):
 
     name = "rows"
     summary = "JSON rows"
-    output_name = "rows"
+    shard_name = "rows"
 
     def read(self, unit: WorkUnit):
         for number, line in enumerate(Path(unit.source).read_text().splitlines()):
