@@ -33,10 +33,10 @@ from redpajama.pipelines.reading import ExpandInputs, PlanUnits, ReadUnits
 from redpajama.pipelines.shuffle_volume import counted, counter_prefix
 from redpajama.pipelines.shuffles import Join, NearDuplicates, ReferenceLookup
 from redpajama.pipelines.steps import DROPPED, FAILURES, ApplySteps, unbatch
-from redpajama.pipelines.written import UNIT_YIELD, YIELDS, EncodeWritten, add_pairs, yield_line
+from redpajama.pipelines.written import YIELDS, EncodeWritten, add_pairs, yield_line
 from redpajama.slices.base import Slice
 
-__all__ = ["UNIT_YIELD", "Layout", "build"]
+__all__ = ["Layout", "build"]
 SHUFFLE_STEPS = (JoinStep, KeepFirstStep, GroupKeyStep, ReferenceStep, NearDedupStep)
 
 
@@ -69,8 +69,8 @@ class CountBy(beam.PTransform):
             keyed
             | "Key" >> beam.Map(lambda item: (key(item[1]), 1))
             | "Sum" >> beam.CombinePerKey(sum)
-            | "Line" >> beam.Map(lambda kv: (f"{name}-counts", kv[0], f"{10**15 - kv[1]:015d}|{kv[0]}",
-                                             f"{kv[0]}\t{kv[1]}".encode()))
+            | "Line" >> beam.Map(lambda kv: io.SinkLine(f"{name}-counts", kv[0], f"{10**15 - kv[1]:015d}|{kv[0]}",
+                                                        f"{kv[0]}\t{kv[1]}".encode()))
         )
 
 
@@ -89,7 +89,7 @@ class SeededSample(beam.PTransform):
             keyed
             | "Text" >> beam.Map(lambda item: item[1]["text"])
             | "Smallest" >> beam.combiners.Top.Of(self.n, key=lambda text: sample_hash(seed, text), reverse=True)
-            | "Lines" >> beam.FlatMap(lambda texts: [("sample", text, text, text.encode("utf-8")) for text in texts])
+            | "Lines" >> beam.FlatMap(lambda texts: [io.SinkLine("sample", text, text, text.encode("utf-8")) for text in texts])
         )
 
 
@@ -97,9 +97,14 @@ def sample_hash(seed: int, text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=str(seed).encode("utf-8")).digest()
 
 
-def _failure_line(failure: Failure) -> tuple[str, str, str, bytes]:
+def _failure_line(failure: Failure) -> io.SinkLine:
     key = f"{failure.source}\t{failure.location}\t{failure.reason}"
-    return "errors", key, key, json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8", "backslashreplace")
+    return io.SinkLine("errors", key, key, json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8", "backslashreplace"))
+
+
+def _dropped_line(item) -> io.SinkLine:
+    order_key, record = item
+    return io.SinkLine("near_duplicate", record["meta"]["id"], order_key, io.encode_record(record))
 
 
 INLINE_INPUT_BYTES = 256 << 10
@@ -188,15 +193,22 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         compressed=not as_lines, extension=".txt" if as_lines else ".jsonl", spill=layout.spill, removed=removed,
         measure=counter_prefix(name, "write"),
     )
-    extras = [encoded[YIELDS] | "UnitYields" >> beam.CombinePerKey(add_pairs) | "YieldLines" >> beam.Map(yield_line)]
+    yields_written = (
+        encoded[YIELDS]
+        | "UnitYields" >> beam.CombinePerKey(add_pairs)
+        | "YieldLines" >> beam.Map(yield_line)
+        | "WriteUnitYields" >> io.WriteSortedShards(io.join(layout.temporary, io.UNIT_YIELDS), layout.shard_bytes,
+                                                    compressed=False, spill=layout.spill)
+    )
+    outputs = [written, yields_written]
     if slc.counts() or slc.sample_spec():
         singles = records | "UnbatchExtras" >> beam.FlatMap(unbatch)
-        extras += [singles | f"Count_{name}" >> CountBy(name, key) for name, key in slc.counts().items()]
+        extras = [singles | f"Count_{name}" >> CountBy(name, key) for name, key in slc.counts().items()]
         if slc.sample_spec():
             extras.append(singles | "Sample" >> SeededSample(*slc.sample_spec()))
-    extras_written = extras | "AllExtras" >> beam.Flatten() | "WriteExtras" >> io.WriteSortedShards(
-        layout.temporary, layout.shard_bytes, compressed=False, extension=".txt", spill=layout.spill
-    )
+        outputs.append(extras | "AllExtras" >> beam.Flatten() | "WriteExtras" >> io.WriteSortedShards(
+            layout.temporary, layout.shard_bytes, compressed=False, extension=".txt", spill=layout.spill
+        ))
     errors_written = (
         failures
         | "AllFailures" >> beam.Flatten()
@@ -205,14 +217,13 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), layout.shard_bytes, compressed=False,
                                 always=("errors",), spill=layout.spill)
     )
-    outputs = [written, errors_written, extras_written]
+    outputs.append(errors_written)
     dropped_lines = rejects if fraction is not None else []
     if samples:
         dropped_lines.append(
             samples
             | "AllDropped" >> beam.Flatten()
-            | "EncodeDropped" >> beam.Map(lambda item: ("near_duplicate", item[1]["meta"]["id"], item[0],
-                                                        io.encode_record(item[1])))
+            | "EncodeDropped" >> beam.Map(_dropped_line)
         )
     if dropped_lines:
         outputs.append(

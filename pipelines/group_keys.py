@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from redpajama.core.records import GroupKeyStep, Step, StepResult
 from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, key_set, record_keys, unit_keys
-from redpajama.pipelines.reading import ReadUnits, unit_name
+from redpajama.pipelines.reading import ReadUnits
 from redpajama.pipelines.shuffle_volume import counted
 from redpajama.pipelines.spill import SpillReader, SpillWriter
 from redpajama.pipelines.steps import DROPPED, FAILURES, NAMESPACE, ApplySteps, Tally
@@ -71,7 +71,7 @@ class ReadTwice(beam.PTransform):
                 DROPPED: dropped | "ReadDropped" >> beam.Flatten()}
 
 
-def _unit_key_arrays(uid: str, by_group: dict[str, list[bytes]]):
+def _unit_key_arrays(uid: tuple[str, int], by_group: dict[str, list[bytes]]):
     for group, records in sorted(by_group.items()):
         held, shared = unit_keys(records)
         yield beam.pvalue.TaggedOutput(KEYS, (group, (uid, held.tobytes(), shared.tobytes())))
@@ -104,7 +104,7 @@ class _UnitKeys(beam.DoFn):
             except Exception:  # noqa: BLE001 - the step fails this record when it is read again
                 continue
             by_group.setdefault(group, []).append(keys)
-        uid = unit_name(unit)
+        uid = tuple(unit.id)
         yield uid, unit
         yield from _unit_key_arrays(uid, by_group)
 
@@ -232,7 +232,7 @@ class _ReadParked(beam.DoFn):
                         continue
                     by_group.setdefault(group, []).append(keys)
                 parked.append(self._writer.put_object(kept))  # after keys(): what it kept in meta stays
-        uid = unit_name(unit)
+        uid = tuple(unit.id)
         yield uid, [tuple(place) for place in parked]
         yield from _unit_key_arrays(uid, by_group)
 

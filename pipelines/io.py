@@ -19,7 +19,7 @@ import posixpath
 import shutil
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import zstandard
@@ -31,14 +31,62 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 from redpajama.pipelines.shuffle_volume import CountShuffled
 from redpajama.pipelines.spill import SpillReader, SpillWriter
+from redpajama.slices.base import UnitId
 
 TEMPORARY = "_temporary"
 ERRORS = "_errors"
 DROPPED = "_dropped"
+UNIT_YIELDS = "_unit_yields"  # under _temporary: kept documents and bytes per unit, read into stats.json, never output
 MARKER = "_SUCCESS"
 LOCK = "_LOCK"  # held by a running run (see redpajama.pipelines.lock)
 STATS = "stats.json"
 ZSTD_LEVEL = 3  # the zstd command line's default, which RedPajama's release used
+
+
+class SinkLine(NamedTuple):
+    """One line for a sink: the partition it belongs to (its shards' name, which may hold a
+    folder: ``2019-30/en_head``), the key whose stable hash picks its shard, the key that orders
+    it within the shard, and its bytes (without the newline)."""
+
+    partition: str
+    shard_key: str
+    order_key: str
+    line: bytes
+
+
+class Tombstone(NamedTuple):
+    """Takes back one line made for a sink (a duplicate found after its line was made): the
+    line's partition, shard and order keys, its length and :func:`line_digest`."""
+
+    partition: str
+    shard_key: str
+    order_key: str
+    line_bytes: int
+    digest: bytes
+
+
+class UnitYield(NamedTuple):
+    """What one unit kept: documents and bytes of text (``unit`` None: records no unit claims)."""
+
+    unit: UnitId | None
+    documents: int
+    bytes: int
+
+
+UNIT_YIELDS_NAME = "units"
+
+
+def unit_yield_line(found: UnitYield) -> SinkLine:
+    """A unit's yield as a JSON line of the ``_unit_yields`` bookkeeping (read by :func:`read_unit_yield`)."""
+    source, start = found.unit if found.unit is not None else (None, 0)
+    line = json.dumps({"source": source, "start": start, "documents": found.documents, "bytes": found.bytes})
+    return SinkLine(UNIT_YIELDS_NAME, source or "", line, line.encode("ascii"))
+
+
+def read_unit_yield(line: bytes) -> UnitYield:
+    row = json.loads(line)
+    unit = None if row["source"] is None else UnitId(row["source"], row["start"])
+    return UnitYield(unit, row["documents"], row["bytes"])
 
 
 def join(*parts: str) -> str:
@@ -84,9 +132,9 @@ def _write_joined(out, lines: Iterable[bytes], per_write: int = 1024) -> None:
 
 
 class WriteSortedShards(beam.PTransform):
-    """``(name, shard_key, order_key, line)`` -> files ``<directory>/<name>-SSSSS-of-NNNNN``.
+    """:class:`SinkLine` items (or lists of them) -> files ``<directory>/<partition>-SSSSS-of-NNNNN``.
 
-    ``name`` may hold a folder (``2019-30/en_head``), so one sink writes every partition of
+    A partition may hold a folder (``2019-30/en_head``), so one sink writes every partition of
     a slice. Each name's number of shards comes from its total size (``shard_bytes`` per
     shard) unless ``num_shards`` is given; either way it depends only on the data. Lines are
     sorted by order key within a shard, so output is byte-identical whatever the runner
@@ -97,9 +145,8 @@ class WriteSortedShards(beam.PTransform):
     spill files where they are made and only ``(file, offset, length)`` travels through the
     shuffle, so the shuffle's memory holds an index, not the text.
 
-    ``removed`` takes lines back: ``(name, shard_key, order_key, line bytes, line_digest(line))``
-    tombstones, each removing one line made for the sink (a duplicate found after its line was
-    made); shard counts are those of the lines that stay.
+    ``removed`` takes lines back: :class:`Tombstone` items, each removing one line made for the
+    sink (a duplicate found after its line was made); shard counts are those of the lines that stay.
     """
 
     def __init__(
@@ -133,7 +180,7 @@ class WriteSortedShards(beam.PTransform):
         if self.always:
             sizes.append(items.pipeline | "AlwaysWritten" >> beam.Create([(name, (0, 0)) for name in self.always]))
         if self.removed is not None:
-            sizes.append(self.removed | "RemovedBytes" >> beam.Map(lambda item: (item[0], (-item[3] - 1, -1))))
+            sizes.append(self.removed | "RemovedBytes" >> beam.Map(_removed_bytes))
         shard_bytes, fixed, always = self.shard_bytes, self.num_shards, self.always
         counts = (
             sizes
@@ -165,9 +212,8 @@ class WriteSortedShards(beam.PTransform):
 
 
 class _BatchLines(beam.DoFn):
-    """``(name, shard_key, order_key, line)`` (or a list of them) -> ``(name, [(shard_key,
-    order_key, line), ...])``, batches of about ``BATCH_BYTES`` per name, with the bundle's
-    buffer bounded."""
+    """:class:`SinkLine` items (or lists of them) -> ``(partition, [(shard_key, order_key, line),
+    ...])``, batches of about ``BATCH_BYTES`` per partition, with the bundle's buffer bounded."""
 
     BATCH_BYTES = 4 << 20
     BUNDLE_BYTES = 64 << 20
@@ -247,10 +293,16 @@ def line_digest(line: bytes) -> bytes:
     return hashlib.blake2b(line, digest_size=8).digest()
 
 
-def _removed_shard(tombstone, counts: dict[str, int]):
-    name, shard_key, order_key, _, digest = tombstone
+def _removed_bytes(tombstone: Tombstone) -> tuple[str, tuple[int, int]]:
+    """What a taken-back line no longer adds to its partition: its bytes and newline, one line."""
+    return tombstone.partition, (-tombstone.line_bytes - 1, -1)
+
+
+def _removed_shard(tombstone: Tombstone, counts: dict[str, int]):
+    name = tombstone.partition
     if name in counts:
-        yield (name, stable_shard(shard_key, counts[name]) if counts[name] > 1 else 0), (REMOVED, order_key, digest)
+        shard = stable_shard(tombstone.shard_key, counts[name]) if counts[name] > 1 else 0
+        yield (name, shard), (REMOVED, tombstone.order_key, tombstone.digest)
 
 
 def carried_bytes(assigned) -> int:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import apache_beam as beam
 from redpajama.core.records import Drop, Failure, JoinStep, KeepFirstStep, Step, utf8_len
-from redpajama.pipelines.io import line_digest
+from redpajama.pipelines.io import Tombstone, line_digest
 from redpajama.pipelines.shuffle_volume import counted
 from redpajama.pipelines.steps import FAILURES, ApplySteps, StepCounters, Tally, step_failure, unbatch
 from redpajama.pipelines.written import WRITE, YIELDS, UnitYields, to_line
@@ -34,7 +34,7 @@ class Written(NamedTuple):
     shard_key: str
     line_bytes: int
     digest: bytes
-    unit: str
+    unit: tuple[str, int] | None  # the record's unit, as it carries it (see UnitId)
     text_bytes: int
 
 
@@ -48,8 +48,8 @@ class Trace(NamedTuple):
 
 
 class KeepFirstAtSink(beam.PTransform):
-    """Records -> ``lines`` (for the sink), ``removed`` (tombstones for the sink: partition, shard
-    key, order key, line bytes, digest), ``failures`` and ``yields``."""
+    """Records -> ``lines`` (:class:`~redpajama.pipelines.io.SinkLine` lists), ``removed``
+    (:class:`~redpajama.pipelines.io.Tombstone` items for the sink), ``failures`` and ``yields``."""
 
     def __init__(self, slc: Slice, step: KeepFirstStep, after: list[Step]):
         super().__init__()
@@ -146,7 +146,7 @@ class _Tail(beam.DoFn):
             else:
                 tally.docs_out += 1
                 tally.bytes_out = utf8_len(record["text"])
-                self._yields.add(record["meta"].get("_unit", ""), 1, tally.bytes_out)
+                self._yields.add(record["meta"].get("_unit"), 1, tally.bytes_out)
             tally.flush(self.write)
 
     def _traced(self, single, lines: list) -> Trace:
@@ -160,12 +160,12 @@ class _Tail(beam.DoFn):
         if not isinstance(result, tuple):
             return Trace(bytes_in, reached, result.value, None)  # a tagged failure
         try:
-            partition, shard_key, _, line = to_line(result, self.slice)
+            made = to_line(result, self.slice)
         except (TypeError, ValueError) as error:
             return Trace(bytes_in, reached, step_failure(WRITE, order_key, result[1], error), None)
-        lines.append((partition, shard_key, order_key, line))
+        lines.append(made)
         meta = result[1]["meta"]
-        written = Written(partition, shard_key, len(line), line_digest(line), meta.get("_unit", ""),
+        written = Written(made.partition, made.shard_key, len(made.line), line_digest(made.line), meta.get("_unit"),
                           utf8_len(result[1]["text"]))
         return Trace(bytes_in, reached, None, written)
 
@@ -202,7 +202,7 @@ class _Verdicts(beam.DoFn):
                 self.counters.dropped(Drop(self.step.reason).reason)
                 if trace.written is not None:
                     written = trace.written
-                    yield written.partition, written.shard_key, order_key, written.line_bytes, written.digest
+                    yield Tombstone(written.partition, written.shard_key, order_key, written.line_bytes, written.digest)
                 continue
             self.counters.docs_out.inc()
             self.counters.bytes_out.inc(trace.bytes_in)

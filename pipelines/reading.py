@@ -87,7 +87,7 @@ class ReadUnits(beam.DoFn):
         documents = failed = 0
         self.counters.docs_in.inc()
         label = f"{self.slice.name}: reading {unit.source} ({unit.location})"
-        unit_id = unit_name(unit)
+        unit_id = tuple(unit.id)  # plain: it travels in every record's meta
         batch: list = []
         batch_bytes = 0
         sizer = BatchSizer(BATCH_RECORDS)
@@ -144,7 +144,7 @@ class ReadUnits(beam.DoFn):
             yield Failure(unit.source, unit.location, "reader_failed", f"{type(error).__name__}: {error}")
 
 
-def _booked(item, unit_id: str) -> int:
+def _booked(item, unit_id: tuple[str, int]) -> int:
     """Marks a keyed record with its unit and returns its size in bytes: the text's, or what a
     reader that keeps the source beside the text (arXiv's files) says as a count in ``_source_bytes``."""
     key, record = item
@@ -183,8 +183,3 @@ def _unit_bytes(unit: WorkUnit) -> int | None:
         return os.path.getsize(unit.source) - unit.start if "://" not in unit.source else None
     except OSError:
         return None
-
-
-def unit_name(unit: WorkUnit) -> str:
-    """Names a unit in the per-unit yields (a split file's units by their start)."""
-    return unit.source if unit.start == 0 else f"{unit.source}#@{unit.start}"

@@ -30,7 +30,7 @@ from redpajama.core.errors import UsageError
 from redpajama.core.isolation import budgeted_steps
 from redpajama.models.digests import digests
 from redpajama.pipelines import io
-from redpajama.pipelines.build import UNIT_YIELD, Layout, build
+from redpajama.pipelines.build import Layout, build
 from redpajama.pipelines.engine import run_supervised
 from redpajama.pipelines.launch import cancel_dataflow_job, note_submitted, silenced
 from redpajama.pipelines.lock import OutputLock
@@ -39,7 +39,7 @@ from redpajama.pipelines.output_folder import INPUT_LIST, SliceFolder, check_inp
 from redpajama.pipelines.progress import quiet_worker_logs
 from redpajama.pipelines.resume import decide, every_unit_failed
 from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result, dropped_kept
-from redpajama.slices.base import Slice
+from redpajama.slices.base import Slice, UnitId
 
 FORMAT_VERSION = 2  # 2: models by content, unknown input states as null
 
@@ -255,22 +255,21 @@ def counts_summary(folder: str, name: str, top: int = 100) -> dict[str, Any]:
 SPILL = "_spill"  # lines waiting for their shard (local runs)
 
 
-def take_unit_yields(folder: str) -> dict[str, Any]:
-    """Kept documents and bytes per unit and per input file that kept any (sorted by name), from
-    ``_unit-yield-*`` files, which are then removed: they are bookkeeping, not output."""
-    found: dict[str, list[int]] = {}
-    paths = [path for path in io.list_files(folder) if posixpath.basename(path).startswith(UNIT_YIELD + "-")]
-    for path in paths:
+def take_unit_yields(temporary: str) -> dict[str, Any]:
+    """Kept documents and bytes per unit and per input file that kept any (each sorted by unit:
+    input, then start), from the ``_unit_yields`` bookkeeping, which is then removed: it is not output."""
+    folder = io.join(temporary, io.UNIT_YIELDS)
+    found: dict[UnitId | None, list[int]] = {}
+    for path in io.list_files(folder):
         with beam.io.filesystems.FileSystems.open(path) as handle:
-            for line in handle.read().decode("utf-8").splitlines():
-                unit, documents, size = line.rsplit("\t", 2)
-                found[unit] = [int(documents), int(size)]
-    for path in paths:
-        io.delete_file(path)
-    unattributed = found.pop("", [0, 0])
+            for line in handle.read().splitlines():
+                unit, documents, size = io.read_unit_yield(line)
+                found[unit] = [documents, size]
+    io.clear(folder)
+    unattributed = found.pop(None, [0, 0])
     per_input: dict[str, list[int]] = {}
     for unit, (documents, size) in found.items():
-        total = per_input.setdefault(unit.split("#@")[0], [0, 0])
+        total = per_input.setdefault(unit.source, [0, 0])
         total[0] += documents
         total[1] += size
     return {"per_unit": [found[unit] for unit in sorted(found)],

@@ -9,28 +9,28 @@ from apache_beam.utils.windowed_value import WindowedValue
 from redpajama.core.records import utf8_len
 from redpajama.pipelines import io
 from redpajama.pipelines.steps import FAILURES, StepCounters, Tally, step_failure, unbatch
-from redpajama.slices.base import Slice
+from redpajama.slices.base import Slice, UnitId
 
-UNIT_YIELD = "_unit-yield"  # per-unit kept documents and bytes, read into stats.json and not kept
 YIELDS = "yields"
 WRITE = "write"
 
 
-def to_line(item, slc: Slice) -> tuple[str, str, str, bytes]:
-    """A keyed record -> ``(partition, shard key, order key, line)`` for the sink; raises
-    ``TypeError``/``ValueError`` (``UnicodeEncodeError``) when it cannot be written."""
+def to_line(item, slc: Slice) -> io.SinkLine:
+    """A keyed record -> its line for the sink; raises ``TypeError``/``ValueError``
+    (``UnicodeEncodeError``) when it cannot be written."""
     key, record = item
     line = record["text"].encode("utf-8") if slc.output_format == "lines" else io.encode_record(record)
-    return slc.partition(record), record["meta"]["id"], key, line
+    return io.SinkLine(slc.partition(record), record["meta"]["id"], key, line)
 
 
 class UnitYields:
-    """Kept documents and bytes per unit, gathered over a bundle and emitted once (``YIELDS``)."""
+    """Kept documents and bytes per unit (its ``(source, start)``, or None for records no unit
+    claims), gathered over a bundle and emitted once (``YIELDS``)."""
 
     def __init__(self):
-        self.units: dict[str, list[int]] = {}
+        self.units: dict[tuple[str, int] | None, list[int]] = {}
 
-    def add(self, unit: str, documents: int, size: int) -> None:
+    def add(self, unit: tuple[str, int] | None, documents: int, size: int) -> None:
         counts = self.units.setdefault(unit, [0, 0])
         counts[0] += documents
         counts[1] += size
@@ -49,9 +49,10 @@ def add_pairs(pairs) -> tuple[int, int]:
     return documents, size
 
 
-def yield_line(item) -> tuple[str, str, str, bytes]:
+def yield_line(item) -> io.SinkLine:
+    """A unit's kept documents and bytes as a line of the ``_unit_yields`` bookkeeping (see :func:`io.unit_yield_line`)."""
     unit, (documents, size) = item
-    return UNIT_YIELD, unit, unit, f"{unit}\t{documents}\t{size}".encode()
+    return io.unit_yield_line(io.UnitYield(None if unit is None else UnitId(*unit), documents, size))
 
 
 class EncodeWritten(beam.DoFn):
@@ -82,7 +83,7 @@ class EncodeWritten(beam.DoFn):
             size = utf8_len(record["text"])
             tally.docs_out += 1
             tally.bytes_out += size
-            self._yields.add(record["meta"].get("_unit", ""), 1, size)
+            self._yields.add(record["meta"].get("_unit"), 1, size)
         tally.flush(self.counters)
         if lines:
             yield lines

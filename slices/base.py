@@ -12,7 +12,7 @@ import copy
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from redpajama.core.isolation import Budget
 from redpajama.core.records import Failure, RecipeStep, Record, describe
@@ -37,6 +37,15 @@ class RunContext:
     table: TableSource | None = None  # the result of table_query(), found or made by the launcher
 
 
+class UnitId(NamedTuple):
+    """Names one unit of work: its input and where in it the unit starts (0: at the beginning).
+    Records carry it in ``meta["_unit"]`` as a plain ``(source, start)`` tuple, which a shuffle's
+    coder writes compactly; ``UnitId(*value)`` names it again."""
+
+    source: str
+    start: int = 0
+
+
 @dataclass(frozen=True)
 class WorkUnit:
     """A piece of one input that one worker reads: a whole file or a byte range of it."""
@@ -45,6 +54,10 @@ class WorkUnit:
     start: int = 0
     end: int | None = None
     context: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def id(self) -> UnitId:
+        return UnitId(self.source, self.start)
 
     @property
     def location(self) -> str:

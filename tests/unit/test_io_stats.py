@@ -99,3 +99,45 @@ def test_input_roots_and_relative_names(tmp_path):
     slc = Books(context=RunContext(input_roots=("/data", "/data/books")))
     assert slc.relative_name("/data/books/x/y.txt") == "x/y.txt"
     assert slc.relative_name("/elsewhere/z.txt") == "z.txt"
+
+
+class _Parts:
+    """A slice whose plan cuts each input into units at the starts its context names."""
+
+    @staticmethod
+    def make():
+        from redpajama.slices.base import Slice, WorkUnit
+
+        class Parts(Slice):
+            name = "parts"
+            summary = "texts by unit"
+            KEPT = {0: ["a"], 9: ["bb", "bb"], 10: ["ccc", "ccc", "ccc"]}
+
+            def plan(self, source):
+                for start, texts in self.KEPT.items():
+                    yield WorkUnit(source, start, start + 1, {"texts": texts})
+
+            def read(self, unit):
+                for index, text in enumerate(unit.context["texts"]):
+                    yield f"{unit.start:03d}|{index}", {"text": text, "meta": {"id": f"{unit.start}/{index}"}}
+
+            def steps(self):
+                return []
+
+        return Parts()
+
+
+def test_unit_yields_name_each_unit_by_its_input_and_start(tmp_path):
+    """Kept documents and bytes per unit, in the units' order (input, then start), and per input,
+    whatever the input's name holds; the bookkeeping is not output."""
+    from redpajama.pipelines.options import RunnerConfig
+    from redpajama.pipelines.run import run_slice
+
+    inputs = [tmp_path / "in" / "odd#@name.txt", tmp_path / "in" / "plain.txt"]
+    for path in inputs:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("-")
+    outcome = run_slice(_Parts.make(), [str(path) for path in inputs], str(tmp_path / "out"), RunnerConfig(workers=1))
+    assert outcome.stats["unit_yields"] == {
+        "per_unit": [[1, 1], [2, 4], [3, 9]] * 2, "per_input": [[6, 14], [6, 14]], "unattributed": [0, 0]}
+    assert not [path for path in (tmp_path / "out").rglob("*") if "yield" in path.name]
