@@ -1,10 +1,12 @@
 """Run every slice on a small real sample and print the summaries (the README's first command).
 
-Samples come from ``--shared`` (the project's sample data folder) when it is there, else
-from the real sources: the complete Latgalian Wikipedia, beer.stackexchange.com and the
-first WET file of CommonCrawl 2019-30, the first C4 file); GitHub runs on installed packages'
-sources with their licence files. The CommonCrawl slice needs the offline models:
-they are built first (``models build``) from the Wikipedia output and the WET sample.
+Each slice names its sample in its manifest (``"demo"``, see :class:`~redpajama.slices.manifest.DemoSample`):
+files under ``--shared`` (the project's sample data folder) when they are there, else a public
+sample (the Latgalian Wikipedia, beer.stackexchange.com, the first WET file of CommonCrawl
+2019-30, the first C4 file...), or installed packages' sources with their licence files (GitHub).
+A slice whose recipe needs the offline models runs after the slice they learn from, and they are
+built first (``models build``) from that slice's output and this slice's sample. A slice without
+a sample is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import glob
 import gzip
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from redpajama.core import storage
 from redpajama.core.errors import UsageError
@@ -22,48 +26,33 @@ from redpajama.models import catalog
 from redpajama.pipelines.commands import summary
 from redpajama.pipelines.options import RunnerConfig
 from redpajama.pipelines.run import run_slice
-from redpajama.slices.base import RunContext
+from redpajama.slices.base import RunContext, Slice
+from redpajama.slices.manifest import DemoSample
 from redpajama.slices.registry import registry
 
-CC_LISTING = "https://data.commoncrawl.org/crawl-data/CC-MAIN-2019-30/wet.paths.gz"
-REMOTE = {
-    "wikipedia": [
-        "https://dumps.wikimedia.org/ltgwiki/latest/ltgwiki-latest-pages-articles.xml.bz2",
-        "https://dumps.wikimedia.org/enwiki/latest/enwiki-latest-pages-articles1.xml-p1p41242.bz2",
-    ],
-    "stackexchange": ["https://archive.org/download/stackexchange/beer.stackexchange.com.7z"],
-    "commoncrawl": [CC_LISTING],
-    "c4": ["https://huggingface.co/datasets/allenai/c4/resolve/main/en/c4-train.00000-of-01024.json.gz"],
-    "arxiv": [],  # arXiv's bulk sources are requester-pays on S3: no anonymous sample
-    "books": [],
-    "wikiref-urls": ["https://dumps.wikimedia.org/enwiki/latest/enwiki-latest-pages-articles1.xml-p1p41242.bz2"],
-}
-LOCAL = {
-    "wikipedia": [
-        "wikipedia/ltg/dumpster-dive-ltgwiki-latest-pages-articles.xml.bz2",
-        "wikipedia/en/gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
-    ],
-    "stackexchange": ["stackexchange/beer.stackexchange.com/Posts.xml"],
-    "commoncrawl": [
-        "commoncrawl/wet/CC-MAIN-2019-30-repacked-00000.warc.wet.gz",
-        "commoncrawl/wet/CC-MAIN-2019-30-repacked-00001.warc.wet.gz",
-    ],
-    "c4": ["c4/hf-datasets-dummy-en/c4-train.00000-of-01024.json.gz"],
-    "arxiv": ["arxiv"],
-    "books": ["books/gutenberg/*/*.txt", "books/gutenberg/*/old/*.txt"],
-    "wikiref-urls": ["wikipedia/en/gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"],
-}
-ORDER = ("wikipedia", "stackexchange", "commoncrawl")  # CommonCrawl's models learn from Wikipedia's output
-DEMO_PACKAGES = ("click", "mwparserfromhell", "py7zr")  # BSD-3-Clause, MIT, and LGPL (dropped by licence)
+SHARED = "{shared}/"  # an option naming a file of the sample data
+TOKENIZER = "{tokenizer}"  # an option naming the tokenizer the demo counts with
+REPOSITORIES = "_sample-repositories"  # installed packages copied as repositories, under the output
 
 
-def package_repositories(folder: Path) -> list[str]:
+@dataclass
+class DemoRun:
+    """One slice of the demo, planned: what it reads and with which options."""
+
+    name: str
+    inputs: list[str]
+    options: dict[str, Any] = field(default_factory=dict)
+    context: RunContext = field(default_factory=RunContext)
+    models_from: str | None = None  # the slice whose output the offline models are built from first
+
+
+def package_repositories(folder: Path, packages: tuple[str, ...]) -> list[str]:
     """Installed packages' sources with their licence file, as repository folders (GitHub's sample)."""
     import shutil
     from importlib import import_module, metadata
 
     repos = []
-    for package in DEMO_PACKAGES:
+    for package in packages:
         target = folder / package
         if not target.exists():
             source = Path(import_module(package).__file__).parent
@@ -74,12 +63,60 @@ def package_repositories(folder: Path) -> list[str]:
     return repos
 
 
-def sample_inputs(slice_name: str, shared: str) -> list[str]:
-    """The slice's sample in ``shared``, else its public sample; none for a slice without one."""
-    local = [os.path.join(shared, path) for path in LOCAL.get(slice_name, [])]
+def sample_inputs(sample: DemoSample, shared: str, output: str) -> list[str]:
+    """The sample's files in ``shared``, else its public sample; none for a slice without one."""
+    if sample.packages:
+        return package_repositories(Path(output) / REPOSITORIES, sample.packages)
+    local = [os.path.join(shared, path) for path in sample.local]
     if local and all(glob.glob(path) for path in local):
         return sorted(found for path in local for found in glob.glob(path))
-    return REMOTE.get(slice_name, [])
+    return list(sample.remote)
+
+
+def sample_options(sample: DemoSample, shared: str, tokenizer: str | None) -> dict[str, Any]:
+    """The sample's slice options: a file of the sample data when it is there (else the slice's
+    default), the demo's tokenizer for ``{tokenizer}``."""
+    options = {}
+    for key, value in sample.options.items():
+        if isinstance(value, str) and value.startswith(SHARED):
+            path = os.path.join(shared, value[len(SHARED):])
+            value = path if os.path.exists(path) else None
+        elif value == TOKENIZER:
+            value = tokenizer
+        options[key] = value
+    return options
+
+
+def demo_order(slices: dict[str, type[Slice]]) -> list[str]:
+    """Slices by name, each after the slice its offline models learn from."""
+    ordered: list[str] = []
+
+    def add(name: str) -> None:
+        if name in ordered:
+            return
+        sample = slices[name].demo_sample()
+        if sample is not None and sample.models_from in slices:
+            add(sample.models_from)
+        ordered.append(name)
+
+    for name in slices:
+        add(name)
+    return ordered
+
+
+def plan(shared: str, output: str, tokenizer: str | None) -> tuple[list[DemoRun], list[str]]:
+    """The slices the demo runs, in order, and the names of those it skips (no sample to run)."""
+    slices = registry()
+    runs, skipped = [], []
+    for name in demo_order(slices):
+        sample = slices[name].demo_sample()
+        inputs = sample_inputs(sample, shared, output) if sample is not None else []
+        if not inputs:
+            skipped.append(name)
+            continue
+        runs.append(DemoRun(name, inputs, sample_options(sample, shared, tokenizer),
+                            RunContext(file_limit=sample.file_limit), sample.models_from))
+    return runs, skipped
 
 
 def _first_wet_files(listing: str, count: int = 1) -> list[str]:
@@ -124,32 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wikiref-pages", nargs="*", default=[], metavar="WARC",
                         help="pages cited by Wikipedia (fetch-pages output) for RedPajama's classifier recipe")
     args = parser.parse_args(argv)
-    lid_path = os.path.join(args.shared, "models/fasttext-lid/lid.176.ftz")
-    lid = lid_path if os.path.exists(lid_path) else None
     choice = demo_tokenizer(args.shared)
     print(choice.says + ("" if choice.location else " (in every run of the demo)"), file=sys.stderr, flush=True)
     tokenizer = choice.location
-    options = {
-        "stackexchange": {"lid_model": lid},
-        "commoncrawl": {"lid_model": lid, "context": RunContext(file_limit=1)},
-        "arxiv": {"lid_model": lid},
-        "github": {"tokenizer": tokenizer},
-        "wikiref-urls": {"sample": 200},
-    }
     slices = registry()
     try:
-        for name in [*ORDER, *(n for n in slices if n not in ORDER)]:
-            if name == "github":
-                inputs = package_repositories(Path(args.output) / "_sample-repositories")
-            else:
-                inputs = sample_inputs(name, args.shared)
-            if not inputs:
-                print(f"{name}: no public sample to run without {args.shared}; skipped", file=sys.stderr)
-                continue
-            if name == "commoncrawl":
-                ensure_models(str(Path(args.output) / "wikipedia"), inputs, lid, args.wikiref_pages)
-            slc = slices[name](**options.get(name, {}))
-            outcome = run_slice(slc, inputs, args.output, RunnerConfig(workers=args.workers), tokenizer=tokenizer)
+        runs, skipped = plan(args.shared, args.output, tokenizer)
+        for name in skipped:
+            print(f"{name}: no public sample to run without {args.shared}; skipped", file=sys.stderr)
+        for run in runs:
+            if run.models_from:
+                ensure_models(str(Path(args.output) / slices[run.models_from].folder), run.inputs,
+                              run.options.get("lid_model"), args.wikiref_pages)
+            slc = slices[run.name](context=run.context, **run.options)
+            outcome = run_slice(slc, run.inputs, args.output, RunnerConfig(workers=args.workers), tokenizer=tokenizer)
             print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
         from redpajama.pipelines.report import build_report, markdown, write_report
 

@@ -36,30 +36,32 @@ class FullCount:
     source: str  # where the count came from, or why there is none
 
 
-def full_units(name: str, spec: dict, cc_mirror: str | None = None, arxiv_manifest: str | None = None,
+def full_units(spec: dict, source: str, cc_mirror: str | None = None, arxiv_manifest: str | None = None,
                arxiv_until: str | None = None) -> FullCount:
-    """How many units the whole slice has: the manifest's number, else counted from a listing."""
+    """How many units the whole slice has, as its report target's ``full_scale`` says: a number
+    (read from ``source``, the slice's manifest), WET ``listings`` to count, or arXiv's source
+    ``manifest`` to count tars in (given to the report)."""
     if spec.get("count"):
-        return FullCount(int(spec["count"]), "manifests/targets.json")
-    if name == "commoncrawl" and spec.get("listings"):
+        return FullCount(int(spec["count"]), source)
+    if spec.get("listings"):
         return _listing_count(spec["listings"], cc_mirror)
-    if name == "arxiv":
+    if spec.get("manifest"):
         if not arxiv_manifest:
             return FullCount(None, "unknown: pass --arxiv-manifest (arXiv's src manifest, requester pays on S3)")
         return arxiv_tar_count(arxiv_manifest, arxiv_until)
     return FullCount(None, spec.get("note") or "unknown: no public count")
 
 
-def from_run(name: str, stats: dict | None) -> tuple[FullCount, str, str] | None:
+def from_run(stats: dict | None) -> tuple[FullCount, str, str] | None:
     """The full-scale count a run recorded about its own source, with the ``stats.json`` key of the
-    units processed and their name: a --bigquery GitHub run's result-table rows (all of them read),
-    an arXiv run's tars listed in the manifest up to its --until."""
+    units processed and their name: a --bigquery run's result-table rows (all of them read), an
+    arXiv run's tars listed in the source manifest up to its --until."""
     recipe = (stats or {}).get("recipe") or {}
     table = recipe.get("bigquery")
-    if name == "github" and table:
+    if table:
         return FullCount(int(table["rows"]), f"rows of the query's result table {table['table']}"), "read", "BigQuery rows"
     listed = recipe.get("source_manifest")
-    if name == "arxiv" and listed:
+    if listed:
         bound = f" up to {listed['until']}" if listed.get("until") else ""
         return (FullCount(int(listed["tars"]), f"counted by the run from {listed['path']} ({listed['tars']} of "
                                                f"{listed['tars_listed']} tars{bound})"), "planned", "bulk source tars")

@@ -16,6 +16,7 @@ classifier a CommonCrawl run used.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,22 +24,40 @@ from apache_beam.io.filesystems import FileSystems
 from redpajama import manifests
 from redpajama.core.errors import SourceError
 from redpajama.pipelines import io, projection
-from redpajama.pipelines.tokens import SLICE_OF_FOLDER, Counts, count_files, record_files
-from redpajama.slices.books import corpus_of
+from redpajama.pipelines.tokens import Counts, count_files, record_files
+from redpajama.slices.base import Slice
+from redpajama.slices.manifest import ReportTarget
+from redpajama.slices.registry import registry
 
-SLICES = ("commoncrawl", "c4", "github", "books", "arxiv", "wikipedia", "stackexchange")
+
+def slice_of_folder() -> dict[str, str]:
+    """Folder name -> slice, for every slice: its folder, its name, and the folder RedPajama's
+    download keeps it in (``book``)."""
+    found: dict[str, str] = {}
+    for name, cls in registry().items():
+        release = cls.report_target().release_folder
+        for folder in (cls.folder, name, *([release] if release else [])):
+            found.setdefault(folder, name)
+    return found
+
+
+def report_order(names) -> list[str]:
+    """Slices in the report's order: as RedPajama's table lists them, then the others by name."""
+    slices = registry()
+    return sorted(names, key=lambda name: (slices[name].report_target().row is None,
+                                           slices[name].report_target().row or 0, name))
 
 
 def slice_folders(output: str) -> dict[str, str]:
     """Slice name -> its folder, for the slice folders under ``output`` that hold records."""
     root = output.rstrip("/")
+    known = slice_of_folder()
     found = {}
     for path in record_files(root):
         folder = path[len(root) + 1 :].split("/", 1)[0]
-        slice_name = SLICE_OF_FOLDER.get(folder, folder)
-        if slice_name in SLICES:
-            found[slice_name] = f"{root}/{folder}"
-    return dict(sorted(found.items(), key=lambda kv: SLICES.index(kv[0])))
+        if folder in known:
+            found[known[folder]] = f"{root}/{folder}"
+    return {name: found[name] for name in report_order(found)}
 
 
 def _stats(folder: str) -> dict[str, Any] | None:
@@ -93,9 +112,11 @@ def build_report(output: str, tokenizer: str | None, eod: bool = True, processes
     if tokenizer_says is None:
         tokenizer_says = f"tokenizer: {catalog.origin(tokenizer)}" if tokenizer else "tokens not counted: no tokenizer"
     targets = manifests.load("targets")
+    slices = registry()
     folders = slice_folders(output)
     files = {name: record_files(folder) for name, folder in folders.items()}
-    groups = {folder: GROUPS[name] for name, folder in folders.items() if name in GROUPS}
+    groups = {folder: slices[name].corpus for name, folder in folders.items()
+              if slices[name].report_target().full_scale.get("corpora")}
     per_file = count_files([p for paths in files.values() for p in paths], tokenizer, eod, processes, groups)
     rows = []
     for name, folder in folders.items():
@@ -104,8 +125,10 @@ def build_report(output: str, tokenizer: str | None, eod: bool = True, processes
             counts.add(per_file[path])
         stats = _stats(folder)
         tokens, tokens_from = _tokens(counts, stats, tokenizer, eod)
-        unit = targets["full_scale_units"].get(name, {})
-        published = targets["redpajama"]["tokens"].get(name)
+        target = slices[name].report_target()
+        unit = target.full_scale
+        published = target.redpajama_tokens
+        share = target.llama_share
         row: dict[str, Any] = {
             "slice": name,
             "documents": counts.documents,
@@ -115,14 +138,14 @@ def build_report(output: str, tokenizer: str | None, eod: bool = True, processes
             "bytes": counts.bytes,
             "tokens_per_document": round(tokens / counts.documents, 1) if counts.documents and tokens is not None else None,
             "redpajama_tokens": published,
-            "llama_tokens_estimate": round(targets["llama"]["sampling_share"][name] * targets["llama"]["total_tokens"]),
+            "llama_tokens_estimate": round(share * targets["llama"]["total_tokens"]) if share is not None else None,
             "unit": unit.get("unit"),
             "wikiref_classifier": ((stats or {}).get("recipe", {}).get("wikiref") or {}).get("recipe"),
         }
         if unit.get("corpora"):
-            row.update(_by_corpus(folder, counts, stats, unit, targets["redpajama"], tokens_from))
+            row.update(_by_corpus(folder, counts, stats, target, tokens_from, slices[name]))
         else:
-            row.update(_projection(name, tokens, stats, unit, published, cc_mirror, arxiv_manifest, arxiv_until))
+            row.update(_projection(tokens, stats, target, cc_mirror, arxiv_manifest, arxiv_until))
         rows.append(row)
     total = sum(row["tokens"] or 0 for row in rows)
     for row in rows:
@@ -140,9 +163,6 @@ def build_report(output: str, tokenizer: str | None, eod: bool = True, processes
     }
 
 
-GROUPS = {"books": corpus_of}  # slices whose documents are counted by group (Books by corpus, each book kept)
-
-
 def _tokens(counts: Counts, stats: dict | None, tokenizer: str | None, eod: bool) -> tuple[int | None, str | None]:
     """The slice's tokens and where they come from: counted here, or the run's own count."""
     if tokenizer:
@@ -156,15 +176,16 @@ def _tokens(counts: Counts, stats: dict | None, tokenizer: str | None, eod: bool
     return counted, f"stats.json (counted by the run with {how.get('tokenizer', 'its tokenizer')})"
 
 
-def _projection(name: str, tokens: int | None, stats: dict | None, unit: dict, published: float | None,
-                cc_mirror: str | None, arxiv_manifest: str | None, arxiv_until: str | None) -> dict[str, Any]:
+def _projection(tokens: int | None, stats: dict | None, target: ReportTarget, cc_mirror: str | None,
+                arxiv_manifest: str | None, arxiv_until: str | None) -> dict[str, Any]:
     """Full-scale projection of one slice, its interval and how sure it is, in words."""
+    unit, published = target.full_scale, target.redpajama_tokens
     key = unit.get("stats_key", "planned")
-    recorded = projection.from_run(name, stats)
-    if recorded and not (name == "arxiv" and arxiv_manifest):  # a manifest given to the report wins
+    recorded = projection.from_run(stats)
+    if recorded and not (unit.get("manifest") and arxiv_manifest):  # a source manifest given to the report wins
         full, key, unit = recorded[0], recorded[1], dict(unit, unit=recorded[2], per=recorded[2])
     else:
-        full = projection.full_units(name, unit, cc_mirror, arxiv_manifest, arxiv_until) if unit else None
+        full = projection.full_units(unit, target.source, cc_mirror, arxiv_manifest, arxiv_until) if unit else None
     processed = _units_processed(stats, key)
     count = full.count if full else None
     projected = tokens * count / processed if tokens and count and processed else None
@@ -201,11 +222,12 @@ def _projection(name: str, tokens: int | None, stats: dict | None, unit: dict, p
     }
 
 
-def _by_corpus(folder: str, counts: Counts, stats: dict | None, unit: dict, redpajama: dict,
-               tokens_from: str | None) -> dict[str, Any]:
+def _by_corpus(folder: str, counts: Counts, stats: dict | None, target: ReportTarget, tokens_from: str | None,
+               slc: type[Slice]) -> dict[str, Any]:
     """Books: each corpus against its own part of RedPajama's books, by book; Books3 as not reproducible."""
-    processed, unattributed = _books_processed(folder, stats, counts.groups)
-    published = redpajama["books_by_corpus"]
+    unit = target.full_scale
+    processed, unattributed = _books_processed(folder, stats, counts.groups, slc.corpus)
+    published = target.published_by_corpus
     parts = []
     pg19_estimate = None
     for corpus, spec in unit["corpora"].items():
@@ -227,7 +249,7 @@ def _by_corpus(folder: str, counts: Counts, stats: dict | None, unit: dict, redp
             spread, projected = projection.Spread(None, None, f"no projection: {why}"), None
         else:
             projected = tokens * spec["count"] / n
-            spread = projection.bootstrap(group.per_document, n, spec["count"], 1.0, "books")
+            spread = projection.bootstrap(group.per_document, n, spec["count"], 1.0, unit.get("per", "units"))
         part["projected_tokens"] = round(projected) if projected else None
         part["projected_interval"] = list(spread.bounds) if spread.bounds else None
         notes = [spread.why, unit.get("spread", "") if projected else "", spec.get("note", ""), unattributed]
@@ -242,7 +264,7 @@ def _by_corpus(folder: str, counts: Counts, stats: dict | None, unit: dict, redp
         parts.append(part)
     for part in parts:
         if part["corpus"] == "books3" and pg19_estimate is not None:
-            part["redpajama_tokens_estimate"] = round(redpajama["tokens"]["books"] - pg19_estimate)
+            part["redpajama_tokens_estimate"] = round(target.redpajama_tokens - pg19_estimate)
         estimate = part.get("redpajama_tokens_estimate")
         projected = part.get("projected_tokens")
         part["projected_vs_redpajama"] = float(f"{projected / estimate:.4g}") if projected and estimate else None
@@ -259,7 +281,8 @@ def _by_corpus(folder: str, counts: Counts, stats: dict | None, unit: dict, redp
     }
 
 
-def _books_processed(folder: str, stats: dict | None, groups: dict[str, Counts]) -> tuple[dict[str, int], str]:
+def _books_processed(folder: str, stats: dict | None, groups: dict[str, Counts],
+                     corpus_of: Callable[[dict], str | None]) -> tuple[dict[str, int], str]:
     """Books read per corpus: kept plus dropped (the kept rejects in ``_dropped/`` name their corpus);
     books dropped without a kept record go to the corpus when there is one, else are said to be left out."""
     from redpajama.pipelines.show import dropped_reasons, records

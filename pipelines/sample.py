@@ -15,12 +15,12 @@ import os
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
-from redpajama import manifests
 from redpajama.core.errors import SourceError, UsageError
 from redpajama.models import catalog
 from redpajama.pipelines import io
 from redpajama.pipelines.report import read_json, slice_folders
 from redpajama.pipelines.tokens import BATCH, Counts, count_texts, read_records, record_files
+from redpajama.slices.registry import registry
 
 SCALE = float(1 << 64)
 
@@ -50,11 +50,18 @@ def slice_tokens(output: str, folders: dict[str, str], tokenizer: str) -> dict[s
     return known
 
 
+def published_tokens() -> dict[str, float]:
+    """RedPajama's published tokens of each slice that has them (its report target)."""
+    return {name: cls.report_target().redpajama_tokens for name, cls in registry().items()
+            if cls.report_target().redpajama_tokens is not None}
+
+
 def shares_of_budget(tokens: int, available: dict[str, int]) -> dict[str, float]:
-    """The tokens each slice present should give: ``tokens`` split in RedPajama's published proportions."""
-    published = manifests.load("targets")["redpajama"]["tokens"]
-    total = sum(published[name] for name in available)
-    return {name: tokens * published[name] / total for name in available}
+    """The tokens each slice present should give: ``tokens`` split in RedPajama's published proportions
+    (a slice RedPajama did not publish gives none)."""
+    published = published_tokens()
+    total = sum(published[name] for name in available if name in published)
+    return {name: tokens * published[name] / total if name in published else 0.0 for name in available}
 
 
 def fractions_for_budget(tokens: int, available: dict[str, int]) -> dict[str, float]:
@@ -81,7 +88,7 @@ def shortfall(asked: int, available: dict[str, int], delivered: dict[str, int]) 
     if off:
         reasons.append(f"{', '.join(off)}: documents are drawn whole by a seeded hash, so a slice of few or long "
                        "documents lands off its share")
-    missing = sorted(set(manifests.load("targets")["redpajama"]["tokens"]) - set(available))
+    missing = sorted(set(published_tokens()) - set(available))
     if missing and reasons:
         reasons.append(f"the budget was split among the slices present only ({', '.join(missing)}: no output here), "
                        "which raises each one's share")

@@ -23,8 +23,6 @@ RECORD_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz", ".jsonl.xz")
 BATCH = 256
 MAX_LINE_BYTES = 256 << 20  # one output line: a record of the default --max-record-mb (64) with its JSON escapes
 BOUNDED = -1  # a max_line that means MAX_LINE_BYTES (as it is when the file is read)
-# Output folder names -> slice names (RedPajama's download layout uses common_crawl and book).
-SLICE_OF_FOLDER = {"common_crawl": "commoncrawl", "book": "books"}
 
 
 @dataclass

@@ -18,6 +18,7 @@ from redpajama.core.isolation import Budget
 from redpajama.core.records import Failure, RecipeStep, Record, describe
 from redpajama.core.streams import Limits
 from redpajama.core.tables import TableQuery, TableSource
+from redpajama.slices.manifest import DemoSample, ReportTarget, manifest_of
 from redpajama.slices.options import SliceOptions, add_arguments
 
 Keyed = tuple[str, Record]
@@ -110,6 +111,27 @@ class Slice:
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Add the slice's own options to ``redpajama run <slice>``."""
         add_arguments(parser, cls.Options)
+
+    @classmethod
+    def manifest(cls) -> dict[str, Any]:
+        """The slice's manifest, ``manifests/<name>.json`` (empty when it has none)."""
+        return manifest_of(cls.name)
+
+    @classmethod
+    def demo_sample(cls) -> DemoSample | None:
+        """The sample ``make demo`` runs the slice on (its manifest's ``"demo"``), or None."""
+        return DemoSample.of(cls.manifest())
+
+    @classmethod
+    def report_target(cls) -> ReportTarget:
+        """What ``redpajama report`` compares the slice with (its manifest's ``"report"``)."""
+        return ReportTarget.of(cls.name, cls.manifest())
+
+    @staticmethod
+    def corpus(meta: dict[str, Any]) -> str | None:
+        """The corpus a record of this slice comes from, where the report counts the slice by corpus
+        (its report target's ``full_scale`` names ``corpora``), whatever wrote it (ours or RedPajama's)."""
+        return None
 
     @classmethod
     def describe_sources(cls) -> str:

@@ -101,6 +101,10 @@ class Books(Slice):
     Options = BooksOptions
     options: BooksOptions
 
+    @staticmethod
+    def corpus(meta: dict) -> str:
+        return corpus_of(meta)
+
     @classmethod
     def describe_sources(cls) -> str:
         return ("PG-19 as published (rows short_book_title, publication_date, url, text; JSONL or parquet), "

@@ -10,7 +10,7 @@ import pkgutil
 import redpajama.slices
 from redpajama.slices.base import Slice
 
-NOT_SLICES = {"base", "registry"}
+NOT_SLICES = {"base", "registry", "manifest", "options"}
 
 
 @functools.cache

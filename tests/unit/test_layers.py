@@ -77,3 +77,31 @@ def test_everything_below_pipelines_works_without_beam(tmp_path):
 def modules_below_pipelines() -> list[tuple[str, Path]]:
     return [(folder, path) for folder, path in modules()
             if folder not in ("pipelines", "manifests") and path.stem != "__init__"]
+
+
+# Words that name a slice but mean something else where they appear (the test lists each, and why).
+NOT_A_SLICE = {
+    ("core/s3.py", "arxiv"): "the S3 bucket arXiv's sources are in",
+    ("pipelines/models_build.py", "wikipedia"): "the text the offline models learn from, in models.json",
+    ("pipelines/models_build.py", "commoncrawl"): "the pages the offline models are measured on, in models.json",
+}
+
+
+def test_no_module_outside_slices_and_manifests_names_a_slice():
+    """A slice owns everything about itself: nothing else lists, maps or compares slice names or folders."""
+    from redpajama.slices.registry import registry
+
+    names = set()
+    for name, cls in registry().items():
+        release = cls.report_target().release_folder
+        names |= {name, cls.folder, *([release] if release else [])}
+    named = []
+    for folder, path in modules():
+        if folder in ("slices", "manifests"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                where = str(path.relative_to(ROOT))
+                if (where, node.value) not in NOT_A_SLICE:
+                    named.append(f"{where}:{node.lineno} names {node.value!r}")
+    assert named == []

@@ -7,10 +7,10 @@ import random
 
 import pytest
 import zstandard
-from redpajama import manifests
 from redpajama.pipelines import projection
 from redpajama.pipelines.cli import main
 from redpajama.pipelines.report import build_report, chart_bars, figure, markdown
+from redpajama.slices.books import Books
 
 from tests.conftest import SHARED, need
 
@@ -82,7 +82,7 @@ def test_books_are_projected_by_book_against_pg19s_part_of_redpajamas_books(repo
     low, high = pg19["projected_interval"]
     assert low < pg19["projected_tokens"] < high
     assert "95 % bootstrap interval (BCa, 2,000 resamples) over the 24 books processed" in pg19["certainty"]
-    words = manifests.load("targets")["redpajama"]["books_by_corpus"]["pg19"]["words_read"]
+    words = Books.report_target().published_by_corpus["pg19"]["words_read"]
     assert pg19["redpajama_tokens_estimate"] == round(words * pg19["tokens"] / pg19["words"])
     assert pg19["projected_vs_redpajama"] == float(f"{pg19['projected_tokens'] / pg19['redpajama_tokens_estimate']:.4g}")
     assert books3["reproducible"] is False and books3["tokens"] is None
