@@ -25,7 +25,7 @@ $(BIN)/redpajama: setup.py
 setup: $(BIN)/redpajama
 
 demo: setup
-	$(BIN)/python -m redpajama.pipelines.demo --shared $(SHARED) --output $(OUT)
+	$(BIN)/python -m redpajama.pipelines.commands.demo --shared $(SHARED) --output $(OUT)
 
 test: setup
 	$(BIN)/python -m pytest -q tests

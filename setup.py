@@ -6,7 +6,26 @@ import re
 from setuptools import setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FOLDERS = ("core", "formats", "filters", "dedup", "models", "slices", "pipelines", "manifests")
+NOT_PACKAGED = ("tests", "bench")  # folders with an __init__.py that are not the package
+
+
+def folders() -> list[str]:
+    """The card's top-level folders the package is made of: every folder with an ``__init__.py``."""
+    return sorted(name for name in os.listdir(HERE)
+                  if os.path.isfile(os.path.join(HERE, name, "__init__.py")) and name not in NOT_PACKAGED)
+
+
+def packages(folder: str) -> list[str]:
+    """``redpajama.<folder>`` and its subpackages (``redpajama.pipelines.beam``...)."""
+    found = []
+    for path, subfolders, files in os.walk(os.path.join(HERE, folder)):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith((".", "__")))
+        if "__init__.py" in files:
+            found.append("redpajama." + os.path.relpath(path, HERE).replace(os.sep, "."))
+    return found
+
+
+FOLDERS = folders()
 
 
 def beam_version() -> str:
@@ -25,7 +44,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=[f"redpajama.{name}" for name in FOLDERS],
+    packages=[package for name in FOLDERS for package in packages(name)],
     package_dir={f"redpajama.{name}": name for name in FOLDERS},
     package_data={"redpajama.manifests": ["*.json", "*.csv", "*.sql"]},
     install_requires=[
@@ -64,5 +83,5 @@ setup(
             "bqemulator>=1.4; python_version >= '3.11'", "duckdb-extension-spatial==1.5.5",
         ],
     },
-    entry_points={"console_scripts": ["redpajama = redpajama.pipelines.cli:main"]},
+    entry_points={"console_scripts": ["redpajama = redpajama.pipelines.commands.cli:main"]},
 )

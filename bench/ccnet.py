@@ -71,7 +71,7 @@ def ccnet_source() -> Path:
 def ours(files: list[str], models: Path) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as output:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "redpajama.pipelines.cli", "run", "commoncrawl", "--input", *files,
+        subprocess.run([sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "commoncrawl", "--input", *files,
                         "--output", output, "--workers", "1", "--lid-model", str(LID), "--models-dir", str(models),
                         "--count-tokens", "off"], check=True, capture_output=True)
         seconds = time.perf_counter() - started

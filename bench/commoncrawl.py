@@ -31,8 +31,8 @@ from pathlib import Path
 from redpajama.core.records import Drop
 from redpajama.dedup import exact
 from redpajama.models import catalog
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import run_slice
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.base import WorkUnit
 from redpajama.slices.commoncrawl import CommonCrawl
 

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 
 import zstandard
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import run_slice
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.books import DEFAULT_THRESHOLD, Books
 
 from bench.books_sample import GUTENBERG, components, ground_truth, pair_scores, plant, sample_books

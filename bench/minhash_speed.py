@@ -53,8 +53,8 @@ def signature_speed() -> dict:
 
 _RUN = """
 import json, resource, sys
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import run_slice
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.books import Books
 stats = run_slice(Books(), sys.argv[2:], sys.argv[1], RunnerConfig(workers=2), quiet=True).stats
 print(json.dumps({"read": stats["read"], "kept": stats["kept"],

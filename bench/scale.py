@@ -37,8 +37,8 @@ PAGE_ID = re.compile(rb"(<page>\s*<title>)([^<]*)(</title>.*?<id>)(\d+)(</id>)",
 
 _RUN = """
 import json, os, sys
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import run_slice
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.registry import registry
 config = RunnerConfig(workers=int(os.environ.get("SCALE_WORKERS", "0")))
 shard_bytes = int(float(os.environ.get("SCALE_SHARD_MB", "256")) * (1 << 20))

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import zstandard
 from redpajama.core.records import Drop, KeepFirstStep
-from redpajama.pipelines import io as io_
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import run_slice
+from redpajama.pipelines.beam import sinks as io_
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.arxiv import Arxiv
 from redpajama.slices.c4 import C4
 from redpajama.slices.github import GitHub

@@ -24,7 +24,7 @@ TOKENIZER = SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json"
 _MEASURE = """
 import json, sys, time
 from redpajama.filters.token_count import ReferenceCounter, TokenCounter
-from redpajama.pipelines.tokens import BATCH, count_texts
+from redpajama.pipelines.runs.tokens import BATCH, count_texts
 texts = json.load(open(sys.argv[2]))
 def timed(counter):
     started = time.perf_counter()

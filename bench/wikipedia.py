@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from redpajama.core.isolation import Budget, IsolatedSteps, budgeted_steps
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import run_slice
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.base import WorkUnit
 from redpajama.slices.wikipedia import Wikipedia
 

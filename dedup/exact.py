@@ -3,7 +3,7 @@
 Line dedup is two-pass, as in cc_net: a line whose normalised hash occurs in two or more
 documents of the dedup scope is removed from *all* of them, the first included; a line
 repeated inside one document keeps its first occurrence. The pipeline finds the shared
-hashes of each dedup group (``redpajama.pipelines.group_keys``, with the array kernels in
+hashes of each dedup group (``redpajama.pipelines.beam.group_keys``, with the array kernels in
 ``redpajama.dedup.shared_keys``); the functions here are the per-document halves.
 """
 

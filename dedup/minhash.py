@@ -1,5 +1,5 @@
 """Near-duplicate detection with MinHash LSH: the kernels (the shuffles are in
-:mod:`redpajama.pipelines.shuffles`).
+:mod:`redpajama.pipelines.beam.shuffles`).
 
 Shingles are word 5-grams of the lower-cased text (words = ``\\w+``), hashed to 64 bits.
 Signatures come from rensa's R-MinHash, fed the shingle hashes directly (the benchmark in

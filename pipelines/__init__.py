@@ -1,22 +1,3 @@
-"""Everything Beam: the CLI and commands, runners, the generic DAG, shuffles, sinks, stats."""
-
-import logging
-
-
-def _not_apitools_notice(record: logging.LogRecord) -> bool:
-    # Beam's GCP modules log this at import when the optional [gcp] extra is not installed,
-    # which every local run would print; nothing here needs those clients.
-    return "apitools not found" not in record.getMessage()
-
-
-logging.getLogger().addFilter(_not_apitools_notice)
-
-
-def _install_beam_filesystems() -> None:
-    from redpajama.core.storage import use_filesystems
-    from redpajama.pipelines.filesystems import BeamFiles
-
-    use_filesystems(BeamFiles())
-
-
-_install_beam_filesystems()
+"""Running slices: the run of a slice whatever executes it (``runs``), the Beam executor
+(``beam``, the only package that imports Beam), fetching cited pages (``fetch``) and the
+``redpajama`` command (``commands``)."""

@@ -1,7 +1,7 @@
 """The Slice contract: what a slice says about its data and its recipe.
 
 A slice says where its data comes from and what its recipe is; the generic DAG in
-``redpajama.pipelines.build`` does the rest. Everything here runs on workers too, so a
+``redpajama.pipelines.beam.build`` does the rest. Everything here runs on workers too, so a
 configured slice must pickle and must not hold open files or loaded models.
 """
 

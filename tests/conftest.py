@@ -63,9 +63,9 @@ WIKI_EN = WIKI / "en" / "gensim-enwiki-latest-pages-articles1.xml-p000000010p000
 @pytest.fixture(scope="session")
 def built_models(tmp_path_factory) -> Path:
     """``models build`` on the English Wikipedia sample and the real CC WET sample (once per session)."""
-    from redpajama.pipelines.models_build import BuildSettings, build
-    from redpajama.pipelines.options import RunnerConfig
-    from redpajama.pipelines.run import run_slice
+    from redpajama.pipelines.beam.options import RunnerConfig
+    from redpajama.pipelines.commands.models_build import BuildSettings, build
+    from redpajama.pipelines.runs.run import run_slice
     from redpajama.slices.wikipedia import Wikipedia
 
     need(WIKI_EN)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
-from redpajama.pipelines import cli
+from redpajama.pipelines.commands import cli
 
 Doc = dict[str, Any] | None
 Check = Callable[[Doc, Doc, "Situation"], "str | None"]

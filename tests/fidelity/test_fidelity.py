@@ -69,7 +69,7 @@ def test_books_keep_and_drop_decisions(tmp_path, fidelity_results):
     """RedPajama's SimHash (character 6-grams, Hamming <= 5, keep the smallest id) against our
     MinHash LSH (word 5-gram Jaccard >= 0.8, keep the first of each cluster): every disagreement
     must be one the two rules explain, with the exact Jaccard of the two texts."""
-    from redpajama.pipelines import cli
+    from redpajama.pipelines.commands import cli
     from redpajama.slices.books import DEFAULT_THRESHOLD, decode_book
 
     from tests.integration.helpers import dropped, records

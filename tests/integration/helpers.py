@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import zstandard
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import RunOutcome, resolve_inputs, run_slice
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.run import RunOutcome, resolve_inputs, run_slice
 
 
 def run(slc, inputs, output: Path, workers: int = 2, **kwargs) -> RunOutcome:

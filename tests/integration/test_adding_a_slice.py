@@ -7,8 +7,8 @@ import textwrap
 import pytest
 import redpajama.manifests
 import redpajama.slices
-from redpajama.pipelines import demo
-from redpajama.pipelines.cli import main
+from redpajama.pipelines.commands import demo
+from redpajama.pipelines.commands.cli import main
 from redpajama.slices import registry
 
 from tests.conftest import SHARED, need

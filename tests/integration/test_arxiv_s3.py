@@ -66,7 +66,7 @@ def s3():
 
 def cli(s3: RequesterPaysS3, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **s3.env(), "REDPAJAMA_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([sys.executable, "-m", "redpajama.pipelines.cli", "run", "arxiv", "--workers", "1",
+    return subprocess.run([sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "arxiv", "--workers", "1",
                            "--count-tokens", "off", *args], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=600)
 
@@ -99,7 +99,7 @@ def test_arxiv_reads_the_manifests_tars_up_to_a_month_from_the_requester_pays_bu
     assert mine and all(pays for _, _, pays in mine)  # every request said the requester pays
     assert not any("2304" in path for _, path, _ in mine)  # the tar after --until was never touched
 
-    from redpajama.pipelines.report import build_report
+    from redpajama.pipelines.commands.report import build_report
 
     row = build_report(str(tmp_path / "out"), str(need(TOKENIZER)))["slices"][0]
     assert (row["slice"], row["units_processed"], row["units_full_scale"]) == ("arxiv", 2, 2)

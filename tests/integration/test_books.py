@@ -62,7 +62,7 @@ def test_pg19_rows_ids_per_corpus_exact_duplicates_and_determinism(tmp_path):
 
 
 def test_ids_do_not_depend_on_where_the_books_live(tmp_path):
-    from redpajama.pipelines import cli
+    from redpajama.pipelines.commands import cli
 
     books = sorted(need(GUTENBERG).glob("Alice*/**/*.txt"))[:2]
     outputs = []

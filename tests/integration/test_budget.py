@@ -63,7 +63,7 @@ def test_a_page_over_the_time_budget_fails_alone_and_the_rest_are_cleaned_as_bef
     dump = hostile_dump(tmp_path)
     out = tmp_path / "out"
     done = subprocess.run(
-        [sys.executable, "-m", "redpajama.pipelines.cli", "run", "wikipedia", "--input", str(dump), "--output", str(out),
+        [sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "wikipedia", "--input", str(dump), "--output", str(out),
          "--workers", "1", "--count-tokens", "off", "--doc-timeout", "1"],
         capture_output=True, text=True, timeout=GUARD_SECONDS)
     assert done.returncode == 0, done.stderr

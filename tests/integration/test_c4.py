@@ -26,8 +26,8 @@ def rows(prefix: str, count: int) -> list[dict]:
 
 
 def test_tokens_counted_into_stats(tmp_path):
-    from redpajama.pipelines.options import RunnerConfig
-    from redpajama.pipelines.run import run_slice
+    from redpajama.pipelines.beam.options import RunnerConfig
+    from redpajama.pipelines.runs.run import run_slice
     from tokenizers import Tokenizer
 
     tokenizer = need(SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json")

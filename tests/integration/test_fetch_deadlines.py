@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from redpajama.pipelines import fetch
-from redpajama.pipelines.fetch import FetchSettings, read_journal, run_fetch
-from redpajama.pipelines.politeness import HostScheduler
+from redpajama.pipelines.fetch import pages as fetch
+from redpajama.pipelines.fetch.pages import FetchSettings, read_journal, run_fetch
+from redpajama.pipelines.fetch.politeness import HostScheduler
 
 from tests.guards import alarm
 from tests.integration.loopback import HOSTS, Reply, Server

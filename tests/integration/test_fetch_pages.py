@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from redpajama.formats.warc_records import RawDocument
 from redpajama.formats.webarchive import read_archive
-from redpajama.pipelines import fetch
-from redpajama.pipelines.cli import main
-from redpajama.pipelines.fetch import FetchSettings, read_journal, run_fetch
-from redpajama.pipelines.politeness import HostScheduler
+from redpajama.pipelines.commands.cli import main
+from redpajama.pipelines.fetch import pages as fetch
+from redpajama.pipelines.fetch.pages import FetchSettings, read_journal, run_fetch
+from redpajama.pipelines.fetch.politeness import HostScheduler
 from warcio.archiveiterator import ArchiveIterator
 
 from tests.conftest import SHARED, WIKI_EN, need
@@ -180,8 +180,8 @@ def test_command_line_mistakes_are_one_line(tmp_path, capsys):
 def test_ctrl_c_keeps_what_was_written_and_the_rerun_finishes(site, tmp_path):
     urls = site.url_list(tmp_path)
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "redpajama.pipelines.cli", "fetch-pages", "--input", str(urls), "--output", str(out),
-               "--delay", "0.2", "--timeout", "0.5", "--retries", "0"]
+    command = [sys.executable, "-m", "redpajama.pipelines.commands.cli", "fetch-pages", "--input", str(urls),
+               "--output", str(out), "--delay", "0.2", "--timeout", "0.5", "--retries", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = out / "fetched.tsv"
     deadline = time.monotonic() + 120

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from redpajama.pipelines.cli import main
+from redpajama.pipelines.commands.cli import main
 
 from tests.conftest import SHARED, need
 from tests.integration.bigquery_standin import PUBLIC, BigQueryEmulator
@@ -94,7 +94,7 @@ def test_github_reads_the_public_dataset_with_redpajamas_query_through_the_stora
     assert script["meta"]["blob_id"] == "blob-script" and script["meta"]["mode"] == 33188
     assert [language["name"] for language in script["meta"]["language"]] == ["Python", "JavaScript"]
 
-    from redpajama.pipelines.report import build_report
+    from redpajama.pipelines.commands.report import build_report
 
     row = build_report(str(tmp_path / "out"), str(TOKENIZER))["slices"][0]
     assert (row["slice"], row["unit"], row["units_processed"], row["units_full_scale"]) == ("github", "BigQuery rows", 4, 4)

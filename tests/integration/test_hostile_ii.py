@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from redpajama.pipelines import build
-from redpajama.pipelines import run as run_module
+from redpajama.pipelines.beam import build
+from redpajama.pipelines.runs import run as run_module
 from redpajama.slices.c4 import C4
 
 from tests.guards import alarm
@@ -36,7 +36,7 @@ def c4_inputs(folder: Path, files: int = 2, rows: int = 3) -> list[Path]:
 
 
 def cli(*args: str, timeout: float = GUARD_SECONDS) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "redpajama.pipelines.cli", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "redpajama.pipelines.commands.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
     return done.returncode, done.stdout + done.stderr
 
@@ -102,7 +102,7 @@ def test_an_output_that_is_the_inputs_folder_under_another_name_is_refused(tmp_p
     source.write_text("".join(json.dumps({"text": f"document {i}: " + "words " * 9, "url": f"https://x/{i}",
                                           "timestamp": "t"}) + "\n" for i in range(4)))
     before = source.read_bytes()
-    command = [sys.executable, "-m", "redpajama.pipelines.cli", "run", "c4", "--input", str(source),
+    command = [sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "c4", "--input", str(source),
                "--output", str(mirror), "--workers", "1", "--count-tokens", "off"]
     script = f"mount --bind {data} {mirror} && exec \"$@\""
     done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *command], capture_output=True, text=True,
@@ -120,7 +120,7 @@ def test_what_report_and_sample_read_of_a_shard_with_an_endless_line_names_it_in
     whole into memory by report and sample (a 200 MB line: 1 GB; a 1 GB line: out of memory);
     ``show`` stopped at its bound. Now they fail with one line naming the file."""
     from redpajama.core.errors import SourceError
-    from redpajama.pipelines import tokens
+    from redpajama.pipelines.runs import tokens
 
     monkeypatch.setattr(tokens, "MAX_LINE_BYTES", 8 << 20)
     shard = tmp_path / "out" / "c4" / "c4-00000-of-00001.jsonl"

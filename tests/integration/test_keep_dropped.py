@@ -5,8 +5,8 @@ import json
 import shutil
 
 import pytest
-from redpajama.pipelines.cli import main
-from redpajama.pipelines.sample import selected
+from redpajama.pipelines.commands.cli import main
+from redpajama.pipelines.commands.sample import selected
 from redpajama.slices.books import Books
 
 from bench.books_sample import GUTENBERG, plant, sample_books

@@ -40,7 +40,7 @@ def launch_command(fake: FakeGoogle, *extra: str, prelude: str = "", output: str
     args = ["run", "wikipedia", "--input", source or f"{fake.url}/input-pages-articles.xml", "--output", output,
             "--runner", "dataflow", "--project", "p", "--region", "r", "--temp-location", "gs://bucket/tmp",
             "--count-tokens", "off", *extra]
-    code = prelude + "\nimport sys\nfrom redpajama.pipelines.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    code = prelude + "\nimport sys\nfrom redpajama.pipelines.commands.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     return [sys.executable, "-c", code, *args]
 
 
@@ -93,8 +93,8 @@ def test_a_missing_google_cloud_extra_names_the_install(monkeypatch):
     import importlib.util
 
     from redpajama.core.errors import UsageError
-    from redpajama.pipelines.launch import check_dataflow
-    from redpajama.pipelines.options import RunnerConfig
+    from redpajama.pipelines.beam.launch import check_dataflow
+    from redpajama.pipelines.beam.options import RunnerConfig
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("google.cloud") else real(name, *a))
@@ -106,7 +106,7 @@ def test_the_portable_runner_without_docker_is_one_line(tmp_path):
     env = dict(os.environ, PATH=str(_folder(tmp_path / "bin")))
     dump = tmp_path / "x-pages-articles.xml"
     dump.write_text("<mediawiki></mediawiki>\n")
-    command = [sys.executable, "-m", "redpajama.pipelines.cli", "run", "wikipedia", "--input", str(dump),
+    command = [sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "wikipedia", "--input", str(dump),
                "--output", str(tmp_path / "out"), "--runner", "portable", "--count-tokens", "off"]
     line = one_line_failure(command, env)
     assert "no Docker daemon answers" in line and "--environment LOOPBACK" in line

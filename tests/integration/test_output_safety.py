@@ -31,7 +31,7 @@ C4_NAME = "c4-train.00000-of-01024.json.gz"
 
 def cli(*args: str, timeout: float = 240) -> tuple[int, str]:
     """Exit code and output (stdout, then stderr) of ``redpajama ARGS`` in a child process."""
-    done = subprocess.run([sys.executable, "-m", "redpajama.pipelines.cli", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "redpajama.pipelines.commands.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
     return done.returncode, done.stdout + done.stderr
 

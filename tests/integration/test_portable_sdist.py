@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import run_slice
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.wikipedia import Wikipedia
 
 from tests.conftest import WIKI, need
@@ -46,7 +46,7 @@ def sdist_venv(tmp_path_factory) -> Path:
     Path(purelib, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--target", purelib, str(archive)], check=True, capture_output=True, cwd=folder)
-    where = subprocess.run([python, "-c", "import redpajama.manifests as m, redpajama.pipelines.build as b;"
+    where = subprocess.run([python, "-c", "import redpajama.manifests as m, redpajama.pipelines.beam.build as b;"
                             "m.load('wikipedia'); print(b.__file__)"], check=True, capture_output=True, text=True,
                            cwd=folder).stdout.strip()
     assert where.startswith(purelib) and not where.startswith(str(ROOT))

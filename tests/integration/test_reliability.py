@@ -1,7 +1,7 @@
 """Hostile and broken inputs, interrupted and concurrent runs, preflight: through the real CLI.
 
 Every input here is generated: bombs from zeros, FIFOs, rows with wrong-typed fields, cut and
-empty files. Runs go through ``python -m redpajama.pipelines.cli`` in a child process, which
+empty files. Runs go through ``python -m redpajama.pipelines.commands.cli`` in a child process, which
 reports its peak memory (its own and its engine's) on the last line of stderr.
 """
 
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from redpajama.pipelines.lock import OutputLock
+from redpajama.pipelines.runs.lock import OutputLock
 
 from tests.conftest import LID_MODEL, SHARED, need
 from tests.integration.helpers import errors, records
 
-PROBE = ("import resource, sys; from redpajama.pipelines.cli import main; code = main(sys.argv[1:]); "
+PROBE = ("import resource, sys; from redpajama.pipelines.commands.cli import main; code = main(sys.argv[1:]); "
          "peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)); "
          "print(f'peak-rss-kb {peak}', file=sys.stderr); sys.exit(code)")
 TOKENIZER = SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json"
@@ -193,7 +193,7 @@ def test_signals_end_the_run_fast_with_one_line_and_no_process_left(tmp_path, si
     temp = tmp_path / "tmp"
     temp.mkdir()
     child = subprocess.Popen(
-        [sys.executable, "-m", "redpajama.pipelines.cli", "run", "wikipedia", "--input", str(dump), str(dump),
+        [sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "wikipedia", "--input", str(dump), str(dump),
          "--output", str(tmp_path / "out"), "--workers", "2", "--count-tokens", "off"],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(temp)})
     first = child.stderr.readline()  # printed when the pipeline starts
@@ -257,8 +257,8 @@ def test_a_failed_model_download_leaves_nothing_in_the_cache(tmp_path, monkeypat
 def test_a_launcher_that_ran_beam_in_process_before_still_finishes(tmp_path):
     """Beam's shared thread pool has idle workers in this process; the engine is forked from it."""
     from apache_beam.utils import thread_pool_executor
-    from redpajama.pipelines.options import RunnerConfig
-    from redpajama.pipelines.run import run_slice
+    from redpajama.pipelines.beam.options import RunnerConfig
+    from redpajama.pipelines.runs.run import run_slice
     from redpajama.slices.wikipedia import Wikipedia
 
     assert thread_pool_executor.shared_unbounded_instance().submit(lambda: 1).result() == 1

@@ -3,9 +3,9 @@
 import gzip
 import json
 
-from redpajama.pipelines.cli import main
-from redpajama.pipelines.report import build_report, markdown, write_report
-from redpajama.pipelines.sample import sample
+from redpajama.pipelines.commands.cli import main
+from redpajama.pipelines.commands.report import build_report, markdown, write_report
+from redpajama.pipelines.commands.sample import sample
 from redpajama.slices.c4 import C4
 from redpajama.slices.wikipedia import Wikipedia
 from tokenizers import Tokenizer

@@ -130,7 +130,7 @@ def test_xz_dump_in_a_language_of_the_recipe(tmp_path):
 
 
 def test_spilled_lines_give_the_bytes_of_the_shuffled_ones(tmp_path, monkeypatch):
-    from redpajama.pipelines import run as run_module
+    from redpajama.pipelines.runs import run as run_module
 
     spilled = run(Wikipedia(), [need(LTG), need(EN)], tmp_path / "spilled", shard_bytes=1 << 19)
     original = run_module.Layout

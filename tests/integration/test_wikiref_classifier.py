@@ -4,9 +4,9 @@ loopback hosts) -> WARC -> models build --wikiref-pages -> the CommonCrawl slice
 import json
 
 import pytest
-from redpajama.pipelines.cli import main
-from redpajama.pipelines.fetch import FetchSettings, run_fetch
-from redpajama.pipelines.report import build_report, markdown
+from redpajama.pipelines.commands.cli import main
+from redpajama.pipelines.commands.report import build_report, markdown
+from redpajama.pipelines.fetch.pages import FetchSettings, run_fetch
 
 from tests.conftest import CC_WET, LID_MODEL, SHARED, WIKI_EN, need
 from tests.integration.helpers import run

@@ -1,5 +1,5 @@
 import pytest
-from redpajama.pipelines.cli import main
+from redpajama.pipelines.commands.cli import main
 
 
 def run(capsys, *argv):

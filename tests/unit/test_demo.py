@@ -1,6 +1,6 @@
 """The demo (the README's first command) has a sample for every slice, named in the slice's manifest."""
 
-from redpajama.pipelines import demo
+from redpajama.pipelines.commands import demo
 from redpajama.slices.registry import registry
 
 

@@ -2,7 +2,7 @@
 
 import os
 
-from redpajama.pipelines.engine import run_supervised
+from redpajama.pipelines.runs.engine import run_supervised
 
 
 def _malloc_settings() -> tuple[str, str]:

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from redpajama.core import storage
 from redpajama.models import digests
-from redpajama.pipelines.build import Layout
-from redpajama.pipelines.resume import decide
-from redpajama.pipelines.run import fingerprint
+from redpajama.pipelines.beam.build import Layout
+from redpajama.pipelines.runs.resume import decide
+from redpajama.pipelines.runs.run import fingerprint
 from redpajama.slices.commoncrawl import CommonCrawl
 
 

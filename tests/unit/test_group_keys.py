@@ -16,8 +16,8 @@ from redpajama.dedup.shared_keys import (
     record_keys,
     unit_keys,
 )
-from redpajama.pipelines.group_keys import ReadTwice
-from redpajama.pipelines.steps import FAILURES
+from redpajama.pipelines.beam.group_keys import ReadTwice
+from redpajama.pipelines.beam.steps import FAILURES
 from redpajama.slices.base import Slice, WorkUnit
 from redpajama.slices.commoncrawl import line_dedup_step
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from redpajama.core.errors import UsageError
-from redpajama.pipelines.output_folder import SliceFolder, own_name
+from redpajama.pipelines.runs.output_folder import SliceFolder, own_name
 
 
 def test_an_input_list_left_by_a_run_is_its_own_file(tmp_path):
@@ -31,7 +31,7 @@ def test_an_input_list_left_by_a_run_is_its_own_file(tmp_path):
 def test_a_run_that_opens_the_lock_as_the_holder_ends_never_shares_the_folder(tmp_path, monkeypatch):
     """Run B opens ``_LOCK``; run A ends (removes and unlocks the file); B's lock then succeeds on
     a file no longer at the path, and run C locked a new ``_LOCK``: two runs held the folder."""
-    from redpajama.pipelines import lock as lock_module
+    from redpajama.pipelines.runs import lock as lock_module
 
     folder = str(tmp_path / "c4")
     first = lock_module.OutputLock(folder).__enter__()
@@ -64,7 +64,7 @@ def test_a_file_edited_inside_a_folder_input_changes_its_state(tmp_path):
     """A repository or paper folder is one input; editing ``src/main.py`` changes neither the
     folder's size nor its time, and the rerun said "already complete" with the old output."""
     from redpajama.core import storage
-    from redpajama.pipelines.resume import decide
+    from redpajama.pipelines.runs.resume import decide
 
     repo = tmp_path / "repo"
     (repo / "src").mkdir(parents=True)
@@ -136,7 +136,7 @@ def test_a_resumed_read_that_the_server_answers_from_another_offset_fails_instea
 def test_a_robots_txt_past_the_parsing_limit_is_read_up_to_it_not_ignored(chunked):
     """RFC 9309 asks a crawler to parse at least the first 500 KiB; a longer robots.txt was taken as
     allowing everything, so ``Disallow: /`` on its first line was not obeyed."""
-    from redpajama.pipelines.fetch_live import ROBOTS_MAX_BYTES, HttpSettings, LiveFetcher
+    from redpajama.pipelines.fetch.live import ROBOTS_MAX_BYTES, HttpSettings, LiveFetcher
 
     from tests.guards import bounded
     from tests.integration.loopback import Reply, Server
@@ -161,8 +161,8 @@ def test_a_robots_txt_past_the_parsing_limit_is_read_up_to_it_not_ignored(chunke
 def test_a_page_from_a_crawl_ends_at_the_page_cap_however_slowly_the_index_answers():
     """``--from-crawl``: the index and data servers were read with a per-read timeout only, so an
     answer sent a byte at a time took as long as the server liked; the page cap now holds there."""
-    from redpajama.pipelines.fetch_crawl import CrawlFetcher
-    from redpajama.pipelines.fetch_live import HttpSettings
+    from redpajama.pipelines.fetch.crawl import CrawlFetcher
+    from redpajama.pipelines.fetch.live import HttpSettings
 
     from tests.guards import bounded
     from tests.integration.loopback import Reply, Server

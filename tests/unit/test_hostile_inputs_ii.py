@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from redpajama.core.records import Failure
-from redpajama.pipelines.reading import ReadUnits
-from redpajama.pipelines.steps import FAILURES
+from redpajama.pipelines.beam.reading import ReadUnits
+from redpajama.pipelines.beam.steps import FAILURES
 from redpajama.slices.arxiv import Arxiv
 from redpajama.slices.base import Slice
 from redpajama.slices.books import Books
@@ -248,7 +248,7 @@ def test_no_input_field_sets_working_state_or_stops_the_reading_loop(reader, tmp
 
 @pytest.mark.parametrize("reader", ["books-jsonl", "books-parquet", "github-bigquery"])
 def test_columns_named_like_working_state_are_kept_under_another_name(reader, tmp_path):
-    from redpajama.pipelines.io import encode_record
+    from redpajama.pipelines.beam.sinks import encode_record
 
     make, write = READERS[reader]
     columns = {"_source_bytes": "x", "_skip": "license_not_allowed", "row__skip": "taken", "source": "s", "id": 7}
@@ -290,7 +290,7 @@ def test_a_reader_item_that_breaks_the_loops_bookkeeping_fails_alone():
 
 
 def test_a_glob_that_matches_a_name_that_is_not_utf8_counts_it(tmp_path):
-    from redpajama.pipelines.reading import ExpandInputs
+    from redpajama.pipelines.beam.reading import ExpandInputs
 
     (tmp_path / "good.txt").write_text("a book")
     with open(os.fsencode(tmp_path) + b"/bad\xff.txt", "w") as handle:

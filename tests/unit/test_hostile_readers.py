@@ -15,7 +15,7 @@ from redpajama.core.errors import LimitExceeded, NotRegularFile
 from redpajama.core.records import Failure
 from redpajama.formats.warc_records import RawDocument
 from redpajama.formats.webarchive import read_archive
-from redpajama.pipelines.progress import UnitProgress
+from redpajama.pipelines.runs.progress import UnitProgress
 
 from tests.conftest import CC_WET, need
 

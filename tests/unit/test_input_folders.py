@@ -3,9 +3,9 @@ it): one unit for a slice that reads folders (repositories, paper folders), else
 
 import pytest
 from redpajama.core import storage
-from redpajama.pipelines.filesystems import BeamFiles
-from redpajama.pipelines.reading import ExpandInputs
-from redpajama.pipelines.run import resolve_inputs
+from redpajama.pipelines.beam.filesystems import BeamFiles
+from redpajama.pipelines.beam.reading import ExpandInputs
+from redpajama.pipelines.runs.run import resolve_inputs
 from redpajama.slices.c4 import C4
 from redpajama.slices.github import GitHub
 

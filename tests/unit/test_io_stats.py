@@ -6,8 +6,8 @@ import zstandard
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from redpajama.pipelines import io
-from redpajama.pipelines.stats import AccountingError, build_stats, check_identity
+from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.runs.stats import AccountingError, build_stats, check_identity
 
 
 def test_stable_shard_and_encoding():
@@ -87,7 +87,7 @@ def test_stats_from_counters_and_the_identity():
 
 def test_input_roots_and_relative_names(tmp_path):
     from redpajama.core.storage import input_root
-    from redpajama.pipelines.run import input_roots
+    from redpajama.pipelines.runs.run import input_roots
     from redpajama.slices.base import RunContext
     from redpajama.slices.books import Books
 
@@ -130,8 +130,8 @@ class _Parts:
 def test_unit_yields_name_each_unit_by_its_input_and_start(tmp_path):
     """Kept documents and bytes per unit, in the units' order (input, then start), and per input,
     whatever the input's name holds; the bookkeeping is not output."""
-    from redpajama.pipelines.options import RunnerConfig
-    from redpajama.pipelines.run import run_slice
+    from redpajama.pipelines.beam.options import RunnerConfig
+    from redpajama.pipelines.runs.run import run_slice
 
     inputs = [tmp_path / "in" / "odd#@name.txt", tmp_path / "in" / "plain.txt"]
     for path in inputs:

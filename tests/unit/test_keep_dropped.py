@@ -17,17 +17,17 @@ from redpajama.filters.code import CodeQuality
 from redpajama.filters.langid import LanguageFilter
 from redpajama.filters.perplexity import Cutoffs, PerplexityBuckets
 from redpajama.filters.wikiref import WikiReferenceClassifier
-from redpajama.pipelines.build import Layout, build
-from redpajama.pipelines.cli import make_parser
-from redpajama.pipelines.group_keys import ReadTwice
-from redpajama.pipelines.keep_first import as_join
-from redpajama.pipelines.options import RunnerConfig, pipeline_options
-from redpajama.pipelines.output_folder import own_name
-from redpajama.pipelines.run import run_slice
-from redpajama.pipelines.sample import selected
-from redpajama.pipelines.show import dropped_shards
-from redpajama.pipelines.shuffles import Join
-from redpajama.pipelines.steps import DROPPED, keeps_reject, reject_line
+from redpajama.pipelines.beam.build import Layout, build
+from redpajama.pipelines.commands.cli import make_parser
+from redpajama.pipelines.beam.group_keys import ReadTwice
+from redpajama.pipelines.beam.keep_first import as_join
+from redpajama.pipelines.beam.options import RunnerConfig, pipeline_options
+from redpajama.pipelines.runs.output_folder import own_name
+from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.commands.sample import selected
+from redpajama.pipelines.commands.show import dropped_shards
+from redpajama.pipelines.beam.shuffles import Join
+from redpajama.pipelines.beam.steps import DROPPED, keeps_reject, reject_line
 from redpajama.slices import stackexchange as se
 from redpajama.slices.base import Slice, WorkUnit
 from redpajama.slices.commoncrawl import _remove_shared_lines, line_dedup_step

@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 from redpajama.core.records import Drop, KeepFirstStep, Step
-from redpajama.pipelines.keep_first import as_join
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import run_slice
+from redpajama.pipelines.beam.keep_first import as_join
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.base import Slice, WorkUnit
 
 from tests.integration.helpers import output_bytes

@@ -1,71 +1,102 @@
-"""The package's layers, read from its imports: every import points down (or stays in its
-layer), and Beam is imported only by the pipelines layer."""
+"""The package's layers, read from its imports: every import points down, to a lower layer, or
+stays in its own package; Beam is imported only by the Beam executor (``pipelines/beam``)."""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = {
+LAYERS = {  # package (a folder, or a subpackage of pipelines/) -> its layer
     "manifests": 0,  # data
     "core": 1,  # records, steps, errors, storage, streams
-    "formats": 2, "filters": 2, "dedup": 2, "models": 2,  # readers and kernels
-    "slices": 3,  # recipes
-    "pipelines": 4,  # Beam, the CLI and commands
+    "models": 2,  # where models come from; lmplz
+    "formats": 2,  # readers of the source formats
+    "filters": 3,  # the steps (they load their models through models/)
+    "dedup": 4,  # exact, shared-key and MinHash kernels (they normalise as filters/ does)
+    "slices": 5,  # recipes
+    "pipelines": 6,  # only says what its packages are
+    "pipelines/runs": 6,  # a run of a slice, whatever executes it
+    "pipelines/beam": 7,  # the Beam executor
+    "pipelines/fetch": 7,  # fetching cited pages
+    "pipelines/commands": 8,  # the CLI and the commands
 }
+BEAM_ONLY_IN = "pipelines/beam"
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
-    """Every module ``path`` imports, at any depth (late imports too), with its line."""
+    """Every module ``path`` imports, at any depth (late imports too), with its line; ``from a
+    import b`` gives ``a.b`` (``b`` may be a module)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
     return found
 
 
+def package_of(name: str) -> str | None:
+    """The package (a key of ``LAYERS``) a module of ours belongs to; None for another's module."""
+    parts = name.split(".")
+    if parts[0] != "redpajama" or len(parts) < 2:
+        return None
+    for depth in (3, 2):
+        key = "/".join(parts[1:depth])
+        if key in LAYERS:
+            return key
+    raise AssertionError(f"{name}: a module of no known package")
+
+
 def modules() -> list[tuple[str, Path]]:
-    return [(folder, path) for folder in LAYERS for path in sorted((ROOT / folder).rglob("*.py"))]
+    """Every module of the package, with its package."""
+    found = []
+    for folder in [key for key in LAYERS if "/" not in key]:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            dotted = ".".join(("redpajama", *path.relative_to(ROOT).with_suffix("").parts))
+            found.append((package_of(dotted), path))
+    return found
 
 
 def test_every_folder_of_the_package_has_a_layer():
-    packaged = {path.parent.name for path in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    packaged = {path.parent.relative_to(ROOT).as_posix() for path in ROOT.glob("**/__init__.py")
+                if path.parts[len(ROOT.parts)] not in ("tests", "bench", ".venv")}
     assert packaged == set(LAYERS)
 
 
 def test_imports_point_down_the_layers():
     upward = []
-    for folder, path in modules():
+    for package, path in modules():
         for line, name in imports(path):
-            parts = name.split(".")
-            if parts[0] == "redpajama" and len(parts) > 1 and LAYERS[parts[1]] > LAYERS[folder]:
-                upward.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+            target = package_of(name)
+            if target not in (None, package) and not LAYERS[target] < LAYERS[package]:
+                upward.append(f"{path.relative_to(ROOT)}:{line} imports {name} ({target}: layer {LAYERS[target]})")
     assert upward == []
 
 
-def test_beam_is_imported_only_by_the_pipelines_layer():
-    outside = [f"{path.relative_to(ROOT)}:{line} imports {name}" for folder, path in modules() if folder != "pipelines"
+def test_beam_is_imported_only_by_the_beam_executor():
+    outside = [f"{path.relative_to(ROOT)}:{line} imports {name}" for package, path in modules() if package != BEAM_ONLY_IN
                for line, name in imports(path) if name.split(".")[0] == "apache_beam"]
     assert outside == []
 
 
 def test_the_check_sees_an_upward_import(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text("def late():\n    from redpajama.pipelines import io\n    import apache_beam.metrics\n")
-    assert imports(probe) == [(2, "redpajama.pipelines"), (3, "apache_beam.metrics")]
+    probe.write_text("def late():\n    from redpajama.pipelines.beam import sinks\n    import apache_beam.metrics\n")
+    assert imports(probe) == [(2, "redpajama.pipelines.beam.sinks"), (3, "apache_beam.metrics")]
+    assert package_of("redpajama.pipelines.beam.sinks") == "pipelines/beam" and package_of("redpajama.filters.x") == "filters"
+    assert package_of("numpy.linalg") is None
 
 
-def test_everything_below_pipelines_works_without_beam(tmp_path):
-    """Importing every module of the lower layers loads no Beam, and core reads local files itself."""
+def test_everything_but_the_beam_executor_works_without_beam(tmp_path):
+    """Importing every module outside ``pipelines/beam`` loads no Beam, and core reads local files itself."""
     import subprocess
     import sys
 
     (tmp_path / "a.txt.gz").write_bytes(__import__("gzip").compress(b"one\n\ntwo\n"))
-    modules = [f"redpajama.{folder}.{path.stem}" for folder, path in modules_below_pipelines()]
+    names = [".".join(("redpajama", *path.relative_to(ROOT).with_suffix("").parts)).removesuffix(".__init__")
+             for package, path in modules() if package != BEAM_ONLY_IN and not package.startswith("pipelines/commands")]
     probe = (
         "import importlib, sys\n"
-        f"for name in {modules!r}: importlib.import_module(name)\n"
+        f"for name in {names!r}: importlib.import_module(name)\n"
         "from redpajama.core import storage, streams\n"
         f"[path] = storage.expand({str(tmp_path / '*.gz')!r})\n"
         "print(list(streams.numbered_lines(path)), 'apache_beam' in sys.modules)\n"
@@ -74,16 +105,11 @@ def test_everything_below_pipelines_works_without_beam(tmp_path):
     assert done.stdout.strip() == "[(0, b'one'), (2, b'two')] False"
 
 
-def modules_below_pipelines() -> list[tuple[str, Path]]:
-    return [(folder, path) for folder, path in modules()
-            if folder not in ("pipelines", "manifests") and path.stem != "__init__"]
-
-
 # Words that name a slice but mean something else where they appear (the test lists each, and why).
 NOT_A_SLICE = {
     ("core/s3.py", "arxiv"): "the S3 bucket arXiv's sources are in",
-    ("pipelines/models_build.py", "wikipedia"): "the text the offline models learn from, in models.json",
-    ("pipelines/models_build.py", "commoncrawl"): "the pages the offline models are measured on, in models.json",
+    ("pipelines/commands/models_build.py", "wikipedia"): "the text the offline models learn from, in models.json",
+    ("pipelines/commands/models_build.py", "commoncrawl"): "the pages the offline models are measured on, in models.json",
 }
 
 
@@ -96,8 +122,8 @@ def test_no_module_outside_slices_and_manifests_names_a_slice():
         release = cls.report_target().release_folder
         names |= {name, cls.folder, *([release] if release else [])}
     named = []
-    for folder, path in modules():
-        if folder in ("slices", "manifests"):
+    for package, path in modules():
+        if package in ("slices", "manifests"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and node.value in names:

@@ -7,7 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from redpajama.core.records import NearDedupStep
 from redpajama.dedup import minhash
-from redpajama.pipelines import shuffles
+from redpajama.pipelines.beam import shuffles
 
 
 def test_shingles_ignore_case_and_punctuation_and_need_enough_words():

@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 import zstandard
 from redpajama.models import catalog
-from redpajama.pipelines import demo
-from redpajama.pipelines.cli import main
+from redpajama.pipelines.commands import demo
+from redpajama.pipelines.commands.cli import main
 from tokenizers import Tokenizer
 
 from tests.conftest import SHARED, need

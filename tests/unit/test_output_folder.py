@@ -14,8 +14,8 @@ import re
 import pytest
 from apache_beam.io.filesystem import FileMetadata, FileSystem
 from redpajama.core.errors import UsageError
-from redpajama.pipelines import io
-from redpajama.pipelines.output_folder import SliceFolder, check_inputs_outside, check_slice_folder, own_name
+from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.runs.output_folder import SliceFolder, check_inputs_outside, check_slice_folder, own_name
 
 
 class MemoryStore(FileSystem):
@@ -181,7 +181,7 @@ def test_a_foreign_tree_of_any_depth_is_listed_not_overflowing(tmp_path):
     limit is lowered for the scan, so the tree stays shallow enough for anything to remove)."""
     import sys
 
-    from redpajama.pipelines.output_folder import SliceFolder
+    from redpajama.pipelines.runs.output_folder import SliceFolder
 
     deep = tmp_path / "slice"
     path = deep.joinpath(*["d"] * 300)

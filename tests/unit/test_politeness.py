@@ -1,6 +1,6 @@
 import threading
 
-from redpajama.pipelines.politeness import HostScheduler, Task
+from redpajama.pipelines.fetch.politeness import HostScheduler, Task
 
 
 class Clock:

@@ -10,8 +10,9 @@ import time
 
 from redpajama.core import storage
 from redpajama.models import lm_training
-from redpajama.pipelines import progress, reading
-from redpajama.pipelines.progress import BatchSizer, Phase, UnitProgress
+from redpajama.pipelines.beam import reading
+from redpajama.pipelines.runs import progress
+from redpajama.pipelines.runs.progress import BatchSizer, Phase, UnitProgress
 from redpajama.slices.base import WorkUnit
 
 
@@ -31,7 +32,7 @@ def test_a_line_goes_out_in_one_write(monkeypatch):
 
 def test_two_workers_sharing_a_pipe_never_run_their_lines_together():
     read_end, write_end = os.pipe()
-    script = ("import sys; from redpajama.pipelines.progress import emit\n"
+    script = ("import sys; from redpajama.pipelines.runs.progress import emit\n"
               "for i in range(3000): emit(f'  worker {sys.argv[1]}: {i:,} documents, ' + 'x' * 60)")
     workers = [subprocess.Popen([sys.executable, "-u", "-c", script, str(n)], stderr=write_end) for n in (1, 2)]
     os.close(write_end)

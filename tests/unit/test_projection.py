@@ -1,6 +1,6 @@
 import random
 
-from redpajama.pipelines import projection
+from redpajama.pipelines.commands import projection
 
 
 def test_the_minimum_is_where_a_bootstrap_interval_stops_being_over_ten_percent_too_narrow():

@@ -7,9 +7,9 @@ import random
 
 import pytest
 import zstandard
-from redpajama.pipelines import projection
-from redpajama.pipelines.cli import main
-from redpajama.pipelines.report import build_report, chart_bars, figure, markdown
+from redpajama.pipelines.commands import projection
+from redpajama.pipelines.commands.cli import main
+from redpajama.pipelines.commands.report import build_report, chart_bars, figure, markdown
 from redpajama.slices.books import Books
 
 from tests.conftest import SHARED, need

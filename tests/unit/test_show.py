@@ -8,8 +8,8 @@ import threading
 import pytest
 import zstandard
 from redpajama.core import storage
-from redpajama.pipelines import show
-from redpajama.pipelines.cli import main
+from redpajama.pipelines.commands import show
+from redpajama.pipelines.commands.cli import main
 
 
 def shard(path, records, compressed=True):

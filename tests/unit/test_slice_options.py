@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from redpajama.pipelines.cli import main, make_parser
+from redpajama.pipelines.commands.cli import main, make_parser
 from redpajama.slices.options import SliceOptions, option
 from redpajama.slices.registry import registry
 

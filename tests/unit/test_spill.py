@@ -1,7 +1,7 @@
 """Spill files: values written by one writer are read back exactly; references survive a shuffle's tuple."""
 
 import pytest
-from redpajama.pipelines.spill import Spilled, SpillReader, SpillWriter
+from redpajama.pipelines.beam.spill import Spilled, SpillReader, SpillWriter
 
 
 def test_values_come_back_exactly_and_other_values_pass_through(tmp_path):

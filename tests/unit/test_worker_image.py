@@ -93,12 +93,13 @@ def test_the_image_installs_the_package_from_exactly_its_build_context(tmp_path)
     done = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     count, manifests_found = done.stdout.split()
-    packages = {p.split("/")[0] for p in copied if p.endswith(".py") and "/" in p}
-    assert int(count) > 60 and manifests_found == "True"
+    packages = {p.split("/")[0] for p in copied if p.endswith("/__init__.py") and p.count("/") == 1}
+    modules = [p for p in copied if p.endswith(".py") and p.split("/")[0] in packages]
+    assert int(count) == len(modules) > 60 and manifests_found == "True"  # every module, subpackages' too
     pin = re.search(r"^ARG BEAM_VERSION=(\S+)$", DOCKERFILE, re.M).group(1)
     metadata = next(target.glob("redpajama-*.dist-info")) / "METADATA"
     assert f"Requires-Dist: apache-beam=={pin}" in metadata.read_text().splitlines()
-    assert {f"{name}" for name in ("core", "formats", "filters", "dedup", "models", "slices", "pipelines")} <= packages
+    assert {"core", "formats", "filters", "dedup", "models", "slices", "pipelines", "manifests"} <= packages
 
 
 def test_beam_is_pinned_once_for_launcher_and_workers():

@@ -29,8 +29,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
-from redpajama.pipelines.shuffle_volume import CountShuffled
-from redpajama.pipelines.spill import SpillReader, SpillWriter
+from redpajama.pipelines.beam.shuffle_volume import CountShuffled
+from redpajama.pipelines.beam.spill import SpillReader, SpillWriter
 from redpajama.slices.base import UnitId
 
 TEMPORARY = "_temporary"
@@ -38,7 +38,7 @@ ERRORS = "_errors"
 DROPPED = "_dropped"
 UNIT_YIELDS = "_unit_yields"  # under _temporary: kept documents and bytes per unit, read into stats.json, never output
 MARKER = "_SUCCESS"
-LOCK = "_LOCK"  # held by a running run (see redpajama.pipelines.lock)
+LOCK = "_LOCK"  # held by a running run (see redpajama.pipelines.runs.lock)
 STATS = "stats.json"
 ZSTD_LEVEL = 3  # the zstd command line's default, which RedPajama's release used
 

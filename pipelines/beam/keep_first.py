@@ -17,10 +17,10 @@ from typing import NamedTuple
 
 import apache_beam as beam
 from redpajama.core.records import Drop, Failure, JoinStep, KeepFirstStep, Step, utf8_len
-from redpajama.pipelines.io import Tombstone, line_digest
-from redpajama.pipelines.shuffle_volume import counted
-from redpajama.pipelines.steps import FAILURES, ApplySteps, StepCounters, Tally, step_failure, unbatch
-from redpajama.pipelines.written import WRITE, YIELDS, UnitYields, to_line
+from redpajama.pipelines.beam.shuffle_volume import counted
+from redpajama.pipelines.beam.sinks import Tombstone, line_digest
+from redpajama.pipelines.beam.steps import FAILURES, ApplySteps, StepCounters, Tally, step_failure, unbatch
+from redpajama.pipelines.beam.written import WRITE, YIELDS, UnitYields, to_line
 from redpajama.slices.base import Slice
 
 PAIRS = "pairs"
@@ -48,8 +48,8 @@ class Trace(NamedTuple):
 
 
 class KeepFirstAtSink(beam.PTransform):
-    """Records -> ``lines`` (:class:`~redpajama.pipelines.io.SinkLine` lists), ``removed``
-    (:class:`~redpajama.pipelines.io.Tombstone` items for the sink), ``failures`` and ``yields``."""
+    """Records -> ``lines`` (:class:`~redpajama.pipelines.beam.sinks.SinkLine` lists), ``removed``
+    (:class:`~redpajama.pipelines.beam.sinks.Tombstone` items for the sink), ``failures`` and ``yields``."""
 
     def __init__(self, slc: Slice, step: KeepFirstStep, after: list[Step]):
         super().__init__()

@@ -2,12 +2,12 @@
 
 A finished run leaves ``_SUCCESS`` holding the run's fingerprint (slice, inputs and their
 sizes and dates, settings, models by content). Rerunning with the same fingerprint does no
-work (:mod:`~redpajama.pipelines.resume` says when a rerun runs again or refuses); an
+work (:mod:`~redpajama.pipelines.runs.resume` says when a rerun runs again or refuses); an
 interrupted run left ``_temporary/``, which the rerun discards before producing the same
 result. Before any work the output is checked: the slice folder holds no input and only
-files a run of this project wrote (:mod:`~redpajama.pipelines.output_folder`), one run at a
+files a run of this project wrote (:mod:`~redpajama.pipelines.runs.output_folder`), one run at a
 time holds it, and local runs and launches to Dataflow or a job service go through a supervised
-engine process (``redpajama.pipelines.engine``) so that Ctrl-C and SIGTERM end them cleanly at
+engine process (``redpajama.pipelines.runs.engine``) so that Ctrl-C and SIGTERM end them cleanly at
 any phase. A run whose every unit failed commits nothing.
 """
 
@@ -29,16 +29,16 @@ from redpajama.core import storage
 from redpajama.core.errors import UsageError
 from redpajama.core.isolation import budgeted_steps
 from redpajama.models.digests import digests
-from redpajama.pipelines import io
-from redpajama.pipelines.build import Layout, build
-from redpajama.pipelines.engine import run_supervised
-from redpajama.pipelines.launch import cancel_dataflow_job, note_submitted, silenced
-from redpajama.pipelines.lock import OutputLock
-from redpajama.pipelines.options import RunnerConfig, local_workers, make_runner, pipeline_options
-from redpajama.pipelines.output_folder import INPUT_LIST, SliceFolder, check_inputs_outside, check_slice_folder
-from redpajama.pipelines.progress import quiet_worker_logs
-from redpajama.pipelines.resume import decide, every_unit_failed
-from redpajama.pipelines.stats import build_stats, check_identity, counters_from_result, dropped_kept
+from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.beam.build import Layout, build
+from redpajama.pipelines.beam.launch import cancel_dataflow_job, note_submitted, silenced
+from redpajama.pipelines.beam.options import RunnerConfig, local_workers, make_runner, pipeline_options
+from redpajama.pipelines.runs.engine import run_supervised
+from redpajama.pipelines.runs.lock import OutputLock
+from redpajama.pipelines.runs.output_folder import INPUT_LIST, SliceFolder, check_inputs_outside, check_slice_folder
+from redpajama.pipelines.runs.progress import quiet_worker_logs
+from redpajama.pipelines.runs.resume import decide, every_unit_failed
+from redpajama.pipelines.runs.stats import build_stats, check_identity, counters_from_result, dropped_kept
 from redpajama.slices.base import Slice, UnitId
 
 FORMAT_VERSION = 2  # 2: models by content, unknown input states as null
@@ -300,7 +300,7 @@ def check_output(output: str, slice_dir: str) -> None:
 
 def count_output_tokens(folder: str, tokenizer: str, processes: int) -> dict[str, Any]:
     """GPT-NeoX tokens of the written records (one EOD per document, as RedPajama counted)."""
-    from redpajama.pipelines.tokens import count_files, record_files
+    from redpajama.pipelines.runs.tokens import count_files, record_files
 
     _say(f"counting tokens with {tokenizer}")
     counts = count_files(record_files(folder), tokenizer, eod=True, processes=processes, max_line=None)

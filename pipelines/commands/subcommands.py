@@ -1,4 +1,4 @@
-"""What each ``redpajama`` subcommand does once its arguments are parsed (:mod:`redpajama.pipelines.cli`)."""
+"""What each ``redpajama`` subcommand does once its arguments are parsed (:mod:`redpajama.pipelines.commands.cli`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from redpajama.core import s3
 from redpajama.core.errors import SourceError, UsageError
 from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.resume import failure_listing
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.resume import failure_listing
 from redpajama.slices.base import RunContext
 from redpajama.slices.registry import registry
 
@@ -24,7 +24,7 @@ def _tokenizer(location: str | None) -> str:
 
 
 def _existing_output(output: str) -> None:
-    from redpajama.pipelines.report import slice_folders
+    from redpajama.pipelines.commands.report import slice_folders
 
     if not slice_folders(output):
         raise UsageError(f"{output}: no slice output found (folders such as wikipedia/ or common_crawl/)")
@@ -42,8 +42,8 @@ def cmd_slices() -> int:
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from redpajama.pipelines.launch import check_launch
-    from redpajama.pipelines.run import check_output, input_roots, resolve_inputs, run_slice
+    from redpajama.pipelines.beam.launch import check_launch
+    from redpajama.pipelines.runs.run import check_output, input_roots, resolve_inputs, run_slice
 
     cls = registry()[args.slice]
     slc = cls(**{action.dest: getattr(args, action.dest) for action in _slice_actions(args.slice)})
@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if query is not None:
         if args.input or args.limit:
             raise UsageError(f"--bigquery reads the whole result of {args.slice}'s query: --input and --limit do not apply")
-        from redpajama.pipelines.bigquery import materialize
+        from redpajama.pipelines.beam.bigquery import materialize
 
         if config.runner == "local":  # before the query is paid for
             check_output(args.output, os.path.join(args.output, slc.folder))
@@ -129,8 +129,8 @@ def _slice_actions(slice_name: str):
 
 def _default_setup_file(config: RunnerConfig) -> None:
     if not config.setup_file and not config.sdk_container_image:
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        candidate = os.path.join(here, "setup.py")
+        root = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))  # beside pipelines/
+        candidate = os.path.join(root, "setup.py")
         if not os.path.exists(candidate):
             raise UsageError("--runner dataflow needs --setup-file (this package's setup.py) or --sdk-container-image")
         config.setup_file = candidate
@@ -168,8 +168,8 @@ def _mb(count: int) -> str:
 def cmd_models(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from redpajama.pipelines.models_build import BuildSettings, build
-    from redpajama.pipelines.run import resolve_inputs
+    from redpajama.pipelines.commands.models_build import BuildSettings, build
+    from redpajama.pipelines.runs.run import resolve_inputs
 
     manifest = build(BuildSettings(
         wikipedia=args.wikipedia, commoncrawl=resolve_inputs(args.commoncrawl, None), output=Path(args.output),
@@ -209,8 +209,8 @@ def _broken_output_is_one_line():
 def cmd_report(args: argparse.Namespace) -> int:
     import sys
 
-    from redpajama.pipelines.report import build_report, markdown, write_report
-    from redpajama.pipelines.tokens import choose_tokenizer
+    from redpajama.pipelines.commands.report import build_report, markdown, write_report
+    from redpajama.pipelines.runs.tokens import choose_tokenizer
 
     _existing_output(args.output)
     tokenizer = choose_tokenizer(args.tokenizer)
@@ -229,9 +229,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import sys
 
-    from redpajama.pipelines.report import slice_folders
-    from redpajama.pipelines.sample import check_dest, fractions_for_budget, sample, slice_tokens
-    from redpajama.pipelines.tokens import choose_tokenizer
+    from redpajama.pipelines.commands.report import slice_folders
+    from redpajama.pipelines.commands.sample import check_dest, fractions_for_budget, sample, slice_tokens
+    from redpajama.pipelines.runs.tokens import choose_tokenizer
 
     _existing_output(args.output)
     check_dest(args.output, args.dest)
@@ -265,7 +265,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     import sys
 
-    from redpajama.pipelines import show
+    from redpajama.pipelines.commands import show
 
     conditions = [show.parse_where(text) for text in args.where]
     if args.dropped:
@@ -281,8 +281,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from redpajama.pipelines.fetch import FetchSettings, run_fetch
-    from redpajama.pipelines.run import resolve_inputs
+    from redpajama.pipelines.fetch.pages import FetchSettings, run_fetch
+    from redpajama.pipelines.runs.run import resolve_inputs
 
     if "://" in args.output:
         raise UsageError(f"--output {args.output}: fetch-pages writes to a local folder")

@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from redpajama.core.http_deadline import deadline, with_deadlines
-from redpajama.pipelines.fetch_live import (
+from redpajama.pipelines.fetch.live import (
     HTML_TYPES,
     TRANSIENT_STATUS,
     HttpSettings,

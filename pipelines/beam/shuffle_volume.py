@@ -13,7 +13,7 @@ from collections.abc import Callable
 import apache_beam as beam
 from apache_beam.coders import FastPrimitivesCoder
 from apache_beam.metrics import Metrics
-from redpajama.pipelines.steps import NAMESPACE
+from redpajama.pipelines.beam.steps import NAMESPACE
 
 SHUFFLE = "_shuffle"
 

@@ -23,7 +23,7 @@ from typing import IO, Any
 from apache_beam.io.filesystems import FileSystems
 from redpajama.core import storage, streams
 from redpajama.core.errors import SourceError, UsageError
-from redpajama.pipelines import io
+from redpajama.pipelines.beam import sinks as io
 
 RECORD_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz", ".jsonl.xz")
 LINE_SUFFIXES = (".txt", ".txt.zst", ".txt.gz")

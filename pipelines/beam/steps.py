@@ -26,7 +26,7 @@ def keeps_reject(record, fraction: float | None) -> bool:
         return False
     if fraction >= 1:
         return True
-    from redpajama.pipelines.sample import selected
+    from redpajama.pipelines.commands.sample import selected
 
     return selected(record, fraction, 0)
 

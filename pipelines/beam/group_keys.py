@@ -20,10 +20,10 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from redpajama.core.records import GroupKeyStep, Step, StepResult
 from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, key_set, record_keys, unit_keys
-from redpajama.pipelines.reading import ReadUnits
-from redpajama.pipelines.shuffle_volume import counted
-from redpajama.pipelines.spill import SpillReader, SpillWriter
-from redpajama.pipelines.steps import DROPPED, FAILURES, NAMESPACE, ApplySteps, Tally
+from redpajama.pipelines.beam.reading import ReadUnits
+from redpajama.pipelines.beam.shuffle_volume import counted
+from redpajama.pipelines.beam.spill import SpillReader, SpillWriter
+from redpajama.pipelines.beam.steps import DROPPED, FAILURES, NAMESPACE, ApplySteps, Tally
 from redpajama.slices.base import Slice, WorkUnit
 
 UNITS = "units"

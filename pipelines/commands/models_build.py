@@ -40,7 +40,7 @@ from redpajama.filters.webpage import ParseWebDocument
 from redpajama.formats.warc_records import RawDocument
 from redpajama.formats.webarchive import read_archive
 from redpajama.models import catalog, lm_training
-from redpajama.pipelines.progress import Phase, emit
+from redpajama.pipelines.runs.progress import Phase, emit
 
 MIN_WIKI_CHARS = 1000  # RedPajama's positives: documents of at least 1,000 characters
 KEPT_BUCKETS = ("head", "middle")

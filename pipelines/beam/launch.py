@@ -5,7 +5,7 @@ Everything a launch needs from outside is checked here first, each mistake one l
 Google Cloud extra, gs:// locations the workers can write, inputs they can read, credentials
 that work, a Dataflow API that answers (``--dataflow_endpoint`` after ``--`` is honoured), a
 Docker daemon for the portable runner's default environment. The launch itself runs in the
-supervised engine process (:mod:`redpajama.pipelines.engine`); a job it submitted is noted,
+supervised engine process (:mod:`redpajama.pipelines.runs.engine`); a job it submitted is noted,
 and cancelled when the launch is interrupted, because only the launcher commits the output.
 """
 
@@ -22,7 +22,7 @@ import threading
 from typing import Any
 
 from redpajama.core.errors import UsageError
-from redpajama.pipelines.options import RunnerConfig, pipeline_options
+from redpajama.pipelines.beam.options import RunnerConfig, pipeline_options
 
 PROBE_SECONDS = 15.0
 CANCEL_SECONDS = 20.0
@@ -143,7 +143,7 @@ def cancel_dataflow_job(config: RunnerConfig, notes: dict[str, Any]) -> str:
 
 def note_submitted(result, config: RunnerConfig) -> None:
     """In the engine: remember the submitted job (for cancellation) and tell the user where it is."""
-    from redpajama.pipelines.engine import note
+    from redpajama.pipelines.runs.engine import note
 
     job_id = getattr(result, "job_id", None)
     job = job_id() if callable(job_id) else None

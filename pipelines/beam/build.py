@@ -1,10 +1,10 @@
 """The generic DAG: inputs -> plan -> read -> recipe steps -> sorted shards, and dead letters.
 
 Nothing here knows a slice's rules: the slice supplies ``plan``, ``read`` and ``steps``.
-Reading is in :mod:`~redpajama.pipelines.reading`, steps in :mod:`~redpajama.pipelines.steps`,
-shuffle steps in :mod:`~redpajama.pipelines.shuffles`, sinks in :mod:`~redpajama.pipelines.io`.
+Reading is in :mod:`~redpajama.pipelines.beam.reading`, steps in :mod:`~redpajama.pipelines.beam.steps`,
+shuffle steps in :mod:`~redpajama.pipelines.beam.shuffles`, sinks in :mod:`~redpajama.pipelines.beam.sinks`.
 Every outcome increments a Beam counter ``"{slice}/{step}/{outcome}"`` in the
-``redpajama`` namespace; ``redpajama.pipelines.stats`` turns them into ``stats.json``.
+``redpajama`` namespace; ``redpajama.pipelines.runs.stats`` turns them into ``stats.json``.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from redpajama.core.records import (
     NearDedupStep,
     ReferenceStep,
 )
-from redpajama.pipelines import io
-from redpajama.pipelines.bigquery import ReadTable
-from redpajama.pipelines.group_keys import ReadTwice
-from redpajama.pipelines.keep_first import REMOVED, KeepFirstAtSink, as_join
-from redpajama.pipelines.output_folder import INPUT_LIST
-from redpajama.pipelines.reading import ExpandInputs, PlanUnits, ReadUnits
-from redpajama.pipelines.shuffle_volume import counted, counter_prefix
-from redpajama.pipelines.shuffles import Join, NearDuplicates, ReferenceLookup
-from redpajama.pipelines.steps import DROPPED, FAILURES, ApplySteps, unbatch
-from redpajama.pipelines.written import YIELDS, EncodeWritten, add_pairs, yield_line
+from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.beam.bigquery import ReadTable
+from redpajama.pipelines.beam.group_keys import ReadTwice
+from redpajama.pipelines.beam.keep_first import REMOVED, KeepFirstAtSink, as_join
+from redpajama.pipelines.beam.reading import ExpandInputs, PlanUnits, ReadUnits
+from redpajama.pipelines.beam.shuffle_volume import counted, counter_prefix
+from redpajama.pipelines.beam.shuffles import Join, NearDuplicates, ReferenceLookup
+from redpajama.pipelines.beam.steps import DROPPED, FAILURES, ApplySteps, unbatch
+from redpajama.pipelines.beam.written import YIELDS, EncodeWritten, add_pairs, yield_line
+from redpajama.pipelines.runs.output_folder import INPUT_LIST
 from redpajama.slices.base import Slice
 
 __all__ = ["Layout", "build"]

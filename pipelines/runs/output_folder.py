@@ -24,7 +24,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 from redpajama.core import storage
 from redpajama.core.errors import UsageError
-from redpajama.pipelines import io
+from redpajama.pipelines.beam import sinks as io
 
 SHARD = re.compile(r"(?:[^/]+/|_dropped/[^/]+/[^/]+/)?[^/]+-\d{5}-of-\d{5}\.(?:jsonl\.zst|jsonl|txt)")
 SCRATCH = re.compile(r"\.write-test-\w+|\.(?:stats\.json|_SUCCESS)\.partial")  # left by a run cut short

@@ -5,7 +5,7 @@ download. For each slice: documents, tokens (GPT-NeoX-20B, EOD per document opti
 bytes, tokens per document, share of the total, RedPajama's and LLaMA's published figures,
 and a projection to full scale: tokens x (units of the full input / units processed, from
 the run's ``stats.json``) with a 95% bootstrap interval where the units allow one, and in
-words how sure it is (see :mod:`redpajama.pipelines.projection`). Books are projected by
+words how sure it is (see :mod:`redpajama.pipelines.commands.projection`). Books are projected by
 book and by corpus, each against its own part of RedPajama's books. CommonCrawl's full count
 is read from its listings, arXiv's from its source manifest (as the run recorded it, or given to
 the report), GitHub's from the row count of the query's result table a ``--bigquery`` run read.
@@ -23,8 +23,9 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 from redpajama import manifests
 from redpajama.core.errors import SourceError
-from redpajama.pipelines import io, projection
-from redpajama.pipelines.tokens import Counts, count_files, record_files
+from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.commands import projection
+from redpajama.pipelines.runs.tokens import Counts, count_files, record_files
 from redpajama.slices.base import Slice
 from redpajama.slices.manifest import ReportTarget
 from redpajama.slices.registry import registry
@@ -285,7 +286,7 @@ def _books_processed(folder: str, stats: dict | None, groups: dict[str, Counts],
                      corpus_of: Callable[[dict], str | None]) -> tuple[dict[str, int], str]:
     """Books read per corpus: kept plus dropped (the kept rejects in ``_dropped/`` name their corpus);
     books dropped without a kept record go to the corpus when there is one, else are said to be left out."""
-    from redpajama.pipelines.show import dropped_reasons, records
+    from redpajama.pipelines.commands.show import dropped_reasons, records
 
     if not stats:
         return {}, ""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from redpajama.core import storage, streams
 from redpajama.core.errors import SourceError, UsageError
 from redpajama.models import catalog
-from redpajama.pipelines import io
+from redpajama.pipelines.beam import sinks as io
 
 SKIPPED_PARTS = ("/_errors/", "/_dropped/", "/_temporary/")
 RECORD_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz", ".jsonl.xz")

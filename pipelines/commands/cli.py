@@ -14,10 +14,10 @@ from redpajama.core.errors import UsageError
 from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
 from redpajama.models.catalog import ModelNotFound
-from redpajama.pipelines.commands import cmd_fetch, cmd_models, cmd_report, cmd_run, cmd_sample, cmd_show, cmd_slices
-from redpajama.pipelines.engine import Interrupted
-from redpajama.pipelines.lock import OutputBusy
-from redpajama.pipelines.options import RUNNERS
+from redpajama.pipelines.beam.options import RUNNERS
+from redpajama.pipelines.commands.subcommands import cmd_fetch, cmd_models, cmd_report, cmd_run, cmd_sample, cmd_show, cmd_slices
+from redpajama.pipelines.runs.engine import Interrupted
+from redpajama.pipelines.runs.lock import OutputBusy
 from redpajama.slices.registry import registry
 
 EXIT_USAGE = 2
@@ -136,7 +136,7 @@ def _add_models_parser(commands) -> None:
 
 
 def _add_fetch_parser(commands) -> None:
-    from redpajama.pipelines.fetch import FetchSettings
+    from redpajama.pipelines.fetch.pages import FetchSettings
 
     defaults = FetchSettings([], None)  # type: ignore[arg-type]
     fetch = commands.add_parser(
@@ -201,7 +201,7 @@ def _add_report_parsers(commands) -> None:
 
 
 def _add_show_parser(commands) -> None:
-    from redpajama.pipelines.show import ALL_REASONS
+    from redpajama.pipelines.commands.show import ALL_REASONS
 
     show = commands.add_parser(
         "show", help="print a few documents of a slice's output (or of its rejects)",

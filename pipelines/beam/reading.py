@@ -8,9 +8,9 @@ import time
 import apache_beam as beam
 from redpajama.core import storage
 from redpajama.core.records import Failure, is_utf8, printable
-from redpajama.pipelines.filesystems import configure_storage
-from redpajama.pipelines.progress import BatchSizer, UnitProgress, emit
-from redpajama.pipelines.steps import BATCH_BYTES, BATCH_RECORDS, FAILURES, StepCounters
+from redpajama.pipelines.beam.filesystems import configure_storage
+from redpajama.pipelines.beam.steps import BATCH_BYTES, BATCH_RECORDS, FAILURES, StepCounters
+from redpajama.pipelines.runs.progress import BatchSizer, UnitProgress, emit
 from redpajama.slices.base import Slice, WorkUnit
 
 

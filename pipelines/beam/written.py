@@ -7,8 +7,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 from redpajama.core.records import utf8_len
-from redpajama.pipelines import io
-from redpajama.pipelines.steps import FAILURES, StepCounters, Tally, step_failure, unbatch
+from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.beam.steps import FAILURES, StepCounters, Tally, step_failure, unbatch
 from redpajama.slices.base import Slice, UnitId
 
 YIELDS = "yields"

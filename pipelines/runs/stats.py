@@ -1,6 +1,6 @@
 """Beam counters -> ``stats.json``, and the accounting identity every run must satisfy.
 
-Counters are named ``"{slice}/{step}/{outcome}"`` (see ``redpajama.pipelines.build``).
+Counters are named ``"{slice}/{step}/{outcome}"`` (see ``redpajama.pipelines.beam.build``).
 ``read`` counts every input document plus every unit that failed before it could become
 one (a failure counts the units it stands for), so that
 ``read == kept + sum(dropped.values()) + failed`` holds for every run.
@@ -12,8 +12,8 @@ from collections import defaultdict
 from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
-from redpajama.pipelines.shuffle_volume import volumes
-from redpajama.pipelines.steps import KEPT_DROPPED, NAMESPACE
+from redpajama.pipelines.beam.shuffle_volume import volumes
+from redpajama.pipelines.beam.steps import KEPT_DROPPED, NAMESPACE
 
 SOURCE_STEPS = ("plan", "read")
 

@@ -1,6 +1,6 @@
 """Whether a run reuses, redoes or refuses the finished run in its slice folder.
 
-The finished run's ``_SUCCESS`` holds its fingerprint (see :func:`redpajama.pipelines.run.fingerprint`).
+The finished run's ``_SUCCESS`` holds its fingerprint (see :func:`redpajama.pipelines.runs.run.fingerprint`).
 Other settings (options, limits, inputs named, version) are refused unless ``--overwrite``,
 and the refusal names what differs. Inputs whose bytes changed are refused the same way. A
 model whose content changed, or an input or model whose state could not be read (then or

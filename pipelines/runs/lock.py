@@ -22,7 +22,7 @@ import time
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama.core.errors import UsageError
-from redpajama.pipelines import io
+from redpajama.pipelines.beam import sinks as io
 
 LOCK = "_LOCK"
 

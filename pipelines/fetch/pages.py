@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 
 from redpajama.core import storage, streams
 from redpajama.core.errors import UsageError
-from redpajama.pipelines.engine import Interrupted
-from redpajama.pipelines.fetch_crawl import CDX_SERVER, DATA_SERVER, CrawlFetcher
-from redpajama.pipelines.fetch_live import MAX_REDIRECTS, HttpSettings, LiveFetcher, Outcome
-from redpajama.pipelines.lock import OutputLock
-from redpajama.pipelines.politeness import HostScheduler, Task
+from redpajama.pipelines.fetch.crawl import CDX_SERVER, DATA_SERVER, CrawlFetcher
+from redpajama.pipelines.fetch.live import MAX_REDIRECTS, HttpSettings, LiveFetcher, Outcome
+from redpajama.pipelines.fetch.politeness import HostScheduler, Task
+from redpajama.pipelines.runs.engine import Interrupted
+from redpajama.pipelines.runs.lock import OutputLock
 
 JOURNAL = "fetched.tsv"
 JOURNAL_FIELDS = ("url", "outcome", "status", "final_url", "warc", "offset", "length")

@@ -17,9 +17,9 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 from redpajama.core.errors import SourceError, UsageError
 from redpajama.models import catalog
-from redpajama.pipelines import io
-from redpajama.pipelines.report import read_json, slice_folders
-from redpajama.pipelines.tokens import BATCH, Counts, count_texts, read_records, record_files
+from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.commands.report import read_json, slice_folders
+from redpajama.pipelines.runs.tokens import BATCH, Counts, count_texts, read_records, record_files
 from redpajama.slices.registry import registry
 
 SCALE = float(1 << 64)
@@ -42,7 +42,7 @@ def slice_tokens(output: str, folders: dict[str, str], tokenizer: str) -> dict[s
                 known = {row["slice"]: row["tokens"] for row in report["slices"] if row.get("tokens") is not None}
             except (KeyError, TypeError, AttributeError) as error:
                 raise SourceError(f"cannot read {report_path}: no slices with their tokens") from error
-    from redpajama.pipelines.tokens import count_files
+    from redpajama.pipelines.runs.tokens import count_files
 
     for name, folder in folders.items():
         if name not in known:

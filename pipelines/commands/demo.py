@@ -23,9 +23,9 @@ from typing import Any
 from redpajama.core import storage
 from redpajama.core.errors import UsageError
 from redpajama.models import catalog
-from redpajama.pipelines.commands import summary
-from redpajama.pipelines.options import RunnerConfig
-from redpajama.pipelines.run import run_slice
+from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.commands.subcommands import summary
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.base import RunContext, Slice
 from redpajama.slices.manifest import DemoSample
 from redpajama.slices.registry import registry
@@ -129,10 +129,10 @@ def ensure_models(wikipedia_dir: str, cc_inputs: list[str], lid: str | None, wik
     """Build the offline models unless a build is already in the model cache; say which classifier."""
     import json
 
-    from redpajama.pipelines.commands import classifier_summary
+    from redpajama.pipelines.commands.subcommands import classifier_summary
 
     if catalog.built_models() is None:
-        from redpajama.pipelines.models_build import BuildSettings, build
+        from redpajama.pipelines.commands.models_build import BuildSettings, build
 
         reference = _first_wet_files(cc_inputs[0]) if cc_inputs[0].endswith(".paths.gz") else cc_inputs
         build(BuildSettings(wikipedia=[wikipedia_dir], commoncrawl=reference, output=catalog.built_folder(),
@@ -145,7 +145,7 @@ def demo_tokenizer(shared: str):
     """The GPT-NeoX-20B tokenizer for the demo's token counts, kept in the model cache so that
     ``redpajama report`` and ``sample --tokens`` find it later without the network: the sample
     data's copy is put there when the cache has none; else the usual download is tried."""
-    from redpajama.pipelines.tokens import choose_tokenizer
+    from redpajama.pipelines.runs.tokens import choose_tokenizer
 
     local = os.path.join(shared, "models/gpt-neox-20b/20B_tokenizer.json")
     if catalog.cached_copy(catalog.NEOX_TOKENIZER) is None and os.path.isfile(local):
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             slc = slices[run.name](context=run.context, **run.options)
             outcome = run_slice(slc, run.inputs, args.output, RunnerConfig(workers=args.workers), tokenizer=tokenizer)
             print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
-        from redpajama.pipelines.report import build_report, markdown, write_report
+        from redpajama.pipelines.commands.report import build_report, markdown, write_report
 
         report = build_report(args.output, tokenizer, processes=args.workers or os.cpu_count() or 1,
                               tokenizer_says=choice.says)
