@@ -93,6 +93,11 @@ def normalize(text: str) -> str:
     return _NON_PRINTING.sub("", text)
 
 
+def normalized_lines(text: str) -> list[str]:
+    """A document as the lines a language model learns from: each paragraph, normalised (empty ones left out)."""
+    return [line for line in (normalize(paragraph) for paragraph in text.split("\n")) if line]
+
+
 def normalize_for_dedup(line: str) -> str:
     """cc_net's ``normalize_for_dedup``: strip, lower-case, digits to 0, drop punctuation
     from the unicode table and control characters (ASCII punctuation stays)."""

@@ -12,12 +12,16 @@ data is a test (``tests/unit/test_token_count.py``).
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from operator import mul
+
+from redpajama.models import catalog
 
 # GPT-2's pre-tokenisation pattern, which byte-level ``tokenizers`` applies (``use_regex``).
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -74,6 +78,14 @@ class ReferenceCounter:
 
     def count(self, texts: Iterable[str]) -> list[int]:
         return [len(item.ids) for item in self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)]
+
+
+@functools.lru_cache(maxsize=4)
+def load_token_counter(location: str) -> TokenCounter | ReferenceCounter:
+    """A token counter for a tokenizer.json (path, URL or gs://, fetched into the model cache),
+    once per process: exact ``tokenizers`` counts, through tiktoken when the tokenizer is a plain
+    byte-level BPE."""
+    return token_counter(catalog.fetch(location, os.path.basename(location)))
 
 
 def token_counter(tokenizer_json: str) -> TokenCounter | ReferenceCounter:

@@ -251,15 +251,6 @@ def tokenizer_location(value: str | None) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def load_token_counter(location: str):
-    """A token counter for a tokenizer.json (path, URL or gs://), once per process: exact
-    ``tokenizers`` counts, through tiktoken when the tokenizer is a plain byte-level BPE."""
-    from redpajama.filters.token_count import token_counter
-
-    return token_counter(fetch(location, os.path.basename(location)))
-
-
-@functools.lru_cache(maxsize=4)
 def load_tokenizer(location: str):
     """A Hugging Face ``tokenizers`` tokenizer from a tokenizer.json (path, URL or gs://), once per process."""
     from tokenizers import Tokenizer

@@ -19,8 +19,6 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from redpajama.filters.normalize import normalize
-
 KENLM_VERSION = "0.3.0"
 KENLM_PROGRAMS = ("lmplz", "build_binary")
 BUILD_NEEDS = (
@@ -48,11 +46,6 @@ def lmplz_progress(line: str) -> str | None:
     """``=== 2/5 Calculating and sorting adjusted counts ===`` as ``step 2/5: calculating and sorting adjusted counts``."""
     match = LMPLZ_STAGE.match(line.strip())
     return f"step {match.group(1)}/{match.group(2)}: {match.group(3)[0].lower()}{match.group(3)[1:]}" if match else None
-
-
-def normalized_lines(text: str) -> list[str]:
-    """The language-model training lines of a document: each paragraph, normalised."""
-    return [line for line in (normalize(paragraph) for paragraph in text.split("\n")) if line]
 
 
 def kenlm_programs(cache: Path, progress: Progress | None = None) -> Path:

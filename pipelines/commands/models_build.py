@@ -35,6 +35,7 @@ from redpajama.core.records import Drop
 from redpajama.dedup import exact
 from redpajama.filters import wikiref
 from redpajama.filters.langid import LanguageFilter
+from redpajama.filters.normalize import normalized_lines
 from redpajama.filters.perplexity import Cutoffs, DocumentScorer, percentile_table
 from redpajama.filters.webpage import ParseWebDocument
 from redpajama.formats.warc_records import RawDocument
@@ -228,7 +229,7 @@ def build(settings: BuildSettings) -> dict:
                 if _every(wiki_docs):
                     phase.update(f"{wiki_docs:,} articles")
                 wiki_bytes += len(text.encode("utf-8"))
-                lines = lm_training.normalized_lines(text)
+                lines = normalized_lines(text)
                 wiki_lines += len(lines)
                 sink.writelines(line + "\n" for line in lines)
                 if len(text) >= MIN_WIKI_CHARS:

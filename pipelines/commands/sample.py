@@ -16,7 +16,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 from redpajama.core.errors import SourceError, UsageError
-from redpajama.models import catalog
+from redpajama.filters.token_count import load_token_counter
 from redpajama.pipelines.beam import sinks as io
 from redpajama.pipelines.commands.report import read_json, slice_folders
 from redpajama.pipelines.runs.tokens import BATCH, Counts, count_texts, read_records, record_files
@@ -130,7 +130,7 @@ def sample(output: str, dest: str, fractions: dict[str, float], seed: int, token
 def _sample(output: str, dest: str, fractions: dict[str, float], seed: int, tokenizer: str | None,
             asked: int | None, available: dict[str, int] | None, written: list[str]) -> dict[str, Any]:
     folders = slice_folders(output)
-    loaded = catalog.load_token_counter(tokenizer) if tokenizer else None
+    loaded = load_token_counter(tokenizer) if tokenizer else None
     report: dict[str, Any] = {"output": output, "seed": seed, "slices": []}
     for name, folder in folders.items():
         fraction = fractions.get(name, fractions.get("*", 0.0))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from redpajama.core import storage, streams
 from redpajama.core.errors import SourceError, UsageError
+from redpajama.filters.token_count import load_token_counter
 from redpajama.models import catalog
 from redpajama.pipelines.beam import sinks as io
 
@@ -121,7 +122,7 @@ def count_file(path: str, tokenizer_location: str | None, eod: bool, group: Grou
                max_line: int | None = BOUNDED) -> Counts:
     """Documents, tokens and UTF-8 bytes of text in one record file (no tokens without a tokenizer).
     With ``group``, also per group of ``group(meta)``: words and each document's tokens."""
-    tokenizer = catalog.load_token_counter(tokenizer_location) if tokenizer_location else None
+    tokenizer = load_token_counter(tokenizer_location) if tokenizer_location else None
     counts = Counts()
     batch: list[str] = []
     names: list[str] = []
