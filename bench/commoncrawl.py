@@ -31,6 +31,7 @@ from pathlib import Path
 from redpajama.core.records import Drop
 from redpajama.dedup import exact
 from redpajama.models import catalog
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.base import WorkUnit
@@ -155,7 +156,7 @@ def kernel(slc: CommonCrawl, files: list[str]) -> tuple[int, float, dict, dict, 
 def pipeline(slc: CommonCrawl, files: list[str]) -> tuple[dict, float]:
     with tempfile.TemporaryDirectory() as output:
         started = time.perf_counter()
-        outcome = run_slice(slc, files, output, RunnerConfig(workers=1), quiet=True)
+        outcome = run_slice(slc, files, output, BeamExecutor(RunnerConfig(workers=1)), quiet=True)
         return outcome.stats, time.perf_counter() - started
 
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import zstandard
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.books import DEFAULT_THRESHOLD, Books
@@ -49,7 +50,7 @@ def evaluate(threshold: float = DEFAULT_THRESHOLD, verify: bool = True) -> dict:
         nodes = [str(p) for p in paths]
         truth = components(truth_pairs, threshold, nodes)
         outcome = run_slice(Books(threshold=threshold, no_verify=not verify), nodes, str(Path(scratch) / "out"),
-                            RunnerConfig(workers=2), quiet=True)
+                            BeamExecutor(RunnerConfig(workers=2)), quiet=True)
         predicted = predicted_clusters(Path(outcome.slice_dir))
     predicted = {node: predicted[node if node.startswith("/") else "/" + node] for node in nodes}
     precision, recall, found, wanted = pair_scores(predicted, truth)

@@ -53,10 +53,11 @@ def signature_speed() -> dict:
 
 _RUN = """
 import json, resource, sys
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.books import Books
-stats = run_slice(Books(), sys.argv[2:], sys.argv[1], RunnerConfig(workers=2), quiet=True).stats
+stats = run_slice(Books(), sys.argv[2:], sys.argv[1], BeamExecutor(RunnerConfig(workers=2)), quiet=True).stats
 print(json.dumps({"read": stats["read"], "kept": stats["kept"],
                   "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                   "launcher_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -37,13 +37,14 @@ PAGE_ID = re.compile(rb"(<page>\s*<title>)([^<]*)(</title>.*?<id>)(\d+)(</id>)",
 
 _RUN = """
 import json, os, sys
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.registry import registry
 config = RunnerConfig(workers=int(os.environ.get("SCALE_WORKERS", "0")))
 shard_bytes = int(float(os.environ.get("SCALE_SHARD_MB", "256")) * (1 << 20))
 slc = registry()[sys.argv[1]](**json.loads(sys.argv[3]))
-stats = run_slice(slc, sys.argv[4:], sys.argv[2], config, quiet=True, shard_bytes=shard_bytes).stats
+stats = run_slice(slc, sys.argv[4:], sys.argv[2], BeamExecutor(config), quiet=True, shard_bytes=shard_bytes).stats
 print(stats["read"], stats["kept"], stats["bytes_out"])
 """
 

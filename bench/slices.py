@@ -27,8 +27,9 @@ from pathlib import Path
 
 import zstandard
 from redpajama.core.records import Drop, KeepFirstStep
-from redpajama.pipelines.beam import sinks as io_
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs import sink
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.arxiv import Arxiv
 from redpajama.slices.c4 import C4
@@ -58,7 +59,7 @@ def kernel(slc, inputs: list[str]) -> tuple[int, float]:
             step.setup()
     seen: dict[str, set] = {}
     documents = 0
-    sink = zstandard.ZstdCompressor(level=io_.ZSTD_LEVEL).compressobj()
+    compressor = zstandard.ZstdCompressor(level=sink.ZSTD_LEVEL).compressobj()
     started = time.perf_counter()
     for source in inputs:
         for unit in slc.plan(source):
@@ -80,8 +81,8 @@ def kernel(slc, inputs: list[str]) -> tuple[int, float]:
                     if isinstance(record, Drop):
                         break
                 else:
-                    sink.compress(io_.encode_record(record) + b"\n")
-    sink.flush()
+                    compressor.compress(sink.encode_record(record) + b"\n")
+    compressor.flush()
     return documents, time.perf_counter() - started
 
 
@@ -90,7 +91,7 @@ def measure(name: str, slc, inputs: list[str]) -> dict:
     megabytes = input_bytes(inputs) / 1e6
     with tempfile.TemporaryDirectory() as output:
         started = time.perf_counter()
-        stats = run_slice(slc, inputs, output, RunnerConfig(workers=1), quiet=True).stats
+        stats = run_slice(slc, inputs, output, BeamExecutor(RunnerConfig(workers=1)), quiet=True).stats
         seconds = time.perf_counter() - started
     return publish(f"{name}", {
         "benchmark": name,

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from redpajama.core.isolation import Budget, IsolatedSteps, budgeted_steps
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.base import WorkUnit
@@ -73,7 +74,7 @@ def _cpu_of(pid: int) -> float:
 def pipeline(slc: Wikipedia) -> tuple[int, float]:
     with tempfile.TemporaryDirectory() as output:
         started = time.perf_counter()
-        outcome = run_slice(slc, [str(p) for p in INPUTS], output, RunnerConfig(workers=1), quiet=True)
+        outcome = run_slice(slc, [str(p) for p in INPUTS], output, BeamExecutor(RunnerConfig(workers=1)), quiet=True)
         return outcome.stats["read"], time.perf_counter() - started
 
 

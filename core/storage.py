@@ -5,8 +5,9 @@ Readers get a binary stream over a byte range of the raw file (decompression is
 many workers without downloading it whole, and every HTTP input ends (:class:`HttpPolicy`):
 retries are bounded and back off, and bytes must keep coming. Paths with a scheme
 other than http(s) go through the file systems that :func:`use_filesystems` installed (the
-pipelines layer installs Beam's, for every path, when it is imported); without them, local
-paths are read with the standard library.
+Beam executor installs Beam's, for every path, when it is imported); without them, local
+paths are read and written with the standard library. Outputs are listed, written, renamed
+and deleted here too (:func:`list_files`, :func:`create`, :func:`rename`, :func:`delete`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ class FileSystems(Protocol):
 
     def open(self, path: str) -> BinaryIO: ...
 
+    def create(self, path: str) -> BinaryIO:
+        """A new file (replacing one of that name), written as given: no compression is added."""
+        ...
+
+    def rename(self, source: str, target: str) -> None: ...
+
+    def delete(self, path: str) -> None:
+        """Delete the one file named ``path``, taken literally (never as a pattern)."""
+        ...
+
 
 class LocalFiles:
     """Local paths through the standard library (used until another file system is installed)."""
@@ -91,6 +102,18 @@ class LocalFiles:
 
     def open(self, path: str) -> BinaryIO:
         return open(_local(path), "rb")
+
+    def create(self, path: str) -> BinaryIO:
+        folder = os.path.dirname(_local(path))
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        return open(path, "wb")
+
+    def rename(self, source: str, target: str) -> None:
+        os.rename(_local(source), _local(target))
+
+    def delete(self, path: str) -> None:
+        os.unlink(_local(path))
 
 
 def _local(path: str) -> str:
@@ -130,12 +153,62 @@ class _RequesterPaysRouting:
     def open(self, path: str) -> BinaryIO:
         return self._for(path).open(path)
 
+    def create(self, path: str) -> BinaryIO:
+        return self._inner.create(path)
+
+    def rename(self, source: str, target: str) -> None:
+        self._inner.rename(source, target)
+
+    def delete(self, path: str) -> None:
+        self._inner.delete(path)
+
     def __getattr__(self, name: str):
         return getattr(self._inner, name)
 
 
 def is_url(path: str) -> bool:
     return path.startswith(("http://", "https://"))
+
+
+def join(*parts: str) -> str:
+    """Join path parts, for local paths and URIs (``gs://``, ``s3://``) alike."""
+    if "://" not in parts[0]:
+        return posixpath.join(*parts)
+    path = parts[0]
+    for part in parts[1:]:
+        path = path.rstrip("/") + "/" + part.lstrip("/")
+    return path
+
+
+def create(path: str) -> BinaryIO:
+    """A new file at ``path`` (local folders are made), written as given."""
+    return filesystems().create(path)
+
+
+def rename(source: str, target: str) -> None:
+    filesystems().rename(source, target)
+
+
+def delete(path: str) -> None:
+    """Delete one file (locally a link itself, never its target); the name is taken literally."""
+    if "://" not in path:
+        os.unlink(path)
+    else:
+        filesystems().delete(path)
+
+
+def list_files(folder: str) -> list[str]:
+    """Every file below ``folder``, sorted; the name is taken literally, never as a glob. Locally,
+    links to folders are not entered."""
+    if "://" not in folder:
+        found = []
+        for root, _, files in os.walk(folder):
+            found += [posixpath.join(root, name) for name in files]
+        return sorted(found)
+    # Everything under the part of the name before any glob character, then exactly this folder.
+    root = folder.rstrip("/") + "/"
+    prefix = root[: min((root.find(char) for char in GLOB_CHARS if char in root), default=len(root))]
+    return sorted(info.path for info in filesystems().match(prefix + "**") if info.path.startswith(root))
 
 
 def exists(path: str) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -24,35 +23,23 @@ from redpajama.core.records import (
     NearDedupStep,
     ReferenceStep,
 )
-from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.beam import sinks
 from redpajama.pipelines.beam.bigquery import ReadTable
 from redpajama.pipelines.beam.group_keys import ReadTwice
 from redpajama.pipelines.beam.keep_first import REMOVED, KeepFirstAtSink, as_join
 from redpajama.pipelines.beam.reading import ExpandInputs, PlanUnits, ReadUnits
-from redpajama.pipelines.beam.shuffle_volume import counted, counter_prefix
+from redpajama.pipelines.beam.shuffle_volume import counted
 from redpajama.pipelines.beam.shuffles import Join, NearDuplicates, ReferenceLookup
 from redpajama.pipelines.beam.steps import DROPPED, FAILURES, ApplySteps, unbatch
 from redpajama.pipelines.beam.written import YIELDS, EncodeWritten, add_pairs, yield_line
-from redpajama.pipelines.runs.output_folder import INPUT_LIST
+from redpajama.pipelines.runs import sink
+from redpajama.pipelines.runs.executor import Layout
+from redpajama.pipelines.runs.output_folder import DROPPED as DROPPED_FOLDER
+from redpajama.pipelines.runs.output_folder import ERRORS, INPUT_LIST, UNIT_YIELDS, join
+from redpajama.pipelines.runs.stats import shuffle_counter_prefix
 from redpajama.slices.base import Slice
 
-__all__ = ["Layout", "build"]
 SHUFFLE_STEPS = (JoinStep, KeepFirstStep, GroupKeyStep, ReferenceStep, NearDedupStep)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where one run of one slice writes."""
-
-    slice_dir: str
-    shard_bytes: int = 256 << 20
-    num_shards: int | None = None
-    spill: str | None = None  # a local folder every worker sees: lines wait there, not in the shuffle
-    keep_dropped: float | None = None  # the fraction of rejects written to _dropped/<step>/<reason>/, or none
-
-    @property
-    def temporary(self) -> str:
-        return io.join(self.slice_dir, io.TEMPORARY)
 
 
 class CountBy(beam.PTransform):
@@ -69,7 +56,7 @@ class CountBy(beam.PTransform):
             keyed
             | "Key" >> beam.Map(lambda item: (key(item[1]), 1))
             | "Sum" >> beam.CombinePerKey(sum)
-            | "Line" >> beam.Map(lambda kv: io.SinkLine(f"{name}-counts", kv[0], f"{10**15 - kv[1]:015d}|{kv[0]}",
+            | "Line" >> beam.Map(lambda kv: sink.SinkLine(f"{name}-counts", kv[0], f"{10**15 - kv[1]:015d}|{kv[0]}",
                                                         f"{kv[0]}\t{kv[1]}".encode()))
         )
 
@@ -89,7 +76,7 @@ class SeededSample(beam.PTransform):
             keyed
             | "Text" >> beam.Map(lambda item: item[1]["text"])
             | "Smallest" >> beam.combiners.Top.Of(self.n, key=lambda text: sample_hash(seed, text), reverse=True)
-            | "Lines" >> beam.FlatMap(lambda texts: [io.SinkLine("sample", text, text, text.encode("utf-8")) for text in texts])
+            | "Lines" >> beam.FlatMap(lambda texts: [sink.SinkLine("sample", text, text, text.encode("utf-8")) for text in texts])
         )
 
 
@@ -97,14 +84,15 @@ def sample_hash(seed: int, text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=str(seed).encode("utf-8")).digest()
 
 
-def _failure_line(failure: Failure) -> io.SinkLine:
+def _failure_line(failure: Failure) -> sink.SinkLine:
     key = f"{failure.source}\t{failure.location}\t{failure.reason}"
-    return io.SinkLine("errors", key, key, json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8", "backslashreplace"))
+    line = json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8", "backslashreplace")
+    return sink.SinkLine("errors", key, key, line)
 
 
-def _dropped_line(item) -> io.SinkLine:
+def _dropped_line(item) -> sink.SinkLine:
     order_key, record = item
-    return io.SinkLine("near_duplicate", record["meta"]["id"], order_key, io.encode_record(record))
+    return sink.SinkLine("near_duplicate", record["meta"]["id"], order_key, sink.encode_record(record))
 
 
 INLINE_INPUT_BYTES = 256 << 10
@@ -115,8 +103,8 @@ def input_list(pipeline: beam.Pipeline, inputs: list[str], layout: Layout):
     so the job graph stays small (Dataflow refuses graphs over 10 MB)."""
     if sum(len(item) + 1 for item in inputs) <= INLINE_INPUT_BYTES:
         return pipeline | "Inputs" >> beam.Create(inputs)
-    path = io.join(layout.temporary, INPUT_LIST)
-    io.write_lines(path, (item.encode("utf-8") for item in inputs), compressed=False)
+    path = join(layout.temporary, INPUT_LIST)
+    sink.write_lines(path, (item.encode("utf-8") for item in inputs), compressed=False)
     # Read by its literal name (ReadFromText would take the output folder's name as a glob).
     return pipeline | "InputList" >> beam.Create([path]) | "Inputs" >> beam.FlatMap(_list_lines)
 
@@ -127,8 +115,11 @@ def _list_lines(path: str):
             yield line.decode("utf-8").rstrip("\n")
 
 
-def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: Layout):
-    """Add the slice's whole DAG to ``pipeline``; returns the PCollection of written paths."""
+def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: Layout, spill: str | None = None):
+    """Add the slice's whole DAG to ``pipeline``; returns the PCollection of written paths.
+
+    ``spill`` is a local folder every worker sees (local runs): lines and parked records wait
+    there instead of in the shuffles, which carry only an index of them."""
     name = slc.name
     if slc.context.table is not None:  # rows of a query's result table, not files
         read = pipeline | "ReadTable" >> ReadTable(slc)
@@ -144,7 +135,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
             | "Plan" >> beam.ParDo(PlanUnits(slc)).with_outputs(FAILURES, main="units")
         )
         units = counted(planned.units, name, "units") | "SpreadUnits" >> beam.Reshuffle()
-        records, read_failures, rejects, steps = _read(units, slc, slc.steps(), layout)
+        records, read_failures, rejects, steps = _read(units, slc, slc.steps(), layout, spill)
         failures = [expanded[FAILURES], planned[FAILURES], read_failures]
     samples = []  # dropped records a step wants kept for inspection (near-duplicates)
     fraction = layout.keep_dropped  # rejects leave each step as sink lines, written when this is set
@@ -156,12 +147,12 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         if isinstance(group, KeepFirstStep):
             group = as_join(group)
         if isinstance(group, JoinStep):
-            records, dropped = records | f"Join{index}_{group.name}" >> Join(name, group, layout.spill, fraction)
+            records, dropped = records | f"Join{index}_{group.name}" >> Join(name, group, spill, fraction)
             rejects.append(dropped)
             continue
         if isinstance(group, NearDedupStep):
             records, dropped = records | f"Shuffle{index}_{group.name}" >> NearDuplicates(
-                name, group, layout.spill, fraction)
+                name, group, spill, fraction)
             (samples if fraction is None else rejects).append(dropped)
             continue
         if isinstance(group, ReferenceStep):
@@ -188,17 +179,17 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         lines, removed = encoded["lines"], encoded[REMOVED]
     failures.append(encoded[FAILURES])
     as_lines = slc.output_format == "lines"
-    written = lines | "Write" >> io.WriteSortedShards(
+    written = lines | "Write" >> sinks.WriteSortedShards(
         layout.temporary, layout.shard_bytes, layout.num_shards, always=slc.always_written(),
-        compressed=not as_lines, extension=".txt" if as_lines else ".jsonl", spill=layout.spill, removed=removed,
-        measure=counter_prefix(name, "write"),
+        compressed=not as_lines, extension=".txt" if as_lines else ".jsonl", spill=spill, removed=removed,
+        measure=shuffle_counter_prefix(name, "write"),
     )
     yields_written = (
         encoded[YIELDS]
         | "UnitYields" >> beam.CombinePerKey(add_pairs)
         | "YieldLines" >> beam.Map(yield_line)
-        | "WriteUnitYields" >> io.WriteSortedShards(io.join(layout.temporary, io.UNIT_YIELDS), layout.shard_bytes,
-                                                    compressed=False, spill=layout.spill)
+        | "WriteUnitYields" >> sinks.WriteSortedShards(join(layout.temporary, UNIT_YIELDS), layout.shard_bytes,
+                                                    compressed=False, spill=spill)
     )
     outputs = [written, yields_written]
     if slc.counts() or slc.sample_spec():
@@ -206,16 +197,16 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         extras = [singles | f"Count_{name}" >> CountBy(name, key) for name, key in slc.counts().items()]
         if slc.sample_spec():
             extras.append(singles | "Sample" >> SeededSample(*slc.sample_spec()))
-        outputs.append(extras | "AllExtras" >> beam.Flatten() | "WriteExtras" >> io.WriteSortedShards(
-            layout.temporary, layout.shard_bytes, compressed=False, extension=".txt", spill=layout.spill
+        outputs.append(extras | "AllExtras" >> beam.Flatten() | "WriteExtras" >> sinks.WriteSortedShards(
+            layout.temporary, layout.shard_bytes, compressed=False, extension=".txt", spill=spill
         ))
     errors_written = (
         failures
         | "AllFailures" >> beam.Flatten()
         | "EncodeFailures" >> beam.Map(_failure_line)
         | "WriteErrors"
-        >> io.WriteSortedShards(io.join(layout.temporary, io.ERRORS), layout.shard_bytes, compressed=False,
-                                always=("errors",), spill=layout.spill)
+        >> sinks.WriteSortedShards(join(layout.temporary, ERRORS), layout.shard_bytes, compressed=False,
+                                always=("errors",), spill=spill)
     )
     outputs.append(errors_written)
     dropped_lines = rejects if fraction is not None else []
@@ -229,14 +220,14 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         outputs.append(
             dropped_lines
             | "AllRejects" >> beam.Flatten()
-            | "WriteDropped" >> io.WriteSortedShards(io.join(layout.temporary, io.DROPPED), layout.shard_bytes,
-                                                     spill=layout.spill,
-                                                     measure=None if fraction is None else counter_prefix(name, "dropped"))
+            | "WriteDropped" >> sinks.WriteSortedShards(
+                join(layout.temporary, DROPPED_FOLDER), layout.shard_bytes, spill=spill,
+                measure=None if fraction is None else shuffle_counter_prefix(name, "dropped"))
         )
     return outputs | "Written" >> beam.Flatten()
 
 
-def _read(units, slc: Slice, steps: list, layout: Layout):
+def _read(units, slc: Slice, steps: list, layout: Layout, spill: str | None):
     """Records read from the units (batches), the read's failures, its rejects kept (a list), and
     the steps left to run: a :class:`GroupKeyStep` after only per-record steps is run with them
     over two reads."""
@@ -245,7 +236,7 @@ def _read(units, slc: Slice, steps: list, layout: Layout):
         read = units | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
         return read.records, read[FAILURES], [], steps
     step = steps[at]
-    read = units | f"ReadTwice_{step.name}" >> ReadTwice(slc, steps[:at], step, layout.spill, layout.keep_dropped)
+    read = units | f"ReadTwice_{step.name}" >> ReadTwice(slc, steps[:at], step, spill, layout.keep_dropped)
     return read["records"], read[FAILURES], [read[DROPPED]], steps[at + 1 :]
 
 

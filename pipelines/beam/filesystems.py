@@ -3,6 +3,7 @@ settings workers read requester-pays S3 buckets with (:mod:`redpajama.core.s3`).
 
 from __future__ import annotations
 
+import warnings
 from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -26,6 +27,33 @@ class BeamFiles:
     def open(self, path: str) -> BinaryIO:
         _options_for(path)
         return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+    def create(self, path: str) -> BinaryIO:
+        _options_for(path)
+        return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+    def rename(self, source: str, target: str) -> None:
+        _options_for(source)
+        FileSystems.rename([source], [target])
+
+    def delete(self, path: str) -> None:
+        _options_for(path)
+        if not path.startswith(PATTERN_DELETES) or not any(char in path for char in GLOB_CHARS):
+            FileSystems.delete([path])
+            return
+        with warnings.catch_warnings():  # Python's regex warns of "[[]" as a possible nested set; it is not one
+            warnings.simplefilter("ignore", FutureWarning)
+            FileSystems.delete([literal_pattern(path)])
+
+
+GLOB_CHARS = "[*?"
+PATTERN_DELETES = ("gs://",)  # file systems whose delete matches its argument as a pattern (Beam's GCS)
+
+
+def literal_pattern(path: str) -> str:
+    """``path`` as a Beam match pattern that matches only itself: Beam's patterns have no escape
+    character, but a one-character class has (``[[]``, ``[*]``, ``[?]``)."""
+    return "".join(f"[{char}]" if char in GLOB_CHARS else char for char in path)
 
 
 def _options_for(path: str) -> None:

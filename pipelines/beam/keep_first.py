@@ -18,9 +18,9 @@ from typing import NamedTuple
 import apache_beam as beam
 from redpajama.core.records import Drop, Failure, JoinStep, KeepFirstStep, Step, utf8_len
 from redpajama.pipelines.beam.shuffle_volume import counted
-from redpajama.pipelines.beam.sinks import Tombstone, line_digest
 from redpajama.pipelines.beam.steps import FAILURES, ApplySteps, StepCounters, Tally, step_failure, unbatch
 from redpajama.pipelines.beam.written import WRITE, YIELDS, UnitYields, to_line
+from redpajama.pipelines.runs.sink import Tombstone, line_digest
 from redpajama.slices.base import Slice
 
 PAIRS = "pairs"

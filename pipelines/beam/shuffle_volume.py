@@ -2,8 +2,9 @@
 
 ``CountShuffled`` passes elements on unchanged and adds to the counters
 ``{slice}/_shuffle/{label}/elements`` and ``.../bytes``; ``stats.json`` reports them under
-``shuffles``. Bytes are what Beam's default coder writes for the element, or what a ``size``
-function says (the sink's lines count as their text, which a local run parks in spill files).
+``shuffles`` (:func:`redpajama.pipelines.runs.stats.volumes`). Bytes are what Beam's default
+coder writes for the element, or what a ``size`` function says (the sink's lines count as their
+text, which a local run parks in spill files).
 """
 
 from __future__ import annotations
@@ -14,12 +15,7 @@ import apache_beam as beam
 from apache_beam.coders import FastPrimitivesCoder
 from apache_beam.metrics import Metrics
 from redpajama.pipelines.beam.steps import NAMESPACE
-
-SHUFFLE = "_shuffle"
-
-
-def counter_prefix(slice_name: str, label: str) -> str:
-    return f"{slice_name}/{SHUFFLE}/{label}/"
+from redpajama.pipelines.runs.stats import shuffle_counter_prefix
 
 
 class CountShuffled(beam.DoFn):
@@ -40,15 +36,4 @@ class CountShuffled(beam.DoFn):
 
 def counted(pcoll, slice_name: str, label: str, size: Callable[[object], int] | None = None):
     """``pcoll`` with its elements counted as going into shuffle ``label``."""
-    return pcoll | f"Count_{label}" >> beam.ParDo(CountShuffled(counter_prefix(slice_name, label), size))
-
-
-def volumes(slice_name: str, counters: dict[str, int]) -> dict[str, dict[str, int]]:
-    """``{label: {"elements": n, "bytes": b}}`` from a run's counters."""
-    found: dict[str, dict[str, int]] = {}
-    marker = f"{slice_name}/{SHUFFLE}/"
-    for name, value in sorted(counters.items()):
-        if name.startswith(marker):
-            label, _, measure = name[len(marker):].rpartition("/")
-            found.setdefault(label, {"elements": 0, "bytes": 0})[measure] = value
-    return found
+    return pcoll | f"Count_{label}" >> beam.ParDo(CountShuffled(shuffle_counter_prefix(slice_name, label), size))

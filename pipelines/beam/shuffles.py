@@ -13,7 +13,8 @@ from redpajama.core import storage
 from redpajama.core.records import Drop, Failure, JoinStep, NearDedupStep, ReferenceStep, utf8_len
 from redpajama.dedup.minhash import band_keys, bucket_edges, jaccard, lsh_shape, shingle_hashes, signature
 from redpajama.pipelines.beam.spill import SpillReader, SpillWriter
-from redpajama.pipelines.beam.steps import DROPPED, FAILURES, KEPT_DROPPED, NAMESPACE, StepDoFn, kept_reject
+from redpajama.pipelines.beam.steps import DROPPED, FAILURES, NAMESPACE, StepDoFn, kept_reject
+from redpajama.pipelines.runs.stats import KEPT_DROPPED
 
 PARENTS = "parents"
 CHILDREN = "children"

@@ -1,134 +1,23 @@
-"""Sinks and the commit protocol: sorted, stably sharded JSONL(.zst) and a completion marker.
-
-Shards are written under ``<slice>/_temporary/`` with their final names; a run that dies
-leaves only that folder behind. After the pipeline succeeds the launcher moves the shards
-into place, writes ``stats.json`` and then the ``_SUCCESS`` marker, which records the
-settings of the run so that a rerun with the same settings does no work.
+"""The sink as Beam transforms: :class:`~redpajama.pipelines.runs.sink.SinkLine` items into sorted,
+stably sharded files, by the rule :mod:`redpajama.pipelines.runs.sink` states; in local runs the
+lines wait in spill files and only an index of them travels through the shuffle.
 """
 
 from __future__ import annotations
 
 import array
 import collections
-import hashlib
 import itertools
-import json
-import math
-import os
-import posixpath
-import shutil
-import warnings
-from collections.abc import Iterable
-from typing import Any, NamedTuple
 
 import apache_beam as beam
-import zstandard
 from apache_beam.coders import FastPrimitivesCoder
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 from redpajama.pipelines.beam.shuffle_volume import CountShuffled
 from redpajama.pipelines.beam.spill import SpillReader, SpillWriter
-from redpajama.slices.base import UnitId
-
-TEMPORARY = "_temporary"
-ERRORS = "_errors"
-DROPPED = "_dropped"
-UNIT_YIELDS = "_unit_yields"  # under _temporary: kept documents and bytes per unit, read into stats.json, never output
-MARKER = "_SUCCESS"
-LOCK = "_LOCK"  # held by a running run (see redpajama.pipelines.runs.lock)
-STATS = "stats.json"
-ZSTD_LEVEL = 3  # the zstd command line's default, which RedPajama's release used
-
-
-class SinkLine(NamedTuple):
-    """One line for a sink: the partition it belongs to (its shards' name, which may hold a
-    folder: ``2019-30/en_head``), the key whose stable hash picks its shard, the key that orders
-    it within the shard, and its bytes (without the newline)."""
-
-    partition: str
-    shard_key: str
-    order_key: str
-    line: bytes
-
-
-class Tombstone(NamedTuple):
-    """Takes back one line made for a sink (a duplicate found after its line was made): the
-    line's partition, shard and order keys, its length and :func:`line_digest`."""
-
-    partition: str
-    shard_key: str
-    order_key: str
-    line_bytes: int
-    digest: bytes
-
-
-class UnitYield(NamedTuple):
-    """What one unit kept: documents and bytes of text (``unit`` None: records no unit claims)."""
-
-    unit: UnitId | None
-    documents: int
-    bytes: int
-
-
-UNIT_YIELDS_NAME = "units"
-
-
-def unit_yield_line(found: UnitYield) -> SinkLine:
-    """A unit's yield as a JSON line of the ``_unit_yields`` bookkeeping (read by :func:`read_unit_yield`)."""
-    source, start = found.unit if found.unit is not None else (None, 0)
-    line = json.dumps({"source": source, "start": start, "documents": found.documents, "bytes": found.bytes})
-    return SinkLine(UNIT_YIELDS_NAME, source or "", line, line.encode("ascii"))
-
-
-def read_unit_yield(line: bytes) -> UnitYield:
-    row = json.loads(line)
-    unit = None if row["source"] is None else UnitId(row["source"], row["start"])
-    return UnitYield(unit, row["documents"], row["bytes"])
-
-
-def join(*parts: str) -> str:
-    """Join path parts for local paths and URIs (gs://...) alike."""
-    return FileSystems.join(*parts) if parts[0].startswith(("gs://", "s3://")) else posixpath.join(*parts)
-
-
-def shard_name(name: str, index: int, count: int, compressed: bool, extension: str = ".jsonl") -> str:
-    return f"{name}-{index:05d}-of-{count:05d}{extension}{'.zst' if compressed else ''}"
-
-
-def stable_shard(record_id: str, count: int) -> int:
-    """Shard of a record: a stable hash of its id, independent of workers and runs."""
-    digest = hashlib.blake2b(record_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % count
-
-
-def encode_record(record: dict[str, Any]) -> bytes:
-    """One output line; meta keys starting with ``_`` are working state and are not written."""
-    meta = {k: v for k, v in record["meta"].items() if not k.startswith("_")}
-    return json.dumps({"text": record["text"], "meta": meta}, ensure_ascii=False).encode("utf-8")
-
-
-def write_lines(path: str, lines: Iterable[bytes], compressed: bool) -> None:
-    """Write newline-terminated lines to ``path`` (zstd when ``compressed``), replacing it."""
-    if "://" not in path:  # object stores have no folders; workers may race to make a local one
-        os.makedirs(posixpath.dirname(path), exist_ok=True)
-    # Beam would otherwise pick a codec from the extension and compress a second time.
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-        if compressed:
-            with zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw, closefd=False) as out:
-                _write_joined(out, lines)
-        else:
-            _write_joined(raw, lines)
-
-
-def _write_joined(out, lines: Iterable[bytes], per_write: int = 1024) -> None:
-    """Newline-terminated lines, ``per_write`` lines to a write (the bytes are the same)."""
-    lines = iter(lines)
-    while chunk := list(itertools.islice(lines, per_write)):
-        chunk.append(b"")
-        out.write(b"\n".join(chunk))
+from redpajama.pipelines.runs.output_folder import join
+from redpajama.pipelines.runs.sink import Tombstone, line_digest, shard_count, shard_name, shard_order, stable_shard, write_lines
 
 
 class WriteSortedShards(beam.PTransform):
@@ -279,18 +168,15 @@ def _batch_bytes(batch) -> tuple[str, tuple[int, int]]:
 
 
 def _shard_count(name_size, shard_bytes: int, fixed: int | None, always: tuple[str, ...]):
-    """A name's number of shards; none for a name whose every line was taken back."""
+    """A partition's number of shards (:func:`~redpajama.pipelines.runs.sink.shard_count`); none
+    for a partition whose every line was taken back."""
     name, (size, lines) = name_size
-    if lines > 0 or name in always:
-        yield name, fixed or max(1, math.ceil(size / shard_bytes))
+    count = shard_count(size, lines, shard_bytes, fixed, name in always)
+    if count is not None:
+        yield name, count
 
 
 REMOVED = "removed"
-
-
-def line_digest(line: bytes) -> bytes:
-    """Names one line among lines of the same order key (a tombstone removes only its own)."""
-    return hashlib.blake2b(line, digest_size=8).digest()
 
 
 def _removed_bytes(tombstone: Tombstone) -> tuple[str, tuple[int, int]]:
@@ -371,9 +257,7 @@ def _write_shard(group, directory: str, counts: dict[str, int], compressed: bool
                     keys.append(order_key)
                     lines.append(line)
         kept = _not_removed(keys, lines, removed, spill.read) if removed else range(len(keys))
-        order = sorted(kept, key=keys.__getitem__)
-        if len(set(keys)) < len(keys):  # lines with the same key go in the order of their bytes
-            order = _ties_by_bytes(order, keys, lines, spill.read)
+        order = shard_order(keys, kept, lambda index: spill.read(lines[index]))
         write_lines(path, (spill.read(lines[i]) for i in order), compressed)
     finally:
         spill.close()
@@ -394,15 +278,6 @@ def _not_removed(keys: list, lines: list, removed: collections.Counter, read) ->
     return kept
 
 
-def _ties_by_bytes(order: list[int], keys: list, lines: list, read) -> list[int]:
-    """``order`` (sorted by key) with each run of equal keys sorted by the lines' bytes."""
-    ordered: list[int] = []
-    for _, tied in itertools.groupby(order, key=keys.__getitem__):
-        tied = list(tied)
-        ordered += tied if len(tied) == 1 else sorted(tied, key=lambda i: read(lines[i]))
-    return ordered
-
-
 def _write_missing_shards(name_count, written: list[str], directory: str, compressed: bool, extension: str):
     name, count = name_count
     present = set(written)
@@ -411,119 +286,3 @@ def _write_missing_shards(name_count, written: list[str], directory: str, compre
         if path not in present:
             write_lines(path, (), compressed)
             yield path
-
-
-# --- commit and markers (run by the launcher, outside the pipeline) ---------------------
-
-
-GLOB_CHARS = "[*?"
-
-
-def literal_pattern(path: str) -> str:
-    """``path`` as a Beam match pattern that matches only itself: Beam's patterns have no escape
-    character, but a one-character class has (``[[]``, ``[*]``, ``[?]``)."""
-    return "".join(f"[{char}]" if char in GLOB_CHARS else char for char in path)
-
-
-def read_marker(slice_dir: str) -> dict[str, Any] | None:
-    """The ``_SUCCESS`` marker of a finished run, or None (none, or not a marker this project wrote)."""
-    path = join(slice_dir, MARKER)
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as handle:
-        try:
-            marker = json.loads(handle.read().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return None
-    return marker if isinstance(marker, dict) else None
-
-
-def write_json(path: str, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON; locally through a temporary name renamed into place, so that a
-    link at ``path`` is replaced, never written through, and a reader never sees half a file."""
-    encoded = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8")
-    if "://" in path:
-        with FileSystems.create(path) as handle:
-            handle.write(encoded)
-        return
-    os.makedirs(posixpath.dirname(path) or ".", exist_ok=True)
-    partial = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(encoded)
-    os.replace(partial, path)
-
-
-def clear(directory: str) -> None:
-    """Remove a directory tree if it exists (locally, links inside it are removed, never followed)."""
-    if "://" in directory:
-        for path in list_files(directory):
-            delete_file(path)
-    elif os.path.isdir(directory) and not os.path.islink(directory):
-        shutil.rmtree(directory)
-
-
-def list_files(directory: str) -> list[str]:
-    """Every file below ``directory``, sorted; the name is taken literally, never as a glob.
-    Locally, links to folders are not entered."""
-    if "://" not in directory:
-        found = []
-        for root, _, files in os.walk(directory):
-            found += [posixpath.join(root, name) for name in files]
-        return sorted(found)
-    # Everything under the part of the name before any glob character, then exactly this folder.
-    root = directory.rstrip("/") + "/"
-    prefix = root[: min((root.find(char) for char in GLOB_CHARS if char in root), default=len(root))]
-    return sorted(m.path for m in FileSystems.match([prefix + "**"])[0].metadata_list if m.path.startswith(root))
-
-
-PATTERN_DELETES = ("gs://",)  # file systems whose delete matches its argument as a pattern (Beam's GCS)
-
-
-def delete_file(path: str) -> None:
-    """Delete one file (locally a link itself, never its target)."""
-    if "://" not in path:
-        os.unlink(path)
-        return
-    if not path.startswith(PATTERN_DELETES) or not any(char in path for char in GLOB_CHARS):
-        FileSystems.delete([path])
-        return
-    with warnings.catch_warnings():  # Python's regex warns of "[[]" as a possible nested set; it is not one
-        warnings.simplefilter("ignore", FutureWarning)
-        FileSystems.delete([literal_pattern(path)])
-
-
-def commit(slice_dir: str, stats: dict[str, Any], marker: dict[str, Any], stale: list[str]) -> list[str]:
-    """Replace the files ``stale`` names (relative to ``slice_dir``: an earlier run's, each one this
-    project wrote) with the run's files from ``_temporary``, then write stats and the marker.
-
-    The old marker goes first, so that a commit cut short is never taken as a finished run.
-    """
-    temporary = join(slice_dir, TEMPORARY)
-    staged = list_files(temporary)
-    for relative in sorted(stale, key=lambda name: name != MARKER):
-        delete_file(join(slice_dir, relative))
-    if "://" not in slice_dir:
-        _remove_emptied_folders(slice_dir, stale)
-    finals = []
-    for path in staged:
-        final = join(slice_dir, path[len(temporary) :].lstrip("/"))
-        parent = posixpath.dirname(final)
-        if "://" not in final and not FileSystems.exists(parent):
-            FileSystems.mkdirs(parent)  # object stores have no directories to make
-        FileSystems.rename([path], [final])
-        finals.append(final)
-    clear(temporary)
-    write_json(join(slice_dir, STATS), stats)
-    write_json(join(slice_dir, MARKER), marker)
-    return finals
-
-
-def _remove_emptied_folders(slice_dir: str, removed: list[str]) -> None:
-    """Remove the folders that held removed files and are empty now, deepest first."""
-    folders = {"/".join(relative.split("/")[:depth]) for relative in removed for depth in range(1, relative.count("/") + 1)}
-    for folder in sorted(folders, key=lambda name: -name.count("/")):
-        try:
-            os.rmdir(posixpath.join(slice_dir, folder))
-        except OSError:  # not empty: something else lives there
-            pass

@@ -11,12 +11,12 @@ from apache_beam.metrics import Metrics
 from redpajama.core.errors import LimitExceeded
 from redpajama.core.isolation import Budget, BudgetExceeded, IsolatedSteps, StepSetupError, budgeted_steps
 from redpajama.core.records import Drop, Failure, Step, utf8_len
+from redpajama.pipelines.runs.stats import KEPT_DROPPED
 
 NAMESPACE = "redpajama"
 FAILURES = "failures"
 DROPPED = "dropped"  # rejects kept for inspection: sink lines for ``_dropped/<step>/<reason>/``
 REJECTS = "rejects"  # their shard set's name
-KEPT_DROPPED = "dropped_kept:"  # counted per step as ``dropped_kept:<reason>``
 
 
 def keeps_reject(record, fraction: float | None) -> bool:

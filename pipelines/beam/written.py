@@ -7,20 +7,20 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 from redpajama.core.records import utf8_len
-from redpajama.pipelines.beam import sinks as io
 from redpajama.pipelines.beam.steps import FAILURES, StepCounters, Tally, step_failure, unbatch
+from redpajama.pipelines.runs import sink
 from redpajama.slices.base import Slice, UnitId
 
 YIELDS = "yields"
 WRITE = "write"
 
 
-def to_line(item, slc: Slice) -> io.SinkLine:
+def to_line(item, slc: Slice) -> sink.SinkLine:
     """A keyed record -> its line for the sink; raises ``TypeError``/``ValueError``
     (``UnicodeEncodeError``) when it cannot be written."""
     key, record = item
-    line = record["text"].encode("utf-8") if slc.output_format == "lines" else io.encode_record(record)
-    return io.SinkLine(slc.partition(record), record["meta"]["id"], key, line)
+    line = record["text"].encode("utf-8") if slc.output_format == "lines" else sink.encode_record(record)
+    return sink.SinkLine(slc.partition(record), record["meta"]["id"], key, line)
 
 
 class UnitYields:
@@ -49,10 +49,10 @@ def add_pairs(pairs) -> tuple[int, int]:
     return documents, size
 
 
-def yield_line(item) -> io.SinkLine:
-    """A unit's kept documents and bytes as a line of the ``_unit_yields`` bookkeeping (see :func:`io.unit_yield_line`)."""
+def yield_line(item) -> sink.SinkLine:
+    """A unit's kept documents and bytes as a line of the ``_unit_yields`` bookkeeping (see :func:`sink.unit_yield_line`)."""
     unit, (documents, size) = item
-    return io.unit_yield_line(io.UnitYield(None if unit is None else UnitId(*unit), documents, size))
+    return sink.unit_yield_line(sink.UnitYield(None if unit is None else UnitId(*unit), documents, size))
 
 
 class EncodeWritten(beam.DoFn):

@@ -23,6 +23,7 @@ from typing import Any
 from redpajama.core import storage
 from redpajama.core.errors import UsageError
 from redpajama.models import catalog
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.commands.subcommands import summary
 from redpajama.pipelines.runs.run import run_slice
@@ -174,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                 ensure_models(str(Path(args.output) / slices[run.models_from].folder), run.inputs,
                               run.options.get("lid_model"), args.wikiref_pages)
             slc = slices[run.name](context=run.context, **run.options)
-            outcome = run_slice(slc, run.inputs, args.output, RunnerConfig(workers=args.workers), tokenizer=tokenizer)
+            executor = BeamExecutor(RunnerConfig(workers=args.workers))
+            outcome = run_slice(slc, run.inputs, args.output, executor, tokenizer=tokenizer)
             print(summary(outcome.stats, outcome.slice_dir, outcome.reused))
         from redpajama.pipelines.commands.report import build_report, markdown, write_report
 

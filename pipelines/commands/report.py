@@ -20,11 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
 from redpajama import manifests
+from redpajama.core import storage
 from redpajama.core.errors import SourceError
-from redpajama.pipelines.beam import sinks as io
 from redpajama.pipelines.commands import projection
+from redpajama.pipelines.runs import output_folder
 from redpajama.pipelines.runs.tokens import Counts, count_files, record_files
 from redpajama.slices.base import Slice
 from redpajama.slices.manifest import ReportTarget
@@ -62,8 +62,8 @@ def slice_folders(output: str) -> dict[str, str]:
 
 
 def _stats(folder: str) -> dict[str, Any] | None:
-    path = io.join(folder, io.STATS)
-    if not FileSystems.exists(path):
+    path = output_folder.join(folder, output_folder.STATS)
+    if not storage.exists(path):
         return None
     return read_json(path)
 
@@ -71,10 +71,10 @@ def _stats(folder: str) -> dict[str, Any] | None:
 def read_json(path: str) -> dict[str, Any]:
     """A JSON object file of an output; one that is cut or not an object raises :class:`SourceError` naming it."""
     try:
-        with FileSystems.open(path) as handle:
+        with storage.open_range(path) as handle:
             data = json.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise SourceError(f"cannot read {path}: {error}") from error
+    except (SourceError, OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise SourceError(f"cannot read {path}: {str(error).removeprefix(f'cannot open {path}: ')}") from error
     if not isinstance(data, dict):
         raise SourceError(f"cannot read {path}: not a JSON object")
     return data
@@ -473,15 +473,15 @@ def chart(report: dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     drawn = figure(report)
-    with FileSystems.create(path) as handle:
+    with storage.create(path) as handle:
         drawn.savefig(handle, format="png", dpi=120)
     plt.close(drawn)
 
 
 def write_report(report: dict[str, Any], output: str) -> list[str]:
-    paths = [io.join(output, name) for name in ("report.json", "report.md", "report.png")]
-    io.write_json(paths[0], report)
-    with FileSystems.create(paths[1]) as handle:
+    paths = [output_folder.join(output, name) for name in ("report.json", "report.md", "report.png")]
+    output_folder.write_json(paths[0], report)
+    with storage.create(paths[1]) as handle:
         handle.write(markdown(report).encode("utf-8"))
     chart(report, paths[2])
     return paths

@@ -14,11 +14,11 @@ import json
 import os
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
+from redpajama.core import storage
 from redpajama.core.errors import SourceError, UsageError
 from redpajama.filters.token_count import load_token_counter
-from redpajama.pipelines.beam import sinks as io
 from redpajama.pipelines.commands.report import read_json, slice_folders
+from redpajama.pipelines.runs import output_folder
 from redpajama.pipelines.runs.tokens import BATCH, Counts, count_texts, read_records, record_files
 from redpajama.slices.registry import registry
 
@@ -34,8 +34,8 @@ def selected(record: dict, fraction: float, seed: int) -> bool:
 def slice_tokens(output: str, folders: dict[str, str], tokenizer: str) -> dict[str, int]:
     """Tokens per slice (one EOD per document): from ``report.json`` when it covers the slice, else counted."""
     known: dict[str, int] = {}
-    report_path = io.join(output, "report.json")
-    if FileSystems.exists(report_path):
+    report_path = output_folder.join(output, "report.json")
+    if storage.exists(report_path):
         report = read_json(report_path)
         if report.get("eod_per_document", True):
             try:
@@ -122,8 +122,8 @@ def sample(output: str, dest: str, fractions: dict[str, float], seed: int, token
         return _sample(output, dest, fractions, seed, tokenizer, asked, available, written)
     except BaseException:
         for path in written:
-            if FileSystems.exists(path):
-                io.delete_file(path)
+            if storage.exists(path):
+                output_folder.delete_file(path)
         raise
 
 
@@ -136,9 +136,9 @@ def _sample(output: str, dest: str, fractions: dict[str, float], seed: int, toke
         fraction = fractions.get(name, fractions.get("*", 0.0))
         counts, read = Counts(), 0
         batch: list[str] = []
-        path = io.join(dest, f"{name}_sample.jsonl")
+        path = output_folder.join(dest, f"{name}_sample.jsonl")
         written.append(path)
-        with FileSystems.create(path) as handle:
+        with storage.create(path) as handle:
             for source in record_files(folder):
                 for record in read_records(source):
                     read += 1
@@ -160,6 +160,6 @@ def _sample(output: str, dest: str, fractions: dict[str, float], seed: int, toke
         delivered = {row["slice"]: row["tokens"] for row in report["slices"]}
         report["budget"] = {"asked": asked, "delivered": sum(delivered.values()),
                             "short_because": shortfall(asked, available or {}, delivered)}
-    written.append(io.join(dest, "sample_report.json"))
-    io.write_json(written[-1], report)
+    written.append(output_folder.join(dest, "sample_report.json"))
+    output_folder.write_json(written[-1], report)
     return report

@@ -20,14 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from apache_beam.io.filesystems import FileSystems
 from redpajama.core import storage, streams
 from redpajama.core.errors import SourceError, UsageError
-from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.runs import output_folder
 
 RECORD_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz", ".jsonl.xz")
 LINE_SUFFIXES = (".txt", ".txt.zst", ".txt.gz")
-HIDDEN_PARTS = (io.ERRORS, io.DROPPED, io.TEMPORARY)
+HIDDEN_PARTS = (output_folder.ERRORS, output_folder.DROPPED, output_folder.TEMPORARY)
 SHARD_SET = re.compile(r"^(.*?)-\d{5}-of-\d{5}\.[a-z.]+$")
 ALL_REASONS = "*"
 MAX_META_VALUE = 200  # characters of one meta string shown (scores and ids are shorter)
@@ -119,7 +118,7 @@ def _is_shard(path: str) -> bool:
 
 def _listing(folder: str) -> list[str]:
     root = folder.rstrip("/")
-    return sorted(m.path for m in FileSystems.match([root + "/**"])[0].metadata_list)
+    return storage.list_files(root)
 
 
 def output_shards(target: str) -> list[str]:
@@ -138,8 +137,8 @@ def output_shards(target: str) -> list[str]:
     if files:
         _one_slice(root, files)
         return files
-    if _listing(io.join(root, io.TEMPORARY)):
-        raise UsageError(f"{target}: no output yet: a run is writing it or was interrupted (only {io.TEMPORARY}/ "
+    if _listing(output_folder.join(root, output_folder.TEMPORARY)):
+        raise UsageError(f"{target}: no output yet: a run is writing it or was interrupted (only {output_folder.TEMPORARY}/ "
                          "is there; rerun the same command to finish)")
     raise UsageError(f"{target}: no output shards here (*.jsonl.zst, *.jsonl, *.txt); is it a slice folder "
                      "such as out/wikipedia?")
@@ -148,7 +147,7 @@ def output_shards(target: str) -> list[str]:
 def _folder(target: str) -> str | None:
     """``target`` as a folder, None when it is a file; a missing path is a one-line error."""
     if "://" in target:
-        if FileSystems.exists(target) and not target.endswith("/"):
+        if storage.exists(target) and not target.endswith("/"):
             return None
         if not _listing(target):
             raise UsageError(f"{target}: no such folder or file")
@@ -173,16 +172,16 @@ def _hidden(relative: str) -> bool:
 def _one_slice(root: str, files: list[str]) -> None:
     """An output folder holding several slice folders is named slice by slice."""
     tops = {path[len(root) + 1 :].split("/", 1)[0] for path in files if "/" in path[len(root) + 1 :]}
-    slices = sorted(top for top in tops if FileSystems.exists(io.join(root, top, io.STATS)))
+    slices = sorted(top for top in tops if storage.exists(output_folder.join(root, top, output_folder.STATS)))
     if len(slices) > 1:
         raise UsageError(f"{root} holds {len(slices)} slices ({', '.join(slices)}): name one, "
-                         f"e.g. redpajama show {io.join(root, slices[0])}")
+                         f"e.g. redpajama show {output_folder.join(root, slices[0])}")
 
 
 def dropped_reasons(folder: str) -> dict[str, list[str]]:
     """Reason -> the reject shards kept for it, in both layouts: ``_dropped/<reason>-SSSSS-of-NNNNN``
     and ``_dropped/<step>/<reason>/...`` (keyed ``step/reason``)."""
-    root = io.join(folder.rstrip("/"), io.DROPPED)
+    root = output_folder.join(folder.rstrip("/"), output_folder.DROPPED)
     found: dict[str, list[str]] = {}
     for path in _listing(root):
         if not _is_shard(path):
@@ -212,7 +211,7 @@ def dropped_shards(target: str, reason: str) -> list[str]:
     if files:
         return sorted(files)
     counted = _dropped_counts(folder)
-    where = io.join(folder.rstrip("/"), io.DROPPED)
+    where = output_folder.join(folder.rstrip("/"), output_folder.DROPPED)
     have = f"kept here: {', '.join(sorted(kept))}" if kept else "none are kept here"
     if reason == ALL_REASONS:
         raise UsageError(f"{where}: no rejects kept ({_counted_note(counted)})")
@@ -223,9 +222,9 @@ def dropped_shards(target: str, reason: str) -> list[str]:
 
 
 def _dropped_counts(folder: str) -> dict[str, int]:
-    path = io.join(folder.rstrip("/"), io.STATS)
+    path = output_folder.join(folder.rstrip("/"), output_folder.STATS)
     try:
-        with FileSystems.open(path) as handle:
+        with storage.open_range(path) as handle:
             return dict(json.loads(handle.read()).get("dropped", {}))
     except Exception:  # noqa: BLE001 - no stats.json (a download) or a broken one: nothing to add
         return {}

@@ -42,6 +42,7 @@ def cmd_slices() -> int:
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from redpajama.pipelines.beam.executor import BeamExecutor
     from redpajama.pipelines.beam.launch import check_launch
     from redpajama.pipelines.runs.run import check_output, input_roots, resolve_inputs, run_slice
 
@@ -92,7 +93,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         slc.with_context(context),
         inputs,
         args.output,
-        config,
+        BeamExecutor(config),
         shard_bytes=int(args.shard_mb * (1 << 20)),
         num_shards=args.shards,
         overwrite=args.overwrite,

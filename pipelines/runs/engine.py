@@ -1,6 +1,6 @@
 """Runs in a supervised engine process, so that Ctrl-C and SIGTERM end a run cleanly.
 
-The pipeline (a local run, or a launch to Dataflow or a job service) runs in a forked child
+An executor's work (a local Beam run, or a launch to Dataflow or a job service) runs in a forked child
 that leads a session of its own: the terminal's Ctrl-C reaches only the launcher, which then
 ends the child's whole process group (Beam's SDK worker processes included) at once, leaves
 ``_temporary/`` for the rerun and reports one line. Whatever the child is doing (staging
@@ -100,15 +100,6 @@ def run_supervised(work: Callable[[], Any], close_in_child: tuple[int, ...] = ()
     return value
 
 
-def _fresh_beam_thread_pool() -> None:
-    """Beam's runners share one thread pool per process. A fork copies its idle workers but not
-    their threads, so work handed to them would wait forever: the child starts a pool of its own
-    (a launcher that ran a pipeline in-process before, as a library user may, would else hang)."""
-    from apache_beam.utils import thread_pool_executor
-
-    thread_pool_executor._SHARED_UNBOUNDED_THREAD_POOL_EXECUTOR = thread_pool_executor._SharedUnboundedThreadPoolExecutor()
-
-
 MALLOC_SETTINGS = {"MALLOC_ARENA_MAX": 2, "MALLOC_TRIM_THRESHOLD_": 128 << 10}
 M_TRIM_THRESHOLD, M_ARENA_MAX = -1, -8  # glibc's mallopt parameters
 
@@ -134,7 +125,6 @@ def _engine(work: Callable[[], Any], write_end: int, temp: str, launcher: int) -
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, lambda *_: os.killpg(0, signal.SIGKILL))  # take the SDK workers along
     _die_with(launcher)
-    _fresh_beam_thread_pool()
     _tame_malloc()
     os.environ["TMPDIR"] = tempfile.tempdir = temp
     os.environ[NOTES_VARIABLE] = os.path.join(temp, NOTES)

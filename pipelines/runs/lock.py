@@ -20,9 +20,9 @@ import socket
 import stat
 import time
 
-from apache_beam.io.filesystems import FileSystems
+from redpajama.core import storage
 from redpajama.core.errors import UsageError
-from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.runs import output_folder
 
 LOCK = "_LOCK"
 
@@ -47,12 +47,12 @@ class OutputLock:
             os.ftruncate(self.fd, 0)
             os.pwrite(self.fd, json.dumps(holder).encode(), 0)
             return self
-        if FileSystems.exists(self.path):
-            with FileSystems.open(self.path) as handle:
+        if storage.exists(self.path):
+            with storage.open_range(self.path) as handle:
                 other = _describe(handle.read())
             raise OutputBusy(f"{self.slice_dir} is being written by another run ({other}); if that run is gone, "
                              f"delete {self.path}")
-        with FileSystems.create(self.path) as handle:
+        with storage.create(self.path) as handle:
             handle.write(json.dumps(holder).encode())
         return self
 
@@ -103,8 +103,8 @@ class OutputLock:
                 pass
             os.close(self.fd)
             self.fd = None
-        elif not self.local and FileSystems.exists(self.path):
-            io.delete_file(self.path)
+        elif not self.local and storage.exists(self.path):
+            output_folder.delete_file(self.path)
 
 
 def _describe(data: bytes) -> str:

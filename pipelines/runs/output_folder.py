@@ -10,26 +10,45 @@ the top or one folder down (CommonCrawl's snapshots, ``_errors/``, ``_dropped/``
 slice folder, or a slice folder that is a link, is refused too. Locally entries are read with
 ``lstat``; object stores (gs://) have no links, and their objects are listed with the path
 taken literally.
+
+A run writes under ``_temporary/`` with the final names; a run that dies leaves only that folder
+behind. Once the executor is done, :func:`commit` moves the shards into place, writes
+``stats.json`` and then the ``_SUCCESS`` marker, which records the run's settings so that a rerun
+with the same settings does no work. Everything goes through :mod:`redpajama.core.storage`: local
+folders, and whatever file systems the executor installed there.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
+import shutil
 import stat
 from dataclasses import dataclass, field
 from typing import Any
 
-from apache_beam.io.filesystems import FileSystems
 from redpajama.core import storage
-from redpajama.core.errors import UsageError
-from redpajama.pipelines.beam import sinks as io
+from redpajama.core.errors import SourceError, UsageError
+
+TEMPORARY = "_temporary"
+ERRORS = "_errors"
+DROPPED = "_dropped"
+UNIT_YIELDS = "_unit_yields"  # under _temporary: kept documents and bytes per unit, read into stats.json, never output
+MARKER = "_SUCCESS"
+LOCK = "_LOCK"  # held by a running run (see redpajama.pipelines.runs.lock)
+STATS = "stats.json"
+
+join = storage.join
+list_files = storage.list_files
+delete_file = storage.delete
+
 
 SHARD = re.compile(r"(?:[^/]+/|_dropped/[^/]+/[^/]+/)?[^/]+-\d{5}-of-\d{5}\.(?:jsonl\.zst|jsonl|txt)")
 SCRATCH = re.compile(r"\.write-test-\w+|\.(?:stats\.json|_SUCCESS)\.partial")  # left by a run cut short
 INPUT_LIST = "_inputs.txt"  # a long input list, written for the workers to read (see build.input_list)
-OWN_FILES = frozenset({io.STATS, io.MARKER, io.LOCK, INPUT_LIST})
+OWN_FILES = frozenset({STATS, MARKER, LOCK, INPUT_LIST})
 LISTED = 3  # foreign names a refusal shows
 
 
@@ -40,7 +59,7 @@ def own_name(relative: str) -> bool:
 
 def staging(relative: str) -> bool:
     """Whether the name is the staging folder or inside it."""
-    return relative == io.TEMPORARY or relative.startswith(io.TEMPORARY + "/")
+    return relative == TEMPORARY or relative.startswith(TEMPORARY + "/")
 
 
 @dataclass
@@ -56,8 +75,8 @@ class SliceFolder:
     @classmethod
     def read(cls, path: str) -> SliceFolder:
         folder = cls(path, _entries(path))
-        if folder.entries.get(io.MARKER) == "file":
-            folder.marker = io.read_marker(path)
+        if folder.entries.get(MARKER) == "file":
+            folder.marker = read_marker(path)
         return folder
 
     @property
@@ -71,7 +90,7 @@ class SliceFolder:
 
     def owned(self, relative: str) -> bool:
         kind = self.entries.get(relative)
-        if relative == io.TEMPORARY:
+        if relative == TEMPORARY:
             return kind == "staging"  # a file of that name is not the staging folder
         return kind == "file" and (own_name(relative) or relative in self.listed)
 
@@ -82,7 +101,7 @@ class SliceFolder:
     def stale(self) -> list[str]:
         """The owned files a commit replaces: all but the staging folder and the lock."""
         return sorted(name for name in self.entries
-                      if self.owned(name) and name != io.LOCK and not staging(name))
+                      if self.owned(name) and name != LOCK and not staging(name))
 
     @property
     def interrupted(self) -> bool:
@@ -106,12 +125,12 @@ class SliceFolder:
 
     def read_stats(self) -> dict[str, Any] | None:
         """The finished run's ``stats.json``, or None when it is missing, a link or broken."""
-        if self.entries.get(io.STATS) != "file":
+        if self.entries.get(STATS) != "file":
             return None
         try:
-            with FileSystems.open(io.join(self.path, io.STATS)) as handle:
+            with storage.open_range(join(self.path, STATS)) as handle:
                 stats = json.loads(handle.read().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+        except (SourceError, OSError, UnicodeDecodeError, ValueError):
             return None
         return stats if isinstance(stats, dict) else None
 
@@ -124,7 +143,7 @@ def _names(names: list[str]) -> str:
 def _entries(path: str) -> dict[str, str]:
     if "://" in path:
         prefix = path.rstrip("/") + "/"
-        return {name[len(prefix):]: "file" for name in io.list_files(path) if name.startswith(prefix)}
+        return {name[len(prefix):]: "file" for name in list_files(path) if name.startswith(prefix)}
     found: dict[str, str] = {}
     if os.path.isdir(path) and not os.path.islink(path):
         _walk(path, "", found)
@@ -143,7 +162,7 @@ def _walk(folder: str, prefix: str, found: dict[str, str]) -> None:
                 if entry.is_symlink():
                     found[relative] = "link"
                 elif entry.is_dir(follow_symlinks=False):
-                    if relative == io.TEMPORARY:
+                    if relative == TEMPORARY:
                         found[relative] = "staging"  # removed whole by the run (links inside are unlinked)
                     else:
                         waiting.append((entry.path, relative + "/"))
@@ -219,3 +238,78 @@ def _within(path: str, folder: str) -> bool:
 def _is_folder(path: str) -> bool:
     return "://" not in path and os.path.isdir(path)
 
+
+# --- the commit (after the executor is done) ------------------------------------------------
+
+
+def read_marker(slice_dir: str) -> dict[str, Any] | None:
+    """The ``_SUCCESS`` marker of a finished run, or None (none, or not a marker this project wrote)."""
+    path = join(slice_dir, MARKER)
+    if not storage.exists(path):
+        return None
+    with storage.open_range(path) as handle:
+        try:
+            marker = json.loads(handle.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+    return marker if isinstance(marker, dict) else None
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON; locally through a temporary name renamed into place, so that a
+    link at ``path`` is replaced, never written through, and a reader never sees half a file."""
+    encoded = (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8")
+    if "://" in path:
+        with storage.create(path) as handle:
+            handle.write(encoded)
+        return
+    os.makedirs(posixpath.dirname(path) or ".", exist_ok=True)
+    partial = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(encoded)
+    os.replace(partial, path)
+
+
+def clear(directory: str) -> None:
+    """Remove a directory tree if it exists (locally, links inside it are removed, never followed)."""
+    if "://" in directory:
+        for path in list_files(directory):
+            delete_file(path)
+    elif os.path.isdir(directory) and not os.path.islink(directory):
+        shutil.rmtree(directory)
+
+
+def commit(slice_dir: str, stats: dict[str, Any], marker: dict[str, Any], stale: list[str]) -> list[str]:
+    """Replace the files ``stale`` names (relative to ``slice_dir``: an earlier run's, each one this
+    project wrote) with the run's files from ``_temporary``, then write stats and the marker.
+
+    The old marker goes first, so that a commit cut short is never taken as a finished run.
+    """
+    temporary = join(slice_dir, TEMPORARY)
+    staged = list_files(temporary)
+    for relative in sorted(stale, key=lambda name: name != MARKER):
+        delete_file(join(slice_dir, relative))
+    if "://" not in slice_dir:
+        _remove_emptied_folders(slice_dir, stale)
+    finals = []
+    for path in staged:
+        final = join(slice_dir, path[len(temporary) :].lstrip("/"))
+        if "://" not in final:  # object stores have no directories to make
+            os.makedirs(posixpath.dirname(final), exist_ok=True)
+        storage.rename(path, final)
+        finals.append(final)
+    clear(temporary)
+    write_json(join(slice_dir, STATS), stats)
+    write_json(join(slice_dir, MARKER), marker)
+    return finals
+
+
+def _remove_emptied_folders(slice_dir: str, removed: list[str]) -> None:
+    """Remove the folders that held removed files and are empty now, deepest first."""
+    folders = {"/".join(relative.split("/")[:depth]) for relative in removed for depth in range(1, relative.count("/") + 1)}
+    for folder in sorted(folders, key=lambda name: -name.count("/")):
+        try:
+            os.rmdir(posixpath.join(slice_dir, folder))
+        except OSError:  # not empty: something else lives there
+            pass

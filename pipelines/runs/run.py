@@ -1,45 +1,46 @@
-"""Run one slice end to end: resume logic, the Beam pipeline, accounting, commit.
+"""Run one slice end to end, whatever executes it: resume logic, the executor, accounting, commit.
 
 A finished run leaves ``_SUCCESS`` holding the run's fingerprint (slice, inputs and their
 sizes and dates, settings, models by content). Rerunning with the same fingerprint does no
 work (:mod:`~redpajama.pipelines.runs.resume` says when a rerun runs again or refuses); an
 interrupted run left ``_temporary/``, which the rerun discards before producing the same
 result. Before any work the output is checked: the slice folder holds no input and only
-files a run of this project wrote (:mod:`~redpajama.pipelines.runs.output_folder`), one run at a
-time holds it, and local runs and launches to Dataflow or a job service go through a supervised
-engine process (``redpajama.pipelines.runs.engine``) so that Ctrl-C and SIGTERM end them cleanly at
-any phase. A run whose every unit failed commits nothing.
+files a run of this project wrote (:mod:`~redpajama.pipelines.runs.output_folder`), and one run
+at a time holds it. Then an executor (:mod:`~redpajama.pipelines.runs.executor`; Beam's runs
+in a supervised engine process, so that Ctrl-C and SIGTERM end it cleanly at any phase) writes
+the output under ``_temporary/``, and the run builds ``stats.json``, checks the accounting
+identity and commits. A run whose every unit failed commits nothing.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import posixpath
-import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-import apache_beam as beam
 from redpajama.core import storage
 from redpajama.core.errors import UsageError
 from redpajama.core.isolation import budgeted_steps
 from redpajama.models.digests import digests
-from redpajama.pipelines.beam import sinks as io
-from redpajama.pipelines.beam.build import Layout, build
-from redpajama.pipelines.beam.launch import cancel_dataflow_job, note_submitted, silenced
-from redpajama.pipelines.beam.options import RunnerConfig, local_workers, make_runner, pipeline_options
-from redpajama.pipelines.runs.engine import run_supervised
+from redpajama.pipelines.runs import output_folder
+from redpajama.pipelines.runs.executor import Executor, Layout
 from redpajama.pipelines.runs.lock import OutputLock
-from redpajama.pipelines.runs.output_folder import INPUT_LIST, SliceFolder, check_inputs_outside, check_slice_folder
-from redpajama.pipelines.runs.progress import quiet_worker_logs
+from redpajama.pipelines.runs.output_folder import SliceFolder, check_inputs_outside, check_slice_folder
+from redpajama.pipelines.runs.results import (
+    count_output_tokens,
+    counts_summary,
+    drop_input_list,
+    failure_reasons,
+    keep_only_errors,
+    take_unit_yields,
+)
 from redpajama.pipelines.runs.resume import decide, every_unit_failed
-from redpajama.pipelines.runs.stats import build_stats, check_identity, counters_from_result, dropped_kept
-from redpajama.slices.base import Slice, UnitId
+from redpajama.pipelines.runs.stats import build_stats, check_identity, dropped_kept
+from redpajama.slices.base import Slice
 
 FORMAT_VERSION = 2  # 2: models by content, unknown input states as null
 
@@ -106,7 +107,7 @@ def run_slice(
     slc: Slice,
     inputs: list[str],
     output: str,
-    config: RunnerConfig,
+    executor: Executor,
     *,
     shard_bytes: int = 256 << 20,
     num_shards: int | None = None,
@@ -117,7 +118,7 @@ def run_slice(
     tokenizer: str | None = None,
     keep_dropped: float | None = None,
 ) -> RunOutcome:
-    """Run ``slc`` over ``inputs`` into ``output/<slice folder>``; see the module docstring.
+    """Run ``slc`` over ``inputs`` into ``output/<slice folder>`` with ``executor``; see the module docstring.
 
     Without input roots in the slice's context, the inputs are taken as named from their common folder.
     ``keep_dropped`` (a fraction in (0, 1]) writes that share of every step's rejects to ``_dropped/``.
@@ -125,10 +126,8 @@ def run_slice(
     if slc.context.input_roots is None:
         roots = input_roots([], [item for item in inputs if "://" not in item])
         slc = slc.with_context(replace(slc.context, input_roots=roots))
-    slice_dir = io.join(output, slc.folder)
-    local = config.runner == "local" and "://" not in slice_dir
-    layout = Layout(slice_dir, shard_bytes, num_shards, spill=io.join(slice_dir, io.TEMPORARY, SPILL) if local else None,
-                    keep_dropped=keep_dropped)
+    slice_dir = output_folder.join(output, slc.folder)
+    layout = Layout(slice_dir, shard_bytes, num_shards, keep_dropped)
     slc.validate()
     check_inputs_outside(slice_dir, inputs)
     check_slice_folder(slice_dir)
@@ -149,39 +148,16 @@ def run_slice(
         if folder.interrupted:
             _say(f"{slc.name}: the unfinished work of an earlier run in {layout.temporary} is discarded: every input "
                  "is read again" + (" (the finished output stays until this run commits)" if folder.marker else ""))
-        io.clear(layout.temporary)
+        output_folder.clear(layout.temporary)
 
-        workers = local_workers(config.workers) if config.runner == "local" else config.workers
-        _say(f"{slc.name}: {len(inputs)} input(s), {config.runner} runner" + (f", {workers} worker(s)" if workers else ""))
+        _say(f"{slc.name}: {len(inputs)} input(s), {executor.describe()}")
         started = time.monotonic()
-
-        def work() -> dict[str, int]:
-            if quiet and config.runner != "local":  # a failure comes back as one line; Beam's logs only with --debug
-                logging.getLogger().setLevel(logging.CRITICAL)
-            options = pipeline_options(config)
-            pipeline = beam.Pipeline(runner=make_runner(config, options), options=options)
-            build(pipeline, slc, inputs, layout)
-            if config.runner == "dataflow":
-                _say("dataflow: staging the package and submitting the job")
-            hush = quiet and config.runner != "local"
-            with silenced(hush):
-                result = pipeline.run()
-            if config.runner == "dataflow":
-                note_submitted(result, config)
-            with silenced(hush):
-                result.wait_until_finish()
-            return counters_from_result(result)
-
-        cancel = (lambda notes: cancel_dataflow_job(config, notes)) if config.runner == "dataflow" else None
-        with quiet_worker_logs(quiet and config.runner == "local"):
-            counters = run_supervised(work, lock.fds, on_interrupt=cancel)
-        if layout.spill:
-            shutil.rmtree(layout.spill, ignore_errors=True)
+        counters = executor.execute(slc, inputs, layout, quiet=quiet, close_in_child=lock.fds)
         wall = time.monotonic() - started
 
         stats = build_stats(slc.name, [step.name for step in slc.steps()], counters, wall)
         check_identity(stats)
-        stats["failed_by_reason"] = failure_reasons(io.join(layout.temporary, io.ERRORS))
+        stats["failed_by_reason"] = failure_reasons(output_folder.join(layout.temporary, output_folder.ERRORS))
         stats["units"]["inputs"] = len(inputs)
         stats["budget"] = budget_info(slc)
         if keep_dropped is not None:
@@ -197,14 +173,14 @@ def run_slice(
         stats["unit_yields"] = take_unit_yields(layout.temporary)
         drop_input_list(layout.temporary)
         if tokenizer:
-            stats.update(count_output_tokens(layout.temporary, tokenizer, workers or 1))
+            stats.update(count_output_tokens(layout.temporary, tokenizer, executor.workers or 1))
         files: list[str] = []
         if commit:
-            staged = io.list_files(layout.temporary)
+            staged = output_folder.list_files(layout.temporary)
             names = [path[len(layout.temporary) :].lstrip("/") for path in staged]
             current = SliceFolder.read(slice_dir)  # read again: only what is there now, and ours
             current.check_links(", made while the run ran (its output stays in _temporary/)")
-            files = io.commit(slice_dir, stats, {"fingerprint": wanted, "files": names}, current.stale())
+            files = output_folder.commit(slice_dir, stats, {"fingerprint": wanted, "files": names}, current.stale())
         return RunOutcome(slice_dir, stats, files, reused=False)
 
 
@@ -213,74 +189,6 @@ def budget_info(slc: Slice) -> dict[str, Any]:
     steps = slc.steps()
     budget = slc.context.budget
     return {**budget.as_json(), "steps": [steps[i].name for i in budgeted_steps(steps, budget)]}
-
-
-def failure_reasons(errors: str) -> dict[str, int]:
-    """Failed units by reason (as ``failed`` counts them), from the dead-letter files a run wrote."""
-    found: dict[str, int] = {}
-    for path in io.list_files(errors):
-        with beam.io.filesystems.FileSystems.open(path) as handle:
-            for line in handle:
-                if line.strip():
-                    failure = json.loads(line)
-                    reason = failure.get("reason", "unknown")
-                    found[reason] = found.get(reason, 0) + int(failure.get("units", 1))
-    return dict(sorted(found.items()))
-
-
-def keep_only_errors(temporary: str, stats: dict[str, Any]) -> None:
-    """A run whose every unit failed commits nothing: ``_temporary/`` keeps only its dead letters
-    and its stats, for the user to read, until the next run discards them."""
-    errors = io.join(temporary, io.ERRORS) + "/"
-    for path in io.list_files(temporary):
-        if not path.startswith(errors):
-            io.delete_file(path)
-    io.write_json(io.join(temporary, io.STATS), stats)
-
-
-def counts_summary(folder: str, name: str, top: int = 100) -> dict[str, Any]:
-    """What ``<name>-counts-*.txt`` holds: every key when there are few, else the most frequent."""
-    counts: list[tuple[str, int]] = []
-    for path in io.list_files(folder):
-        if posixpath.basename(path).startswith(f"{name}-counts-"):
-            with beam.io.filesystems.FileSystems.open(path) as handle:
-                for line in handle.read().decode("utf-8").splitlines():
-                    key, _, count = line.rpartition("\t")
-                    counts.append((key, int(count)))
-    counts.sort(key=lambda kv: (-kv[1], kv[0]))
-    return {"distinct": len(counts), "total": sum(c for _, c in counts),
-            ("all" if len(counts) <= top else f"top_{top}"): dict(counts[:top])}
-
-
-SPILL = "_spill"  # lines waiting for their shard (local runs)
-
-
-def take_unit_yields(temporary: str) -> dict[str, Any]:
-    """Kept documents and bytes per unit and per input file that kept any (each sorted by unit:
-    input, then start), from the ``_unit_yields`` bookkeeping, which is then removed: it is not output."""
-    folder = io.join(temporary, io.UNIT_YIELDS)
-    found: dict[UnitId | None, list[int]] = {}
-    for path in io.list_files(folder):
-        with beam.io.filesystems.FileSystems.open(path) as handle:
-            for line in handle.read().splitlines():
-                unit, documents, size = io.read_unit_yield(line)
-                found[unit] = [documents, size]
-    io.clear(folder)
-    unattributed = found.pop(None, [0, 0])
-    per_input: dict[str, list[int]] = {}
-    for unit, (documents, size) in found.items():
-        total = per_input.setdefault(unit.source, [0, 0])
-        total[0] += documents
-        total[1] += size
-    return {"per_unit": [found[unit] for unit in sorted(found)],
-            "per_input": [per_input[name] for name in sorted(per_input)], "unattributed": unattributed}
-
-
-def drop_input_list(folder: str) -> None:
-    """Remove the input list a run with many inputs wrote for its workers: bookkeeping, not output."""
-    path = io.join(folder, INPUT_LIST)
-    if beam.io.filesystems.FileSystems.exists(path):
-        io.delete_file(path)
 
 
 def check_output(output: str, slice_dir: str) -> None:
@@ -296,16 +204,6 @@ def check_output(output: str, slice_dir: str) -> None:
             pass
     except OSError as error:
         raise UsageError(f"--output: cannot write to {slice_dir}: {error.strerror or error}") from None
-
-
-def count_output_tokens(folder: str, tokenizer: str, processes: int) -> dict[str, Any]:
-    """GPT-NeoX tokens of the written records (one EOD per document, as RedPajama counted)."""
-    from redpajama.pipelines.runs.tokens import count_files, record_files
-
-    _say(f"counting tokens with {tokenizer}")
-    counts = count_files(record_files(folder), tokenizer, eod=True, processes=processes, max_line=None)
-    return {"tokens": sum(c.tokens for c in counts.values()),
-            "tokens_counted_with": {"tokenizer": tokenizer, "eod_per_document": True}}
 
 
 def _package_version() -> str:

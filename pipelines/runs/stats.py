@@ -1,6 +1,7 @@
-"""Beam counters -> ``stats.json``, and the accounting identity every run must satisfy.
+"""A run's counters -> ``stats.json``, and the accounting identity every run must satisfy.
 
-Counters are named ``"{slice}/{step}/{outcome}"`` (see ``redpajama.pipelines.beam.build``).
+An executor counts every outcome under ``"{slice}/{step}/{outcome}"``, and the elements and
+bytes going into each shuffle under ``"{slice}/_shuffle/{label}/elements"`` (and ``/bytes``).
 ``read`` counts every input document plus every unit that failed before it could become
 one (a failure counts the units it stands for), so that
 ``read == kept + sum(dropped.values()) + failed`` holds for every run.
@@ -11,25 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from apache_beam.metrics.metric import MetricsFilter
-from redpajama.pipelines.beam.shuffle_volume import volumes
-from redpajama.pipelines.beam.steps import KEPT_DROPPED, NAMESPACE
-
 SOURCE_STEPS = ("plan", "read")
+KEPT_DROPPED = "dropped_kept:"  # a step's rejects written by --keep-dropped, counted as "dropped_kept:<reason>"
+SHUFFLE = "_shuffle"  # the counters of the shuffles' volume: "{slice}/_shuffle/{label}/{elements|bytes}"
 
 
 class AccountingError(AssertionError):
     """The counts of a run do not add up: some documents are unaccounted for."""
-
-
-def counters_from_result(result) -> dict[str, int]:
-    """All ``redpajama`` counters of a finished pipeline, by name."""
-    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
-    totals: dict[str, int] = defaultdict(int)
-    for counter in query["counters"]:
-        value = counter.committed if counter.committed is not None else counter.attempted
-        totals[counter.key.metric.name] += int(value or 0)
-    return dict(totals)
 
 
 def build_stats(slice_name: str, step_names: list[str], counters: dict[str, int], wall_seconds: float) -> dict[str, Any]:
@@ -113,3 +102,19 @@ def check_identity(stats: dict[str, Any]) -> None:
             f"{stats['slice']}: read {stats['read']} != kept {stats['kept']} + dropped "
             f"{sum(stats['dropped'].values())} + failed {stats['failed']}"
         )
+
+
+def shuffle_counter_prefix(slice_name: str, label: str) -> str:
+    """Where the elements and bytes going into shuffle ``label`` are counted."""
+    return f"{slice_name}/{SHUFFLE}/{label}/"
+
+
+def volumes(slice_name: str, counters: dict[str, int]) -> dict[str, dict[str, int]]:
+    """``{label: {"elements": n, "bytes": b}}`` from a run's counters."""
+    found: dict[str, dict[str, int]] = {}
+    marker = f"{slice_name}/{SHUFFLE}/"
+    for name, value in sorted(counters.items()):
+        if name.startswith(marker):
+            label, _, measure = name[len(marker):].rpartition("/")
+            found.setdefault(label, {"elements": 0, "bytes": 0})[measure] = value
+    return found

@@ -17,7 +17,7 @@ from redpajama.core import storage, streams
 from redpajama.core.errors import SourceError, UsageError
 from redpajama.filters.token_count import load_token_counter
 from redpajama.models import catalog
-from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.runs import output_folder
 
 SKIPPED_PARTS = ("/_errors/", "/_dropped/", "/_temporary/")
 RECORD_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz", ".jsonl.xz")
@@ -85,7 +85,7 @@ def record_files(folder: str) -> list[str]:
     letters, samples or staging."""
     root = folder.rstrip("/")
     return sorted(
-        path for path in io.list_files(root)
+        path for path in output_folder.list_files(root)
         if path.endswith(RECORD_SUFFIXES) and not any(p in path[len(root) :] for p in SKIPPED_PARTS)
     )
 

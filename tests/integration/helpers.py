@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import zstandard
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import RunOutcome, resolve_inputs, run_slice
 
 
 def run(slc, inputs, output: Path, workers: int = 2, **kwargs) -> RunOutcome:
     files = resolve_inputs([str(path) for path in inputs], None, folders=slc.reads_folders)
-    outcome = run_slice(slc, files, str(output), RunnerConfig(workers=workers), quiet=False, **kwargs)
+    outcome = run_slice(slc, files, str(output), BeamExecutor(RunnerConfig(workers=workers)), quiet=False, **kwargs)
     stats = outcome.stats
     assert stats["read"] == stats["kept"] + sum(stats["dropped"].values()) + stats["failed"]
     return outcome

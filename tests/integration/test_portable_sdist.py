@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.wikipedia import Wikipedia
@@ -73,10 +74,10 @@ def test_a_slice_through_the_portable_runner_on_workers_running_the_sdist(sdist_
                     break
             time.sleep(0.2)
         config = RunnerConfig(runner="portable", environment=f"EXTERNAL=localhost:{port}")
-        portable = run_slice(Wikipedia(), [str(need(LTG))], str(tmp_path / "portable"), config, quiet=True)
+        portable = run_slice(Wikipedia(), [str(need(LTG))], str(tmp_path / "portable"), BeamExecutor(config), quiet=True)
     finally:
         pool.terminate()
         pool.wait(timeout=30)
-    local = run_slice(Wikipedia(), [str(LTG)], str(tmp_path / "local"), RunnerConfig(workers=1), quiet=True)
+    local = run_slice(Wikipedia(), [str(LTG)], str(tmp_path / "local"), BeamExecutor(RunnerConfig(workers=1)), quiet=True)
     assert portable.stats["read"] == local.stats["read"] > 1000 and portable.stats["kept"] == local.stats["kept"]
     assert output_bytes(portable.slice_dir) == output_bytes(local.slice_dir)

@@ -257,6 +257,7 @@ def test_a_failed_model_download_leaves_nothing_in_the_cache(tmp_path, monkeypat
 def test_a_launcher_that_ran_beam_in_process_before_still_finishes(tmp_path):
     """Beam's shared thread pool has idle workers in this process; the engine is forked from it."""
     from apache_beam.utils import thread_pool_executor
+    from redpajama.pipelines.beam.executor import BeamExecutor
     from redpajama.pipelines.beam.options import RunnerConfig
     from redpajama.pipelines.runs.run import run_slice
     from redpajama.slices.wikipedia import Wikipedia
@@ -270,7 +271,7 @@ def test_a_launcher_that_ran_beam_in_process_before_still_finishes(tmp_path):
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(GUARD_SECONDS)  # turns the old hang into a failure; not a measurement
     try:
-        outcome = run_slice(Wikipedia(), [str(dump)], str(tmp_path), RunnerConfig(workers=2), quiet=True)
+        outcome = run_slice(Wikipedia(), [str(dump)], str(tmp_path), BeamExecutor(RunnerConfig(workers=2)), quiet=True)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)

@@ -5,8 +5,9 @@ pickle and unpickle, and the job graph stays far below Dataflow's 10 MB limit, a
 import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from redpajama.pipelines.beam.build import Layout, build
+from redpajama.pipelines.beam.build import build
 from redpajama.pipelines.beam.options import RunnerConfig, pipeline_options
+from redpajama.pipelines.runs.executor import Layout
 from redpajama.slices.registry import registry
 
 DATAFLOW_LIMIT = 10 << 20

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from redpajama.core import storage
 from redpajama.models import digests
-from redpajama.pipelines.beam.build import Layout
+from redpajama.pipelines.runs.executor import Layout
 from redpajama.pipelines.runs.resume import decide
 from redpajama.pipelines.runs.run import fingerprint
 from redpajama.slices.commoncrawl import CommonCrawl

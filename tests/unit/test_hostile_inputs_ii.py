@@ -248,7 +248,7 @@ def test_no_input_field_sets_working_state_or_stops_the_reading_loop(reader, tmp
 
 @pytest.mark.parametrize("reader", ["books-jsonl", "books-parquet", "github-bigquery"])
 def test_columns_named_like_working_state_are_kept_under_another_name(reader, tmp_path):
-    from redpajama.pipelines.beam.sinks import encode_record
+    from redpajama.pipelines.runs.sink import encode_record
 
     make, write = READERS[reader]
     columns = {"_source_bytes": "x", "_skip": "license_not_allowed", "row__skip": "taken", "source": "s", "id": 7}

@@ -6,22 +6,23 @@ import zstandard
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.beam import sinks
+from redpajama.pipelines.runs import sink
 from redpajama.pipelines.runs.stats import AccountingError, build_stats, check_identity
 
 
 def test_stable_shard_and_encoding():
-    assert io.stable_shard("wikipedia/en/12", 7) == io.stable_shard("wikipedia/en/12", 7)
-    assert {io.stable_shard(f"id{i}", 4) for i in range(100)} == {0, 1, 2, 3}
-    line = io.encode_record({"text": "é", "meta": {"id": "x", "_internal": 1}})
+    assert sink.stable_shard("wikipedia/en/12", 7) == sink.stable_shard("wikipedia/en/12", 7)
+    assert {sink.stable_shard(f"id{i}", 4) for i in range(100)} == {0, 1, 2, 3}
+    line = sink.encode_record({"text": "é", "meta": {"id": "x", "_internal": 1}})
     assert json.loads(line) == {"text": "é", "meta": {"id": "x"}}
-    assert io.shard_name("wiki", 3, 12, True) == "wiki-00003-of-00012.jsonl.zst"
+    assert sink.shard_name("wiki", 3, 12, True) == "wiki-00003-of-00012.jsonl.zst"
 
 
 def test_write_sorted_shards_is_complete_and_sorted(tmp_path):
     items = [("t", f"id{i}", f"{i:03d}", f'{{"n": {i}}}'.encode()) for i in reversed(range(40))]
     with TestPipeline(runner=FnApiRunner()) as pipeline:
-        paths = pipeline | beam.Create(items) | io.WriteSortedShards(str(tmp_path), 1, num_shards=3)
+        paths = pipeline | beam.Create(items) | sinks.WriteSortedShards(str(tmp_path), 1, num_shards=3)
         assert_that(paths | beam.Map(lambda p: p.rsplit("/", 1)[1]),
                     equal_to([f"t-0000{i}-of-00003.jsonl.zst" for i in range(3)]))
     numbers = []
@@ -42,7 +43,7 @@ def test_spilled_and_in_memory_sinks_write_the_same_bytes_with_ties_ordered_by_l
     for spill in (None, str(tmp_path / "spill")):
         out = tmp_path / ("spilled" if spill else "memory")
         with TestPipeline(runner=FnApiRunner()) as pipeline:
-            _ = pipeline | beam.Create(items) | io.WriteSortedShards(str(out), 1, num_shards=num_shards, spill=spill)
+            _ = pipeline | beam.Create(items) | sinks.WriteSortedShards(str(out), 1, num_shards=num_shards, spill=spill)
         written[spill is not None] = {p.name: p.read_bytes() for p in out.iterdir()}
     assert written[True] == written[False] and len(written[True]) == 2 * num_shards
     lines = [line for name in sorted(written[True]) if name.startswith("t-")
@@ -54,7 +55,7 @@ def test_spilled_and_in_memory_sinks_write_the_same_bytes_with_ties_ordered_by_l
 
 def test_empty_input_still_writes_one_empty_shard(tmp_path):
     with TestPipeline(runner=FnApiRunner()) as pipeline:
-        paths = pipeline | beam.Create([]) | io.WriteSortedShards(str(tmp_path), 1 << 20, compressed=False, always=("t",))
+        paths = pipeline | beam.Create([]) | sinks.WriteSortedShards(str(tmp_path), 1 << 20, compressed=False, always=("t",))
         assert_that(paths | beam.Map(lambda p: p.rsplit("/", 1)[1]), equal_to(["t-00000-of-00001.jsonl"]))
     assert (tmp_path / "t-00000-of-00001.jsonl").read_bytes() == b""
 
@@ -63,7 +64,7 @@ def test_partitions_get_their_own_folders_and_shard_counts(tmp_path):
     big = [("2019-30/en_head", f"h{i}", f"{i:03d}", b"x" * 100) for i in range(30)]
     small = [("2020-05/en_middle", "m0", "000", b"y")]
     with TestPipeline(runner=FnApiRunner()) as pipeline:
-        paths = pipeline | beam.Create(big + small) | io.WriteSortedShards(str(tmp_path), 1000)
+        paths = pipeline | beam.Create(big + small) | sinks.WriteSortedShards(str(tmp_path), 1000)
         assert_that(paths | beam.Map(lambda p: p[len(str(tmp_path)) + 1 :]), equal_to(
             [f"2019-30/en_head-0000{i}-of-00004.jsonl.zst" for i in range(4)]
             + ["2020-05/en_middle-00000-of-00001.jsonl.zst"]))
@@ -130,6 +131,7 @@ class _Parts:
 def test_unit_yields_name_each_unit_by_its_input_and_start(tmp_path):
     """Kept documents and bytes per unit, in the units' order (input, then start), and per input,
     whatever the input's name holds; the bookkeeping is not output."""
+    from redpajama.pipelines.beam.executor import BeamExecutor
     from redpajama.pipelines.beam.options import RunnerConfig
     from redpajama.pipelines.runs.run import run_slice
 
@@ -137,7 +139,8 @@ def test_unit_yields_name_each_unit_by_its_input_and_start(tmp_path):
     for path in inputs:
         path.parent.mkdir(exist_ok=True)
         path.write_text("-")
-    outcome = run_slice(_Parts.make(), [str(path) for path in inputs], str(tmp_path / "out"), RunnerConfig(workers=1))
+    executor = BeamExecutor(RunnerConfig(workers=1))
+    outcome = run_slice(_Parts.make(), [str(path) for path in inputs], str(tmp_path / "out"), executor)
     assert outcome.stats["unit_yields"] == {
         "per_unit": [[1, 1], [2, 4], [3, 9]] * 2, "per_input": [[6, 14], [6, 14]], "unattributed": [0, 0]}
     assert not [path for path in (tmp_path / "out").rglob("*") if "yield" in path.name]

@@ -17,17 +17,19 @@ from redpajama.filters.code import CodeQuality
 from redpajama.filters.langid import LanguageFilter
 from redpajama.filters.perplexity import Cutoffs, PerplexityBuckets
 from redpajama.filters.wikiref import WikiReferenceClassifier
-from redpajama.pipelines.beam.build import Layout, build
-from redpajama.pipelines.commands.cli import make_parser
+from redpajama.pipelines.beam.build import build
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.group_keys import ReadTwice
 from redpajama.pipelines.beam.keep_first import as_join
 from redpajama.pipelines.beam.options import RunnerConfig, pipeline_options
-from redpajama.pipelines.runs.output_folder import own_name
-from redpajama.pipelines.runs.run import run_slice
-from redpajama.pipelines.commands.sample import selected
-from redpajama.pipelines.commands.show import dropped_shards
 from redpajama.pipelines.beam.shuffles import Join
 from redpajama.pipelines.beam.steps import DROPPED, keeps_reject, reject_line
+from redpajama.pipelines.commands.cli import make_parser
+from redpajama.pipelines.commands.sample import selected
+from redpajama.pipelines.commands.show import dropped_shards
+from redpajama.pipelines.runs.executor import Layout
+from redpajama.pipelines.runs.output_folder import own_name
+from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices import stackexchange as se
 from redpajama.slices.base import Slice, WorkUnit
 from redpajama.slices.commoncrawl import _remove_shared_lines, line_dedup_step
@@ -223,7 +225,7 @@ def _rows(tmp_path) -> tuple[list[str], str]:
 
 def _run(tmp_path, name, keep_dropped=None, overwrite=False):
     inputs, reference = _rows(tmp_path)
-    return run_slice(Rows(reference), inputs, str(tmp_path / name), RunnerConfig(workers=1), shard_bytes=2000,
+    return run_slice(Rows(reference), inputs, str(tmp_path / name), BeamExecutor(RunnerConfig(workers=1)), shard_bytes=2000,
                      keep_dropped=keep_dropped, overwrite=overwrite)
 
 

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from redpajama.core.records import Drop, KeepFirstStep, Step
+from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.keep_first import as_join
 from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
@@ -77,7 +78,7 @@ ROWS = [
 
 
 def _run(slc, folder: Path, inputs: list[str]):
-    outcome = run_slice(slc, inputs, str(folder), RunnerConfig(workers=1), shard_bytes=400)
+    outcome = run_slice(slc, inputs, str(folder), BeamExecutor(RunnerConfig(workers=1)), shard_bytes=400)
     stats = {key: value for key, value in outcome.stats.items() if key not in ("wall_seconds", "shuffles")}
     return output_bytes(outcome.slice_dir), stats, set(outcome.stats["shuffles"])
 

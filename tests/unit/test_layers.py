@@ -20,6 +20,7 @@ LAYERS = {  # package (a folder, or a subpackage of pipelines/) -> its layer
     "pipelines/commands": 8,  # the CLI and the commands
 }
 BEAM_ONLY_IN = "pipelines/beam"
+LAUNCHERS = ("cli", "subcommands", "demo")  # the commands that start runs: they import the Beam executor
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
@@ -87,13 +88,14 @@ def test_the_check_sees_an_upward_import(tmp_path):
 
 
 def test_everything_but_the_beam_executor_works_without_beam(tmp_path):
-    """Importing every module outside ``pipelines/beam`` loads no Beam, and core reads local files itself."""
+    """Importing every module outside ``pipelines/beam`` (but the commands that start runs) loads
+    no Beam, and core reads local files itself."""
     import subprocess
     import sys
 
     (tmp_path / "a.txt.gz").write_bytes(__import__("gzip").compress(b"one\n\ntwo\n"))
     names = [".".join(("redpajama", *path.relative_to(ROOT).with_suffix("").parts)).removesuffix(".__init__")
-             for package, path in modules() if package != BEAM_ONLY_IN and not package.startswith("pipelines/commands")]
+             for package, path in modules() if package != BEAM_ONLY_IN and path.stem not in LAUNCHERS]
     probe = (
         "import importlib, sys\n"
         f"for name in {names!r}: importlib.import_module(name)\n"
@@ -103,6 +105,38 @@ def test_everything_but_the_beam_executor_works_without_beam(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[(0, b'one'), (2, b'two')] False"
+
+
+def test_outputs_are_reported_sampled_and_shown_without_beam(tmp_path):
+    """``report``, ``sample`` and ``show`` read and write through core's storage: on a local output
+    they run with Beam never loaded."""
+    import json
+    import subprocess
+    import sys
+
+    import zstandard
+
+    folder = tmp_path / "out" / "wikipedia"
+    folder.mkdir(parents=True)
+    records = [{"text": f"Article {n}", "meta": {"id": f"wikipedia/ltg/{n}"}} for n in range(20)]
+    lines = "".join(json.dumps(record) + "\n" for record in records).encode()
+    (folder / "wikipedia-00000-of-00001.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines))
+    (folder / "stats.json").write_text(json.dumps({"slice": "wikipedia", "read": 20, "kept": 20, "dropped": {},
+                                                   "failed": 0, "units": {"planned": 1, "read": 1, "inputs": 1}}))
+    probe = (
+        "import io, sys\n"
+        "from redpajama.pipelines.commands import report, sample, show\n"
+        f"out = {str(tmp_path / 'out')!r}\n"
+        "built = report.build_report(out, None)\n"
+        "report.write_report(built, out)\n"
+        "done = sample.sample(out, out + '-sample', {'*': 1.0}, 0, None)\n"
+        "shown = show.show(show.output_shards(out + '/wikipedia'), 3, [], 40, False, io.StringIO())\n"
+        "print(built['slices'][0]['documents'], done['slices'][0]['documents'], 'apache_beam' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["20", "20", "False"]
+    assert (tmp_path / "out" / "report.png").stat().st_size > 0
 
 
 # Words that name a slice but mean something else where they appear (the test lists each, and why).

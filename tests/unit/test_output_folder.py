@@ -14,7 +14,8 @@ import re
 import pytest
 from apache_beam.io.filesystem import FileMetadata, FileSystem
 from redpajama.core.errors import UsageError
-from redpajama.pipelines.beam import sinks as io
+from redpajama.pipelines.beam import filesystems
+from redpajama.pipelines.runs import output_folder
 from redpajama.pipelines.runs.output_folder import SliceFolder, check_inputs_outside, check_slice_folder, own_name
 
 
@@ -88,7 +89,7 @@ class MemoryStore(FileSystem):
 @pytest.fixture
 def store(monkeypatch):
     MemoryStore.objects = {}
-    monkeypatch.setattr(io, "PATTERN_DELETES", ("gs://", "memfs://"))
+    monkeypatch.setattr(filesystems, "PATTERN_DELETES", ("gs://", "memfs://"))
     return MemoryStore.objects
 
 
@@ -106,7 +107,7 @@ def test_own_names():
 @pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")
 def test_literal_patterns_match_only_themselves():
     for path in ("gs://b/out[1]/c4/x-00000-of-00001.jsonl.zst", "gs://b/o*/c4/_SUCCESS", "gs://b/o?t/[ab]/x"):
-        regex = re.compile(FileSystem.translate_pattern(io.literal_pattern(path)))
+        regex = re.compile(FileSystem.translate_pattern(filesystems.literal_pattern(path)))
         assert regex.match(path)
         assert not regex.match(path.replace("[1]", "1").replace("*", "ther").replace("?", "u").replace("[ab]", "a"))
 
@@ -128,7 +129,7 @@ def test_a_remote_commit_removes_only_own_files_and_takes_names_literally(store)
     stale = SliceFolder.read(folder).stale()
     assert stale == ["_SUCCESS", "c4-00000-of-00002.jsonl.zst", "c4-00001-of-00002.jsonl.zst",
                      "listed-by-the-marker.bin", "stats.json"]
-    io.commit(folder, {"read": 1}, {"fingerprint": {"x": 1}, "files": ["c4-00000-of-00001.jsonl.zst"]}, stale)
+    output_folder.commit(folder, {"read": 1}, {"fingerprint": {"x": 1}, "files": ["c4-00000-of-00001.jsonl.zst"]}, stale)
     assert sorted(store) == sorted([
         sibling, f"{folder}/README.md", f"{folder}/_SUCCESS", f"{folder}/stats.json",
         f"{folder}/c4-00000-of-00001.jsonl.zst", f"{folder}/_errors/errors-00000-of-00001.jsonl"])
@@ -171,7 +172,7 @@ def test_a_local_commit_keeps_what_appeared_meanwhile_and_removes_emptied_folder
     (folder / "_temporary" / "2023-06" / "en_head-00000-of-00001.jsonl.zst").write_bytes(b"new")
     stale = SliceFolder.read(str(folder)).stale()
     (folder / "notes.txt").write_text("added during the run")
-    io.commit(str(folder), {"read": 1}, {"files": []}, stale)
+    output_folder.commit(str(folder), {"read": 1}, {"files": []}, stale)
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == [
         "2023-06", "2023-06/en_head-00000-of-00001.jsonl.zst", "_SUCCESS", "notes.txt", "stats.json"]
 

@@ -13,7 +13,7 @@ from redpajama.models import lm_training
 from redpajama.pipelines.beam import reading
 from redpajama.pipelines.runs import progress
 from redpajama.pipelines.runs.progress import BatchSizer, Phase, UnitProgress
-from redpajama.slices.base import WorkUnit
+from redpajama.slices.base import RunContext, WorkUnit
 
 
 def test_a_line_goes_out_in_one_write(monkeypatch):
@@ -61,7 +61,7 @@ class SlowSteps:
     """A reader's slice of 200 documents; the test plays the steps behind it on a fake clock."""
 
     name = "wikipedia"
-    requester_pays = False
+    context = RunContext()
 
     def read(self, unit):
         for number in range(200):
