@@ -4,55 +4,24 @@
 
 from __future__ import annotations
 
-import json
-
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from redpajama.core.errors import LimitExceeded
 from redpajama.core.isolation import Budget, BudgetExceeded, IsolatedSteps, StepSetupError, budgeted_steps
 from redpajama.core.records import Drop, Failure, Step, utf8_len
+from redpajama.pipelines.runs.rejects import kept_reject_line
 from redpajama.pipelines.runs.stats import KEPT_DROPPED
 
 NAMESPACE = "redpajama"
 FAILURES = "failures"
 DROPPED = "dropped"  # rejects kept for inspection: sink lines for ``_dropped/<step>/<reason>/``
-REJECTS = "rejects"  # their shard set's name
-
-
-def keeps_reject(record, fraction: float | None) -> bool:
-    """Whether ``--keep-dropped FRACTION`` keeps this reject: all of them at 1, else those a seeded
-    hash of ``meta.id`` puts below the fraction, as ``redpajama sample --seed 0`` chooses."""
-    if fraction is None:
-        return False
-    if fraction >= 1:
-        return True
-    from redpajama.pipelines.commands.sample import selected
-
-    return selected(record, fraction, 0)
-
-
-def reject_line(step: str, order_key: str, record, drop: Drop) -> tuple[str, str, str, bytes]:
-    """A reject as a sink line: ``<step>/<reason>/rejects``, keyed and sorted like kept output.
-    The record is written as the step left it, its scores added to its meta; what JSON cannot
-    hold as UTF-8 (a lone surrogate) is escaped, and what it cannot hold at all written as text."""
-    meta = {key: value for key, value in record["meta"].items() if not key.startswith("_")}
-    meta.update(drop.scores)
-    document = {"text": record["text"], "meta": meta}
-    try:
-        line = json.dumps(document, ensure_ascii=False, default=repr).encode("utf-8")
-    except UnicodeEncodeError:
-        line = json.dumps(document, default=repr).encode("ascii")
-    return f"{step}/{drop.reason}/{REJECTS}", str(meta.get("id") or order_key), order_key, line
 
 
 def kept_reject(step: str, order_key: str, record, drop: Drop, fraction: float | None):
-    """The reject's line, tagged ``DROPPED``, when ``fraction`` keeps it; else None."""
-    if drop.record is not None:
-        record = drop.record
-    if fraction is None or fraction < 1 and not keeps_reject(
-            {"text": record["text"], "meta": {**record["meta"], **drop.scores}}, fraction):
-        return None
-    return beam.pvalue.TaggedOutput(DROPPED, reject_line(step, order_key, record, drop))
+    """The reject's line (:func:`~redpajama.pipelines.runs.rejects.kept_reject_line`), tagged
+    ``DROPPED``, when ``fraction`` keeps it; else None."""
+    line = kept_reject_line(step, order_key, record, drop, fraction)
+    return None if line is None else beam.pvalue.TaggedOutput(DROPPED, line)
 
 
 class StepCounters:

@@ -9,7 +9,6 @@ each slice's token count (from ``report.json`` when present, else counted).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
@@ -19,16 +18,9 @@ from redpajama.core.errors import SourceError, UsageError
 from redpajama.filters.token_count import load_token_counter
 from redpajama.pipelines.commands.report import read_json, slice_folders
 from redpajama.pipelines.runs import output_folder
+from redpajama.pipelines.runs.rejects import selected
 from redpajama.pipelines.runs.tokens import BATCH, Counts, count_texts, read_records, record_files
 from redpajama.slices.registry import registry
-
-SCALE = float(1 << 64)
-
-
-def selected(record: dict, fraction: float, seed: int) -> bool:
-    key = record.get("meta", {}).get("id") or record.get("text", "")
-    digest = hashlib.blake2b(f"{seed}\x00{key}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / SCALE < fraction
 
 
 def slice_tokens(output: str, folders: dict[str, str], tokenizer: str) -> dict[str, int]:

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 from redpajama.pipelines.commands.cli import main
-from redpajama.pipelines.commands.sample import selected
+from redpajama.pipelines.runs.rejects import selected
 from redpajama.slices.books import Books
 
 from bench.books_sample import GUTENBERG, plant, sample_books
