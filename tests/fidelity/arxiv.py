@@ -48,7 +48,7 @@ from tests.fidelity.harness import Doc, Situation
 ARXIV_MTIME = 1577836800  # 2020-01-01T00:00:00Z, as the reference tar was packed
 NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})")
 
-# The README's rows, as expressions of this module (not the product's).
+# The deviation table's rows, as expressions of this module (not the product's).
 SECTION = re.compile(r"\\(?:part|chapter|section|subsection|subsubsection|paragraph|subparagraph)\*?(?:\[[^\]]*\])?\{")
 END = re.compile(r"\\appendix(?![a-zA-Z@])|\\begin\{(?:references|REFERENCES|thebibliography)\}|\\bibliography\{")
 ANY_END = re.compile(END.pattern + r"|\\appendix")  # RedPajama's \appendix also matched \appendixname

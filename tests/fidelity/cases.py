@@ -1,6 +1,6 @@
 """The fidelity cases: RedPajama's outputs in ``../shared/reference/rpv1-outputs`` (for GitHub,
 computed from the recipe) and how every difference from ours is explained (each deviation is
-a row of the README's table; see each slice's module for what its checks allow)."""
+a row of the deviation table (docs/deviations.md); see each slice's module for what its checks allow)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def github_case(inputs: list[str], licenses: Mapping[str, str | None] | None = N
     )
 
 
-# README rows of these slices that no document of a comparison can show, and why.
+# Deviation rows of these slices that no document of a comparison can show, and why.
 NOT_PER_DOCUMENT = {
     "se-site-selection": "chooses which archives are read, not what a document holds",
     "se-memory": "how the join runs, not what it produces",

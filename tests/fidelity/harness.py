@@ -4,7 +4,7 @@ A :class:`Case` runs the slice through the real command line on the inputs RedPa
 read, indexes both outputs by a key that must be unique on each side (arXiv id, question
 URL, (language, title), (repo, ref, path)) and compares each pair byte for byte
 (``json.dumps`` of text and meta, key order included). A difference is explained only by
-named :class:`Deviation`\\ s, each a row of the README's deviation table, applied in order:
+named :class:`Deviation`\\ s, each a row of the deviation table (docs/deviations.md), applied in order:
 
 - a *switch* reruns the slice with ``--redpajama-compat RULE`` added to the rules before it,
   so RedPajama's behaviour comes from the product's own code; its ``check`` then verifies
@@ -37,7 +37,7 @@ Doc = dict[str, Any] | None
 Check = Callable[[Doc, Doc, "Situation"], "str | None"]
 Rewrite = Callable[[Doc, Doc, "Situation"], tuple[Doc, Doc]]
 TextMeta = Callable[[str], dict[str, Any]]
-README = Path(__file__).resolve().parents[2] / "README.md"
+DEVIATIONS = Path(__file__).resolve().parents[2] / "docs" / "deviations.md"
 
 
 class DuplicateKey(ValueError):
@@ -46,7 +46,7 @@ class DuplicateKey(ValueError):
 
 @dataclass(frozen=True)
 class Deviation:
-    """One row of the README's deviation table, as the comparison applies it."""
+    """One row of the deviation table (docs/deviations.md), as the comparison applies it."""
 
     row: str
     compat: str | None = None  # a --redpajama-compat rule ...
@@ -125,7 +125,7 @@ class Case:
     reference: Path | Callable[[list[str], frozenset[str]], list[dict]]
     key: Callable[[dict], Hashable]
     deviations: list[Deviation]
-    options: dict[str, list[str]] = field(default_factory=dict)  # README row -> options reproducing it
+    options: dict[str, list[str]] = field(default_factory=dict)  # deviation row -> options reproducing it
     arguments: list[str] = field(default_factory=list)  # further options of every run
     context: Callable[[list[str]], Mapping] = lambda inputs: {}
     text_meta: Callable[[], TextMeta] | None = None  # builds the function once, when first needed
@@ -316,10 +316,10 @@ def drop_meta_keys(*keys: str) -> Rewrite:
     return rewrite
 
 
-def readme_rows() -> dict[str, str]:
-    """Deviation table rows of the README by id (the first column, in backticks)."""
+def deviation_rows() -> dict[str, str]:
+    """Deviation table rows of docs/deviations.md by id (the first column, in backticks)."""
     rows = {}
-    for line in README.read_text("utf-8").splitlines():
+    for line in DEVIATIONS.read_text("utf-8").splitlines():
         match = re.match(r"^\|\s*`([a-z0-9-]+)`\s*\|\s*([a-z0-9]+)\s*\|", line)
         if match:
             rows[match.group(1)] = match.group(2)

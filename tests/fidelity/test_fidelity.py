@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import SHARED, need
 from tests.fidelity import cases
-from tests.fidelity.harness import Result, classify, readme_rows
+from tests.fidelity.harness import Result, classify, deviation_rows
 
 # Papers with root documents besides the main one (a supplement, exercise solutions, referee
 # responses), each of which the default output keeps.
@@ -108,8 +108,8 @@ def test_books_keep_and_drop_decisions(tmp_path, fidelity_results):
 @pytest.mark.parametrize("make", [cases.arxiv_case, cases.stackexchange_case, cases.wikipedia_case, cases.github_case])
 def test_readme_deviation_rows_match_the_normalizers_one_to_one(make):
     case = make([])
-    rows = readme_rows()
+    rows = deviation_rows()
     slice_rows = {row for row, slc in rows.items() if slc == case.slice}
     named = {dev.row for dev in case.deviations} | set(case.options)
-    assert named <= set(rows), f"not in the README's deviation table: {named - set(rows)}"
+    assert named <= set(rows), f"not in the deviation table (docs/deviations.md): {named - set(rows)}"
     assert slice_rows - named <= set(cases.NOT_PER_DOCUMENT), slice_rows - named - set(cases.NOT_PER_DOCUMENT)
