@@ -19,7 +19,8 @@ from redpajama.core.errors import UsageError
 from redpajama.core.records import Failure, utf8_len
 from redpajama.core.tables import TableQuery, TableSource
 from redpajama.pipelines.beam.launch import beam_version, first_line, google_credentials
-from redpajama.pipelines.beam.steps import BATCH_BYTES, BATCH_RECORDS, FAILURES, StepCounters
+from redpajama.pipelines.beam.steps import FAILURES, StepCounters
+from redpajama.pipelines.runs.recipe import BATCH_BYTES, BATCH_RECORDS
 from redpajama.slices.base import Slice
 
 LOCATION = "US"  # where bigquery-public-data keeps its datasets; a query's result must be written there too

@@ -9,14 +9,11 @@ Every outcome increments a Beam counter ``"{slice}/{step}/{outcome}"`` in the
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from redpajama.core.records import (
-    Failure,
     GroupKeyStep,
     JoinStep,
     KeepFirstStep,
@@ -26,20 +23,30 @@ from redpajama.core.records import (
 from redpajama.pipelines.beam import sinks
 from redpajama.pipelines.beam.bigquery import ReadTable
 from redpajama.pipelines.beam.group_keys import ReadTwice
-from redpajama.pipelines.beam.keep_first import REMOVED, KeepFirstAtSink, as_join
+from redpajama.pipelines.beam.keep_first import REMOVED, KeepFirstAtSink
 from redpajama.pipelines.beam.reading import ExpandInputs, PlanUnits, ReadUnits
 from redpajama.pipelines.beam.shuffle_volume import counted
 from redpajama.pipelines.beam.shuffles import Join, NearDuplicates, ReferenceLookup
-from redpajama.pipelines.beam.steps import DROPPED, FAILURES, ApplySteps, unbatch
+from redpajama.pipelines.beam.steps import DROPPED, FAILURES, ApplySteps
 from redpajama.pipelines.beam.written import YIELDS, EncodeWritten, add_pairs, yield_line
 from redpajama.pipelines.runs import sink
 from redpajama.pipelines.runs.executor import Layout
 from redpajama.pipelines.runs.output_folder import DROPPED as DROPPED_FOLDER
 from redpajama.pipelines.runs.output_folder import ERRORS, INPUT_LIST, UNIT_YIELDS, join
+from redpajama.pipelines.runs.recipe import (
+    as_join,
+    count_line,
+    failure_line,
+    group_steps,
+    keep_first_at_sink,
+    near_duplicate_line,
+    read_twice_at,
+    sample_hash,
+    sample_line,
+    unbatch,
+)
 from redpajama.pipelines.runs.stats import shuffle_counter_prefix
 from redpajama.slices.base import Slice
-
-SHUFFLE_STEPS = (JoinStep, KeepFirstStep, GroupKeyStep, ReferenceStep, NearDedupStep)
 
 
 class CountBy(beam.PTransform):
@@ -56,8 +63,7 @@ class CountBy(beam.PTransform):
             keyed
             | "Key" >> beam.Map(lambda item: (key(item[1]), 1))
             | "Sum" >> beam.CombinePerKey(sum)
-            | "Line" >> beam.Map(lambda kv: sink.SinkLine(f"{name}-counts", kv[0], f"{10**15 - kv[1]:015d}|{kv[0]}",
-                                                        f"{kv[0]}\t{kv[1]}".encode()))
+            | "Line" >> beam.MapTuple(lambda value, count: count_line(name, value, count))
         )
 
 
@@ -76,23 +82,8 @@ class SeededSample(beam.PTransform):
             keyed
             | "Text" >> beam.Map(lambda item: item[1]["text"])
             | "Smallest" >> beam.combiners.Top.Of(self.n, key=lambda text: sample_hash(seed, text), reverse=True)
-            | "Lines" >> beam.FlatMap(lambda texts: [sink.SinkLine("sample", text, text, text.encode("utf-8")) for text in texts])
+            | "Lines" >> beam.FlatMap(lambda texts: [sample_line(text) for text in texts])
         )
-
-
-def sample_hash(seed: int, text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=8, key=str(seed).encode("utf-8")).digest()
-
-
-def _failure_line(failure: Failure) -> sink.SinkLine:
-    key = f"{failure.source}\t{failure.location}\t{failure.reason}"
-    line = json.dumps(failure.as_json(), ensure_ascii=False).encode("utf-8", "backslashreplace")
-    return sink.SinkLine("errors", key, key, line)
-
-
-def _dropped_line(item) -> sink.SinkLine:
-    order_key, record = item
-    return sink.SinkLine("near_duplicate", record["meta"]["id"], order_key, sink.encode_record(record))
 
 
 INLINE_INPUT_BYTES = 256 << 10
@@ -140,8 +131,8 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     samples = []  # dropped records a step wants kept for inspection (near-duplicates)
     fraction = layout.keep_dropped  # rejects leave each step as sink lines, written when this is set
     # Kept rejects need the duplicates' records: keep-first then runs as a join.
-    at_sink = _keep_first_at_sink(steps, slc) if fraction is None else None
-    for index, group in enumerate(_group_steps(steps[:at_sink])):
+    at_sink = keep_first_at_sink(steps, slc) if fraction is None else None
+    for index, group in enumerate(group_steps(steps[:at_sink])):
         if not isinstance(group, list):  # a shuffle step takes records one by one
             records = records | f"Unbatch{index}" >> beam.FlatMap(unbatch)
         if isinstance(group, KeepFirstStep):
@@ -203,7 +194,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
     errors_written = (
         failures
         | "AllFailures" >> beam.Flatten()
-        | "EncodeFailures" >> beam.Map(_failure_line)
+        | "EncodeFailures" >> beam.Map(failure_line)
         | "WriteErrors"
         >> sinks.WriteSortedShards(join(layout.temporary, ERRORS), layout.shard_bytes, compressed=False,
                                 always=("errors",), spill=spill)
@@ -214,7 +205,7 @@ def build(pipeline: beam.Pipeline, slc: Slice, inputs: Iterable[str], layout: La
         dropped_lines.append(
             samples
             | "AllDropped" >> beam.Flatten()
-            | "EncodeDropped" >> beam.Map(_dropped_line)
+            | "EncodeDropped" >> beam.MapTuple(near_duplicate_line)
         )
     if dropped_lines:
         outputs.append(
@@ -231,36 +222,10 @@ def _read(units, slc: Slice, steps: list, layout: Layout, spill: str | None):
     """Records read from the units (batches), the read's failures, its rejects kept (a list), and
     the steps left to run: a :class:`GroupKeyStep` after only per-record steps is run with them
     over two reads."""
-    at = next((i for i, step in enumerate(steps) if isinstance(step, GroupKeyStep)), None)
-    if at is None or any(isinstance(step, SHUFFLE_STEPS) for step in steps[:at]):
+    at = read_twice_at(steps)
+    if at is None:
         read = units | "Read" >> beam.ParDo(ReadUnits(slc)).with_outputs(FAILURES, main="records")
         return read.records, read[FAILURES], [], steps
     step = steps[at]
     read = units | f"ReadTwice_{step.name}" >> ReadTwice(slc, steps[:at], step, spill, layout.keep_dropped)
     return read["records"], read[FAILURES], [read[DROPPED]], steps[at + 1 :]
-
-
-def _keep_first_at_sink(steps: list, slc: Slice) -> int | None:
-    """Where a :class:`KeepFirstStep` can be decided at the sink: only per-record steps after it,
-    and no counts or sample of the kept records (which would see the duplicates)."""
-    if slc.counts() or slc.sample_spec():
-        return None
-    for index in range(len(steps) - 1, -1, -1):
-        if isinstance(steps[index], KeepFirstStep):
-            return index
-        if isinstance(steps[index], SHUFFLE_STEPS):
-            return None
-    return None
-
-
-def _group_steps(steps: list) -> list:
-    """Runs of per-record steps are fused into one DoFn; a shuffle step stands alone."""
-    groups: list = []
-    for step in steps:
-        if isinstance(step, SHUFFLE_STEPS):
-            groups.append(step)
-        elif groups and isinstance(groups[-1], list):
-            groups[-1].append(step)
-        else:
-            groups.append([step])
-    return groups

@@ -23,7 +23,8 @@ from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, 
 from redpajama.pipelines.beam.reading import ReadUnits
 from redpajama.pipelines.beam.shuffle_volume import counted
 from redpajama.pipelines.beam.spill import SpillReader, SpillWriter
-from redpajama.pipelines.beam.steps import DROPPED, FAILURES, NAMESPACE, ApplySteps, Tally
+from redpajama.pipelines.beam.steps import DROPPED, FAILURES, NAMESPACE, ApplySteps
+from redpajama.pipelines.runs.recipe import Tally
 from redpajama.slices.base import Slice, WorkUnit
 
 UNITS = "units"

@@ -8,7 +8,8 @@ trace is counted now; every other is a duplicate: counted as dropped by this ste
 discarded, and its line, if one was made, removed in the sink by a tombstone. Only pairs and
 tombstones travel; a record's text crosses one shuffle, the sink's.
 
-Where the step is followed by a shuffle step, :func:`as_join` gives the join it runs as.
+Where the step is followed by a shuffle step, it runs as a join
+(:func:`~redpajama.pipelines.runs.recipe.as_join`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import apache_beam as beam
-from redpajama.core.records import Drop, Failure, JoinStep, KeepFirstStep, Step, utf8_len
+from redpajama.core.records import Drop, Failure, KeepFirstStep, Step, utf8_len
 from redpajama.pipelines.beam.shuffle_volume import counted
-from redpajama.pipelines.beam.steps import FAILURES, ApplySteps, StepCounters, Tally, step_failure, unbatch
-from redpajama.pipelines.beam.written import WRITE, YIELDS, UnitYields, to_line
+from redpajama.pipelines.beam.steps import FAILURES, ApplySteps, StepCounters
+from redpajama.pipelines.beam.written import YIELDS, UnitYields
+from redpajama.pipelines.runs.recipe import WRITE, Tally, step_failure, to_line, unbatch
 from redpajama.pipelines.runs.sink import Tombstone, line_digest
 from redpajama.slices.base import Slice
 
@@ -223,19 +225,3 @@ class _Verdicts(beam.DoFn):
 
     def finish_bundle(self):
         yield from self._yields.emit()
-
-
-def as_join(step: KeepFirstStep) -> JoinStep:
-    """The step as a join of the records by key, for where a shuffle step follows it."""
-
-    def keep_first(parents, children):
-        for index, record in enumerate(parents):  # handed over sorted by order key
-            yield record if index == 0 else Drop(step.reason, scores={"duplicate_of": parents[0]["meta"].get("id")},
-                                                 record=record)
-
-    return JoinStep(name=step.name, parent_key=step.key, child_key=_no_key, join=keep_first,
-                    description=step.description)
-
-
-def _no_key(record) -> None:
-    return None

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import apache_beam as beam
 from redpajama.core import storage
-from redpajama.core.records import Failure, is_utf8, printable
+from redpajama.core.records import Failure, is_utf8
 from redpajama.pipelines.beam.filesystems import configure_storage
-from redpajama.pipelines.beam.steps import BATCH_BYTES, BATCH_RECORDS, FAILURES, StepCounters
+from redpajama.pipelines.beam.steps import FAILURES, StepCounters
 from redpajama.pipelines.runs.progress import BatchSizer, UnitProgress, emit
+from redpajama.pipelines.runs.recipe import (
+    BATCH_BYTES,
+    BATCH_RECORDS,
+    booked,
+    empty_input,
+    reader_items,
+    unit_bytes,
+    unreadable_item,
+)
 from redpajama.slices.base import Slice, WorkUnit
 
 
@@ -91,22 +99,19 @@ class ReadUnits(beam.DoFn):
         batch: list = []
         batch_bytes = 0
         sizer = BatchSizer(BATCH_RECORDS)
-        with UnitProgress(label, _unit_bytes(unit)) as progress:
-            for item in self._items(unit):
+        with UnitProgress(label, unit_bytes(unit)) as progress:
+            for item in reader_items(self.slice, unit):
                 if isinstance(item, Failure):
                     failed += item.units
                     self.counters.failed.inc(item.units)
                     yield beam.pvalue.TaggedOutput(FAILURES, item)
                     continue
                 try:
-                    size = _booked(item, unit_id)
+                    size = booked(item, unit_id)
                 except Exception as error:  # fails alone: an unwritable record, or a reader's malformed item
                     failed += 1
                     self.counters.failed.inc()
-                    reason = "invalid_record" if isinstance(error, ValueError) else "reader_failed"
-                    where = printable(item[0]) if isinstance(item, tuple) and isinstance(item[0], str) else unit.location
-                    yield beam.pvalue.TaggedOutput(FAILURES, Failure(
-                        unit.source, where, reason, f"{type(error).__name__}: {error}"))
+                    yield beam.pvalue.TaggedOutput(FAILURES, unreadable_item(unit, item, error))
                     continue
                 documents += 1
                 progress.documents = documents
@@ -124,8 +129,7 @@ class ReadUnits(beam.DoFn):
         whole = unit.start == 0 and unit.end is None  # a range of a file may rightly hold nothing
         if documents == 0 and failed == 0 and whole:  # an empty input is a counted failure, not a silent nothing
             self.counters.failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILURES, Failure(unit.source, unit.location, "empty_input",
-                                                             "the input holds no documents"))
+            yield beam.pvalue.TaggedOutput(FAILURES, empty_input(unit))
             failed = 1
         progress_line(
             f"{self.slice.name}: read {unit.source} ({unit.location}): {documents} documents, "
@@ -135,51 +139,3 @@ class ReadUnits(beam.DoFn):
     def _count(self, batch: list, size: int) -> None:
         self.counters.docs_out.inc(len(batch))
         self.counters.bytes_out.inc(size)
-
-    def _items(self, unit: WorkUnit):
-        """The reader's items; a reader that breaks fails the rest of its unit, not the job."""
-        try:
-            yield from self.slice.read(unit)
-        except Exception as error:
-            yield Failure(unit.source, unit.location, "reader_failed", f"{type(error).__name__}: {error}")
-
-
-def _booked(item, unit_id: tuple[str, int]) -> int:
-    """Marks a keyed record with its unit and returns its size in bytes: the text's, or what a
-    reader that keeps the source beside the text (arXiv's files) says as a count in ``_source_bytes``."""
-    key, record = item
-    meta, text = record["meta"], record["text"]
-    if not isinstance(key, str) or not isinstance(meta, dict) or not isinstance(text, str):
-        raise TypeError("a record is (str, {'text': str, 'meta': dict})")
-    size = len(text) if text.isascii() else len(text.encode("utf-8"))  # a lone surrogate raises here
-    if not (is_utf8(key) and _all_utf8(meta)):  # no coder, and no output line, could carry it
-        raise ValueError("a name or value that is not UTF-8 (a lone surrogate)")
-    meta["_unit"] = unit_id
-    stated = meta.get("_source_bytes")
-    return stated if type(stated) is int and stated > 0 else size
-
-
-def _all_utf8(value) -> bool:
-    """Whether every string in ``value`` (nested dicts, lists and tuples; keys too) is valid UTF-8."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if not is_utf8(item):
-                return False
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
-    return True
-
-
-def _unit_bytes(unit: WorkUnit) -> int | None:
-    """The unit's size in raw bytes, where it is cheap to know (for the time left in progress lines)."""
-    if unit.end is not None:
-        return unit.end - unit.start
-    try:
-        return os.path.getsize(unit.source) - unit.start if "://" not in unit.source else None
-    except OSError:
-        return None

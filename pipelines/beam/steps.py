@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from redpajama.core.errors import LimitExceeded
-from redpajama.core.isolation import Budget, BudgetExceeded, IsolatedSteps, StepSetupError, budgeted_steps
+from redpajama.core.isolation import Budget
 from redpajama.core.records import Drop, Failure, Step, utf8_len
+from redpajama.pipelines.runs.recipe import FusedSteps, KeptReject, Tally, step_failure
 from redpajama.pipelines.runs.rejects import kept_reject_line
 from redpajama.pipelines.runs.stats import KEPT_DROPPED
 
@@ -49,37 +49,6 @@ class StepCounters:
         self._other[outcome].inc(count)
 
 
-class Tally:
-    """A batch's counts for one step, added to its Beam counters once per batch."""
-
-    __slots__ = ("docs_in", "docs_out", "bytes_in", "bytes_out", "failed", "dropped", "other")
-
-    def __init__(self):
-        self.docs_in = self.docs_out = self.bytes_in = self.bytes_out = self.failed = 0
-        self.dropped: dict[str, int] = {}
-        self.other: dict[str, int] = {}
-
-    def flush(self, counters: StepCounters) -> None:
-        for name in ("docs_in", "docs_out", "bytes_in", "bytes_out", "failed"):
-            value = getattr(self, name)
-            if value:
-                getattr(counters, name).inc(value)
-        for reason, count in self.dropped.items():
-            counters.dropped(reason, count)
-        for outcome, count in self.other.items():
-            counters.count(outcome, count)
-
-
-# Records move between the map-only stages in lists of this many (Beam's cost is per element).
-BATCH_RECORDS = 256
-BATCH_BYTES = 16 << 20
-
-
-def unbatch(item):
-    """A batch's records one by one (a single record passes through): before a shuffle."""
-    return item if isinstance(item, list) else [item]
-
-
 class ApplySteps(beam.DoFn):
     """Consecutive per-record steps, fused; each outcome counted under its step's name.
 
@@ -97,17 +66,13 @@ class ApplySteps(beam.DoFn):
         self.keep_dropped = keep_dropped
 
     def setup(self):
-        isolated = budgeted_steps(self.steps, self.budget)
-        self._isolated = IsolatedSteps([self.steps[i] for i in isolated], self.budget) if isolated else None
-        self._route = {index: position for position, index in enumerate(isolated)}  # step -> index in the child
-        for index, step in enumerate(self.steps):
-            if index not in self._route:
-                step.setup()
+        self._fused = FusedSteps(self.steps, self.budget, self.keep_dropped)
+        self._fused.setup()
         self.counters = [StepCounters(self.slice_name, step.name) for step in self.steps]
 
     def teardown(self):
-        if getattr(self, "_isolated", None) is not None:
-            self._isolated.close()
+        if getattr(self, "_fused", None) is not None:
+            self._fused.teardown()
 
     def process(self, item):
         """A batch in, the batch of its kept records out (a single record: the same, unbatched)."""
@@ -131,42 +96,12 @@ class ApplySteps(beam.DoFn):
 
     def _apply(self, item, tallies: list[Tally]):
         """The record after every step, None if dropped, or a tagged failure (or reject kept)."""
-        key, record = item
-        text = record["text"]
-        size = utf8_len(text)  # measured again only when a step rewrites the text
-        for index, (step, tally) in enumerate(zip(self.steps, tallies, strict=True)):
-            tally.docs_in += 1
-            tally.bytes_in += size
-            try:
-                if index in self._route:
-                    result = self._isolated.apply(self._route[index], record)
-                else:
-                    result = step.apply(record)
-            except BudgetExceeded as error:
-                tally.failed += 1
-                tally.other[error.outcome] = tally.other.get(error.outcome, 0) + 1
-                return beam.pvalue.TaggedOutput(FAILURES, step_failure(step.name, key, record, error, error.outcome))
-            except StepSetupError:
-                raise  # the steps cannot run at all: an error of the run, as a failing setup() in-process
-            except Exception as error:
-                tally.failed += 1
-                return beam.pvalue.TaggedOutput(FAILURES, step_failure(step.name, key, record, error))
-            if isinstance(result, Drop):
-                tally.dropped[result.reason] = tally.dropped.get(result.reason, 0) + 1
-                if self.keep_dropped is None:
-                    return None
-                kept = kept_reject(step.name, key, record, result, self.keep_dropped)
-                if kept is not None:
-                    outcome = KEPT_DROPPED + result.reason
-                    tally.other[outcome] = tally.other.get(outcome, 0) + 1
-                return kept
-            record = result
-            if record["text"] is not text:
-                text = record["text"]
-                size = utf8_len(text)
-            tally.docs_out += 1
-            tally.bytes_out += size
-        return key, record
+        result = self._fused.apply(item, tallies)
+        if isinstance(result, Failure):
+            return beam.pvalue.TaggedOutput(FAILURES, result)
+        if isinstance(result, KeptReject):
+            return beam.pvalue.TaggedOutput(DROPPED, result.line)
+        return result
 
 
 class StepDoFn(beam.DoFn):
@@ -212,15 +147,3 @@ class StepDoFn(beam.DoFn):
         if kept is not None:
             self.counters.count(KEPT_DROPPED + drop.reason)
             yield kept
-
-
-def step_failure(step: str, order_key: str, record, error: Exception, outcome: str = "failed") -> Failure:
-    """The failure of one record: ``<step>_<outcome>``, or a broken cap's own reason (``record_too_large``)."""
-    meta = record.get("meta", {})
-    return Failure(
-        source=str(meta.get("url") or meta.get("id") or "?"),
-        location=order_key,
-        reason=error.reason if isinstance(error, LimitExceeded) else f"{step}_{outcome}",
-        detail=str(error) if isinstance(error, BudgetExceeded) else f"{type(error).__name__}: {error}",
-        step=step,
-    )

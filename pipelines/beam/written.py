@@ -7,20 +7,12 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 from redpajama.core.records import utf8_len
-from redpajama.pipelines.beam.steps import FAILURES, StepCounters, Tally, step_failure, unbatch
+from redpajama.pipelines.beam.steps import FAILURES, StepCounters
 from redpajama.pipelines.runs import sink
+from redpajama.pipelines.runs.recipe import WRITE, Tally, step_failure, to_line, unbatch
 from redpajama.slices.base import Slice, UnitId
 
 YIELDS = "yields"
-WRITE = "write"
-
-
-def to_line(item, slc: Slice) -> sink.SinkLine:
-    """A keyed record -> its line for the sink; raises ``TypeError``/``ValueError``
-    (``UnicodeEncodeError``) when it cannot be written."""
-    key, record = item
-    line = record["text"].encode("utf-8") if slc.output_format == "lines" else sink.encode_record(record)
-    return sink.SinkLine(slc.partition(record), record["meta"]["id"], key, line)
 
 
 class UnitYields:

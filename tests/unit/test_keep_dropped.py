@@ -20,7 +20,6 @@ from redpajama.filters.wikiref import WikiReferenceClassifier
 from redpajama.pipelines.beam.build import build
 from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.group_keys import ReadTwice
-from redpajama.pipelines.beam.keep_first import as_join
 from redpajama.pipelines.beam.options import RunnerConfig, pipeline_options
 from redpajama.pipelines.beam.shuffles import Join
 from redpajama.pipelines.beam.steps import DROPPED
@@ -28,6 +27,7 @@ from redpajama.pipelines.commands.cli import make_parser
 from redpajama.pipelines.commands.show import dropped_shards
 from redpajama.pipelines.runs.executor import Layout
 from redpajama.pipelines.runs.output_folder import own_name
+from redpajama.pipelines.runs.recipe import as_join
 from redpajama.pipelines.runs.rejects import keeps_reject, reject_line, selected
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices import stackexchange as se

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from redpajama.core.records import Drop, KeepFirstStep, Step
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.keep_first import as_join
 from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.recipe import as_join
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.base import Slice, WorkUnit
 
