@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from redpajama.core.records import GroupKeyStep, Step, StepResult
+from redpajama.core.records import GroupKeyStep, Step
 from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, key_set, record_keys, unit_keys
 from redpajama.pipelines.beam.reading import ReadUnits
 from redpajama.pipelines.beam.shuffle_volume import counted
 from redpajama.pipelines.beam.spill import SpillReader, SpillWriter
 from redpajama.pipelines.beam.steps import DROPPED, FAILURES, NAMESPACE, ApplySteps
-from redpajama.pipelines.runs.recipe import Tally
+from redpajama.pipelines.runs.recipe import Tally, WithShared
 from redpajama.slices.base import Slice, WorkUnit
 
 UNITS = "units"
@@ -147,18 +147,6 @@ class _SharedPerUnit(beam.DoFn):
                 yield uid, (group, mine.tobytes())
 
 
-class _WithShared(Step):
-    """The group step as a per-record step, with the shared keys of the unit being read."""
-
-    def __init__(self, step: GroupKeyStep):
-        self.name = step.name
-        self.step = step
-        self.shared: dict[str, set[bytes]] = {}
-
-    def apply(self, record) -> StepResult:
-        return self.step.apply(record, self.shared.get(self.step.group(record), frozenset()))
-
-
 class _SecondRead(beam.DoFn):
     """``(unit id, {units, shared})`` -> the unit read (counted) through ``before`` and the step."""
 
@@ -171,7 +159,7 @@ class _SecondRead(beam.DoFn):
     def setup(self):
         self.reader = ReadUnits(self.slice)
         self.reader.setup()
-        self.with_shared = _WithShared(self.step)
+        self.with_shared = WithShared(self.step)
         self.steps = ApplySteps(self.slice.name, [*self.before, self.with_shared], self.slice.context.budget, self.keep_dropped)
         self.steps.setup()
 
@@ -247,7 +235,7 @@ class _FromParked(beam.DoFn):
         self.keep_dropped = keep_dropped
 
     def setup(self):
-        self.with_shared = _WithShared(self.step)
+        self.with_shared = WithShared(self.step)
         self.steps = ApplySteps(self.slice.name, [self.with_shared], self.slice.context.budget, self.keep_dropped)
         self.steps.setup()
         self._spilled = SpillReader()

@@ -26,6 +26,7 @@ from redpajama.core.records import (
     NearDedupStep,
     ReferenceStep,
     Step,
+    StepResult,
     is_utf8,
     printable,
     utf8_len,
@@ -215,6 +216,18 @@ class FusedSteps:
             tally.docs_out += 1
             tally.bytes_out += size
         return key, record
+
+
+class WithShared(Step):
+    """The group step as a per-record step, with the shared keys of the unit being read."""
+
+    def __init__(self, step: GroupKeyStep):
+        self.name = step.name
+        self.step = step
+        self.shared: dict[str, set[bytes]] = {}
+
+    def apply(self, record) -> StepResult:
+        return self.step.apply(record, self.shared.get(self.step.group(record), frozenset()))
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -1,0 +1,290 @@
+"""The in-process executor: a slice's recipe in this process, without Beam.
+
+Inputs are expanded, planned and read unit by unit; per-record steps run fused (under the run's
+per-document budget), each shuffle step in memory (:mod:`redpajama.pipelines.inprocess.shuffles`),
+and every output through :func:`~redpajama.pipelines.inprocess.sink.write_sorted_shards` by the
+sink's rules: the same files, failures and counts as a Beam run. Every record stays in memory, so
+it is meant for small inputs (tests, a few files, ``models build``); it measures no shuffle volume.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from redpajama.core import s3, storage
+from redpajama.core.errors import UsageError
+from redpajama.core.records import (
+    Failure,
+    GroupKeyStep,
+    JoinStep,
+    KeepFirstStep,
+    NearDedupStep,
+    ReferenceStep,
+    is_utf8,
+    utf8_len,
+)
+from redpajama.dedup.shared_keys import SharedKeyCounter, as_keys, held_shared, key_set, record_keys, unit_keys
+from redpajama.pipelines.inprocess import shuffles
+from redpajama.pipelines.inprocess.counters import Counters
+from redpajama.pipelines.inprocess.shuffles import Keyed, Outputs
+from redpajama.pipelines.inprocess.sink import write_sorted_shards
+from redpajama.pipelines.runs import sink
+from redpajama.pipelines.runs.executor import Layout
+from redpajama.pipelines.runs.output_folder import DROPPED, ERRORS, UNIT_YIELDS, join
+from redpajama.pipelines.runs.progress import UnitProgress, emit
+from redpajama.pipelines.runs.recipe import (
+    WRITE,
+    FusedSteps,
+    KeptReject,
+    Tally,
+    WithShared,
+    as_join,
+    booked,
+    count_line,
+    empty_input,
+    failure_line,
+    group_steps,
+    keep_first_at_sink,
+    read_twice_at,
+    reader_items,
+    sample_hash,
+    sample_line,
+    step_failure,
+    to_line,
+    unit_bytes,
+    unreadable_item,
+)
+from redpajama.slices.base import Slice, UnitId, WorkUnit
+
+
+class InProcessExecutor:
+    """Runs a slice's recipe in this process (see the module)."""
+
+    workers = 1
+
+    def describe(self) -> str:
+        return "in-process"
+
+    def execute(self, slc: Slice, inputs: list[str], layout: Layout, *, quiet: bool = True,
+                close_in_child: tuple[int, ...] = ()) -> dict[str, int]:
+        if slc.context.table is not None:
+            raise UsageError(f"{slc.name}: a query's result table is read by the Beam executor only (--executor beam)")
+        return Recipe(slc, layout).run(inputs)
+
+
+class Recipe:
+    """One run of one slice's recipe, its counters and everything it wrote."""
+
+    def __init__(self, slc: Slice, layout: Layout):
+        self.slice = slc
+        self.layout = layout
+        self.fraction = layout.keep_dropped
+        self.counters = Counters(slc.name)
+        self.out = Outputs()
+
+    def run(self, inputs: list[str]) -> dict[str, int]:
+        s3.pay_for_all(self.slice.context.requester_pays)
+        units = [unit for path in self._expand(sorted(inputs)) for unit in self._plan(path)]
+        steps = self.slice.steps()
+        at = read_twice_at(steps)
+        if at is None:
+            records = [item for unit in units for item in self._read(unit)]
+        else:
+            records = self._read_twice(units, steps[:at], steps[at])
+            steps = steps[at + 1 :]
+        at_sink = keep_first_at_sink(steps, self.slice) if self.fraction is None else None
+        for group in group_steps(steps[:at_sink]):
+            records = self._apply(group, records)
+        if at_sink is not None:
+            records = shuffles.keep_first_at_sink(records, steps[at_sink], self.counters, self.out)
+            records = self._apply(steps[at_sink + 1 :], records)
+        self._write(records)
+        return self.counters.as_dict()
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def _expand(self, patterns: list[str]):
+        """Each path, glob or URL -> the files it names (a missing one is a counted failure)."""
+        counts = self.counters.step("plan")
+        for pattern in patterns:
+            try:
+                paths = storage.expand(pattern, folders=self.slice.reads_folders)
+            except Exception as error:  # a file system refusing the pattern
+                paths, detail = [], str(error)
+            else:
+                detail = "no file matches"
+            if not paths:
+                counts.failed.inc()
+                self.out.failures.append(Failure(pattern, "input", "missing_input", detail, "plan"))
+            for path in paths:
+                if is_utf8(path):
+                    yield path
+                else:
+                    counts.failed.inc()
+                    self.out.failures.append(Failure(path, "input", "invalid_file_name", "the name is not UTF-8", "plan"))
+
+    def _plan(self, path: str):
+        counts = self.counters.step("plan")
+        for unit in self.slice.plan(path):
+            if isinstance(unit, Failure):
+                counts.failed.inc(unit.units)
+                self.out.failures.append(unit)
+            else:
+                counts.docs_out.inc()
+                yield unit
+
+    def _read(self, unit: WorkUnit) -> list[Keyed]:
+        """One unit's keyed records, counted as read; its failures dead-lettered."""
+        counts = self.counters.step("read")
+        started = time.monotonic()
+        counts.docs_in.inc()
+        records: list[Keyed] = []
+        failed = 0
+        unit_id = tuple(unit.id)
+        with UnitProgress(f"{self.slice.name}: reading {unit.source} ({unit.location})", unit_bytes(unit)) as progress:
+            for item in reader_items(self.slice, unit):
+                if isinstance(item, Failure):
+                    failed += item.units
+                    counts.failed.inc(item.units)
+                    self.out.failures.append(item)
+                    continue
+                try:
+                    size = booked(item, unit_id)
+                except Exception as error:  # fails alone: an unwritable record, or a reader's malformed item
+                    failed += 1
+                    counts.failed.inc()
+                    self.out.failures.append(unreadable_item(unit, item, error))
+                    continue
+                records.append(item)
+                counts.docs_out.inc()
+                counts.bytes_out.inc(size)
+                progress.documents = len(records)
+        if not records and failed == 0 and unit.start == 0 and unit.end is None:
+            counts.failed.inc()
+            self.out.failures.append(empty_input(unit))
+            failed = 1
+        emit(f"  {self.slice.name}: read {unit.source} ({unit.location}): {len(records)} documents, "
+             f"{failed} failed, {time.monotonic() - started:.1f}s")
+        return records
+
+    def _read_twice(self, units: list[WorkUnit], before: list, step: GroupKeyStep) -> list[Keyed]:
+        """A :class:`GroupKeyStep` after only per-record steps: each unit read (counted) through
+        ``before``; a group's keys held by two or more records are shared; each unit's records then
+        go through the step with the shared keys it holds."""
+        per_unit: list[tuple[list[Keyed], dict[str, list[bytes]]]] = []
+        for unit in units:
+            kept = self._apply(before, self._read(unit))
+            by_group: dict[str, list[bytes]] = {}
+            for _, record in kept:
+                try:
+                    group, keys = step.group(record), record_keys(step.keys(record))
+                except Exception:  # noqa: BLE001 - the step fails this record when it applies
+                    continue
+                by_group.setdefault(group, []).append(keys)
+            per_unit.append((kept, {group: unit_keys(keys) for group, keys in sorted(by_group.items())}))
+        counts = self.counters.step(step.name)
+        shared: dict[str, object] = {}
+        for group in sorted({group for _, arrays in per_unit for group in arrays}):
+            counter = SharedKeyCounter()
+            for _, arrays in per_unit:
+                if group in arrays:
+                    held, twice = arrays[group]
+                    counter.add(as_keys(held.tobytes()), as_keys(twice.tobytes()))
+            shared[group] = counter.shared()
+            counts.count("groups")
+            counts.count("shared_keys", len(shared[group]))
+        with_shared = WithShared(step)
+        records: list[Keyed] = []
+        for kept, arrays in per_unit:
+            mine = {group: held_shared(held, shared[group]) for group, (held, _) in arrays.items()}
+            with_shared.shared = {group: key_set(keys.tobytes()) for group, keys in mine.items() if len(keys)}
+            records += self._apply([with_shared], kept)
+        return records
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def _apply(self, group, records: list[Keyed]) -> list[Keyed]:
+        """One group of the recipe: fused per-record steps, or one shuffle step."""
+        if isinstance(group, KeepFirstStep):
+            group = as_join(group)
+        if isinstance(group, JoinStep):
+            return shuffles.join(records, group, self.counters, self.fraction, self.out)
+        if isinstance(group, NearDedupStep):
+            return shuffles.near_duplicates(records, group, self.counters, self.fraction, self.out)
+        if isinstance(group, ReferenceStep):
+            return shuffles.reference_lookup(records, group, self.counters, self.fraction, self.out)
+        if isinstance(group, GroupKeyStep):
+            raise ValueError(f"step {group.name}: a {type(group).__name__} must follow only per-record steps")
+        if not group:
+            return records
+        fused = FusedSteps(group, self.slice.context.budget, self.fraction)
+        tallies = [Tally() for _ in group]
+        kept: list[Keyed] = []
+        fused.setup()
+        try:
+            for item in records:
+                result = fused.apply(item, tallies)
+                if isinstance(result, Failure):
+                    self.out.failures.append(result)
+                elif isinstance(result, KeptReject):
+                    self.out.rejects.append(result.line)
+                elif result is not None:
+                    kept.append(result)
+        finally:
+            fused.teardown()
+        for step, tally in zip(group, tallies, strict=True):
+            tally.flush(self.counters.step(step.name))
+        return kept
+
+    # --- outputs --------------------------------------------------------------------------
+
+    def _write(self, records: list[Keyed]) -> None:
+        slc, layout, temporary = self.slice, self.layout, self.layout.temporary
+        counts = self.counters.step(WRITE)
+        lines: list[sink.SinkLine] = []
+        yields: dict = {}
+        for item in records:
+            order_key, record = item
+            try:
+                lines.append(to_line(item, slc))
+            except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
+                counts.failed.inc()
+                self.out.failures.append(step_failure(WRITE, order_key, record, error))
+                continue
+            size = utf8_len(record["text"])
+            counts.docs_out.inc()
+            counts.bytes_out.inc(size)
+            found = yields.setdefault(record["meta"].get("_unit"), [0, 0])
+            found[0] += 1
+            found[1] += size
+        as_lines = slc.output_format == "lines"
+        write_sorted_shards(temporary, lines, layout.shard_bytes, layout.num_shards, compressed=not as_lines,
+                            always=slc.always_written(), extension=".txt" if as_lines else ".jsonl")
+        write_sorted_shards(join(temporary, UNIT_YIELDS), [
+            sink.unit_yield_line(sink.UnitYield(None if unit is None else UnitId(*unit), *found))
+            for unit, found in yields.items()], layout.shard_bytes, compressed=False)
+        extras = self._extras(records)
+        if extras is not None:
+            write_sorted_shards(temporary, extras, layout.shard_bytes, compressed=False, extension=".txt")
+        write_sorted_shards(join(temporary, ERRORS), [failure_line(f) for f in self.out.failures], layout.shard_bytes,
+                            compressed=False, always=("errors",))
+        dropped = [*(self.out.rejects if self.fraction is not None else []), *self.out.samples]
+        if dropped:
+            write_sorted_shards(join(temporary, DROPPED), dropped, layout.shard_bytes)
+
+    def _extras(self, records: list[Keyed]) -> list[sink.SinkLine] | None:
+        """The slice's counts of kept records by key and its seeded sample, if it asks for them."""
+        slc = self.slice
+        if not (slc.counts() or slc.sample_spec()):
+            return None
+        lines = []
+        for name, key in slc.counts().items():
+            counted = Counter(key(record) for _, record in records)
+            lines += [count_line(name, value, count) for value, count in counted.items()]
+        if slc.sample_spec():
+            size, seed = slc.sample_spec()
+            texts = sorted((record["text"] for _, record in records), key=lambda text: sample_hash(seed, text))
+            lines += [sample_line(text) for text in texts[:size]]
+        return lines
+
