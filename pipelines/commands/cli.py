@@ -66,6 +66,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", nargs="+", metavar="PATH", help="files, globs or URLs (default: the manifest)")
     parser.add_argument("--limit", type=_positive, help="read only the first N input files (sorted)")
     parser.add_argument("--output", required=True, help="output directory (local or gs://)")
+    parser.add_argument("--executor", choices=("beam", "inprocess"), default="beam",
+                        help="beam (default: a Beam pipeline on --runner) or inprocess (this process, no Beam; small inputs)")
     parser.add_argument("--runner", choices=RUNNERS, default="local")
     parser.add_argument("--workers", type=_not_negative, default=0,
                         help="local processes (default: cores) or Dataflow max workers")

@@ -44,6 +44,7 @@ def cmd_slices() -> int:
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from redpajama.pipelines.beam.executor import BeamExecutor
     from redpajama.pipelines.beam.launch import check_launch
+    from redpajama.pipelines.inprocess.executor import InProcessExecutor
     from redpajama.pipelines.runs.run import check_output, input_roots, resolve_inputs, run_slice
 
     cls = registry()[args.slice]
@@ -68,11 +69,16 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         worker_log_level="INFO" if args.debug else "ERROR",
         extra=beam_args,
     )
+    if args.executor == "inprocess" and config.runner != "local":
+        raise UsageError(f"--executor inprocess runs the recipe in this process: --runner {config.runner} needs "
+                         "--executor beam")
     if config.runner == "dataflow":
         _default_setup_file(config)
     check_launch(config, args.output, inputs)
     table = None
     query = slc.table_query()
+    if query is not None and args.executor == "inprocess":
+        raise UsageError("--bigquery reads a query's result table with Beam: --executor inprocess does not apply")
     if query is not None:
         if args.input or args.limit:
             raise UsageError(f"--bigquery reads the whole result of {args.slice}'s query: --input and --limit do not apply")
@@ -93,7 +99,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         slc.with_context(context),
         inputs,
         args.output,
-        BeamExecutor(config),
+        InProcessExecutor() if args.executor == "inprocess" else BeamExecutor(config),
         shard_bytes=int(args.shard_mb * (1 << 20)),
         num_shards=args.shards,
         overwrite=args.overwrite,

@@ -94,3 +94,18 @@ def test_commoncrawl_line_dedup_and_buckets(built_models, tmp_path, keep_dropped
     for path in CC_WET:
         need(path)
     both(slice_for(built_models), CC_WET[:2], tmp_path, keep_dropped=keep_dropped)
+
+
+def test_the_run_command_takes_either_executor(tmp_path, capsys):
+    from redpajama.pipelines.commands.cli import EXIT_USAGE, main
+
+    dump = str(need(WIKI / "ltg" / "dumpster-dive-ltgwiki-latest-pages-articles.xml.bz2"))
+    for executor in ("beam", "inprocess"):
+        assert main(["run", "wikipedia", "--input", dump, "--output", str(tmp_path / executor), "--workers", "1",
+                     "--executor", executor]) == 0
+    assert output_bytes(tmp_path / "inprocess" / "wikipedia") == output_bytes(tmp_path / "beam" / "wikipedia")
+    capsys.readouterr()
+    assert main(["run", "wikipedia", "--input", dump, "--output", str(tmp_path / "d"), "--executor", "inprocess",
+                 "--runner", "dataflow"]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        "redpajama: error: --executor inprocess runs the recipe in this process")

@@ -16,6 +16,7 @@ LAYERS = {  # package (a folder, or a subpackage of pipelines/) -> its layer
     "pipelines": 6,  # only says what its packages are
     "pipelines/runs": 6,  # a run of a slice, whatever executes it
     "pipelines/beam": 7,  # the Beam executor
+    "pipelines/inprocess": 7,  # the in-process executor (no Beam)
     "pipelines/fetch": 7,  # fetching cited pages
     "pipelines/commands": 8,  # the CLI and the commands
 }
