@@ -63,16 +63,15 @@ WIKI_EN = WIKI / "en" / "gensim-enwiki-latest-pages-articles1.xml-p000000010p000
 @pytest.fixture(scope="session")
 def built_models(tmp_path_factory) -> Path:
     """``models build`` on the English Wikipedia sample and the real CC WET sample (once per session)."""
-    from redpajama.pipelines.beam.executor import BeamExecutor
-    from redpajama.pipelines.beam.options import RunnerConfig
     from redpajama.pipelines.commands.models_build import BuildSettings, build
+    from redpajama.pipelines.inprocess.executor import InProcessExecutor
     from redpajama.pipelines.runs.run import run_slice
     from redpajama.slices.wikipedia import Wikipedia
 
     need(WIKI_EN)
     need(LID_MODEL)
     root = tmp_path_factory.mktemp("models")
-    wiki = run_slice(Wikipedia(), [str(WIKI_EN)], str(root / "out"), BeamExecutor(RunnerConfig(workers=1)), quiet=True)
+    wiki = run_slice(Wikipedia(), [str(WIKI_EN)], str(root / "out"), InProcessExecutor(), quiet=True)
     folder = root / "built"
     build(BuildSettings(wikipedia=[wiki.slice_dir], commoncrawl=[str(p) for p in CC_WET], output=folder,
                         lid_model=str(LID_MODEL)))

@@ -25,10 +25,13 @@ SPILL = "_spill"  # under _temporary: lines and parked records waiting for their
 
 
 class BeamExecutor:
-    """Runs a slice's recipe as a Beam pipeline on the runner ``config`` names."""
+    """Runs a slice's recipe as a Beam pipeline on the runner ``config`` names. A local run parks
+    lines and records in spill files under ``_temporary/`` (``spill``), so that its shuffles carry
+    an index of them, not their text."""
 
-    def __init__(self, config: RunnerConfig | None = None):
+    def __init__(self, config: RunnerConfig | None = None, spill: bool = True):
         self.config = config or RunnerConfig()
+        self.spill = spill
 
     @property
     def local(self) -> bool:
@@ -44,7 +47,7 @@ class BeamExecutor:
     def execute(self, slc: Slice, inputs: list[str], layout: Layout, *, quiet: bool = True,
                 close_in_child: tuple[int, ...] = ()) -> dict[str, int]:
         config = self.config
-        spill = join(layout.temporary, SPILL) if self.local and "://" not in layout.slice_dir else None
+        spill = join(layout.temporary, SPILL) if self.spill and self.local and "://" not in layout.slice_dir else None
 
         def work() -> dict[str, int]:
             _fresh_beam_thread_pool()

@@ -1,4 +1,4 @@
-"""Run a slice through the real Beam pipeline (local runner) and read what it wrote."""
+"""Run a slice (in this process, or through a local Beam pipeline) and read what it wrote."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ from pathlib import Path
 import zstandard
 from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.inprocess.executor import InProcessExecutor
 from redpajama.pipelines.runs.run import RunOutcome, resolve_inputs, run_slice
 
 
-def run(slc, inputs, output: Path, workers: int = 2, **kwargs) -> RunOutcome:
+def run(slc, inputs, output: Path, workers: int = 2, executor: str = "inprocess", **kwargs) -> RunOutcome:
+    """Run ``slc`` over ``inputs`` into ``output``: in this process, or with ``executor="beam"`` as a
+    local Beam pipeline on ``workers`` processes (for what only a Beam run shows: its runner, its
+    workers, the shuffles' volume). Both write the same files (tests/integration/test_executor_parity.py)."""
     files = resolve_inputs([str(path) for path in inputs], None, folders=slc.reads_folders)
-    outcome = run_slice(slc, files, str(output), BeamExecutor(RunnerConfig(workers=workers)), quiet=False, **kwargs)
+    chosen = BeamExecutor(RunnerConfig(workers=workers)) if executor == "beam" else InProcessExecutor()
+    outcome = run_slice(slc, files, str(output), chosen, quiet=False, **kwargs)
     stats = outcome.stats
     assert stats["read"] == stats["kept"] + sum(stats["dropped"].values()) + stats["failed"]
     return outcome

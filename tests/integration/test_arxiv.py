@@ -74,14 +74,14 @@ def test_bulk_tar_of_real_papers(tmp_path):
 def test_folders_hostile_members_bombs_and_determinism(tmp_path):
     tar = bulk_tar(tmp_path / "arXiv_src_1707_002.tar", hostile=True)
     slc = Arxiv(lid_model=str(LID_MODEL), max_paper_mb=1.0)
-    outcome = run(slc, [tar, need(ARXIV / "eqs-magnetic-dual-layer")], tmp_path / "two", workers=2)
+    outcome = run(slc, [tar, need(ARXIV / "eqs-magnetic-dual-layer")], tmp_path / "two", workers=2, executor="beam")
     reasons = sorted(e["reason"] for e in errors(outcome.slice_dir))
     assert reasons == ["corrupt_paper", "too_large", "unsafe_member_name"]
     # the bomb fails its paper only; everything else in the tar and the folder is kept
     assert outcome.stats["kept"] == 6 + 1 and outcome.stats["dropped"] == {"pdf_only": 1}
     assert not (tmp_path / "escape.gz").exists()
     single = run(Arxiv(lid_model=str(LID_MODEL), max_paper_mb=1.0), [tar, ARXIV / "eqs-magnetic-dual-layer"],
-                 tmp_path / "one", workers=1)
+                 tmp_path / "one", workers=1, executor="beam")
     assert output_bytes(single.slice_dir) == output_bytes(outcome.slice_dir)
 
 

@@ -51,13 +51,13 @@ def test_pg19_rows_ids_per_corpus_exact_duplicates_and_determinism(tmp_path):
     pg19.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n")
     books3 = tmp_path / "books3.jsonl"
     books3.write_text(json.dumps({"title": "Short", "text": "A different short book about whales and seas."}) + "\n")
-    outcome = run(Books(), [pg19, books3], tmp_path / "out")
+    outcome = run(Books(), [pg19, books3], tmp_path / "out", executor="beam")
     assert outcome.stats["dropped"] == {"exact_duplicate": 1} and outcome.stats["failed"] == 1
     ids = sorted(d["meta"]["id"] for d in records(outcome.slice_dir))
     assert ids == ["books3/books3/0", "pg19/pg19-train/0"]  # corpora never share ids
     first = next(d for d in records(outcome.slice_dir) if d["meta"]["source"] == "pg19")
     assert first["meta"]["short_book_title"] == "Frankenstein" and first["meta"]["cluster_size"] == 1
-    again = run(Books(), [pg19, books3], tmp_path / "one", workers=1)
+    again = run(Books(), [pg19, books3], tmp_path / "one", workers=1, executor="beam")
     assert output_bytes(again.slice_dir) == output_bytes(outcome.slice_dir)
 
 

@@ -26,14 +26,13 @@ def rows(prefix: str, count: int) -> list[dict]:
 
 
 def test_tokens_counted_into_stats(tmp_path):
-    from redpajama.pipelines.beam.executor import BeamExecutor
-    from redpajama.pipelines.beam.options import RunnerConfig
+    from redpajama.pipelines.inprocess.executor import InProcessExecutor
     from redpajama.pipelines.runs.run import run_slice
     from tokenizers import Tokenizer
 
     tokenizer = need(SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json")
     train = need(REAL / "c4-train.00000-of-01024.json.gz")
-    outcome = run_slice(C4(), [str(train)], str(tmp_path), BeamExecutor(RunnerConfig(workers=1)), tokenizer=str(tokenizer))
+    outcome = run_slice(C4(), [str(train)], str(tmp_path), InProcessExecutor(), tokenizer=str(tokenizer))
     texts = [d["text"] for d in records(outcome.slice_dir)]
     counted = sum(len(Tokenizer.from_file(str(tokenizer)).encode(t, add_special_tokens=False).ids) + 1 for t in texts)
     assert outcome.stats["tokens"] == counted

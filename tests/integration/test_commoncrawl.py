@@ -36,7 +36,7 @@ def wet_documents(path: Path) -> list[RawDocument]:
 def wet_run(built_models, tmp_path_factory):
     for path in CC_WET:
         need(path)
-    return run(slice_for(built_models), CC_WET, tmp_path_factory.mktemp("cc"), workers=2)
+    return run(slice_for(built_models), CC_WET, tmp_path_factory.mktemp("cc"), workers=2, executor="beam")
 
 
 def test_wet_sample_language_split_buckets_and_accounting(wet_run, built_models):
@@ -112,9 +112,9 @@ def test_models_manifest_describes_what_was_built(built_models):
 
 
 def test_one_and_two_workers_write_identical_bytes_and_rerun_is_a_no_op(wet_run, built_models, tmp_path):
-    single = run(slice_for(built_models), CC_WET, tmp_path / "one", workers=1)
+    single = run(slice_for(built_models), CC_WET, tmp_path / "one", workers=1, executor="beam")
     assert output_bytes(single.slice_dir) == output_bytes(wet_run.slice_dir)
-    again = run(slice_for(built_models), CC_WET, tmp_path / "one", workers=1)
+    again = run(slice_for(built_models), CC_WET, tmp_path / "one", workers=1, executor="beam")
     assert again.reused
 
 

@@ -42,7 +42,7 @@ def test_repositories_licences_dedup_and_filters(tmp_path):
     (fork / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0binary")
     (fork / "big.py").write_text("x = 1\n" * 300_000)
     (fork / "server.crt").write_text("-----BEGIN CERTIFICATE-----\n")
-    outcome = run(slice_(), [click, mwp, lgpl, fork], tmp_path / "out")
+    outcome = run(slice_(), [click, mwp, lgpl, fork], tmp_path / "out", executor="beam")
     stats, docs = outcome.stats, records(outcome.slice_dir)
     lgpl_files = sum(1 for p in lgpl.rglob("*") if p.is_file())
     assert stats["dropped"]["license_not_allowed"] == lgpl_files
@@ -61,7 +61,7 @@ def test_repositories_licences_dedup_and_filters(tmp_path):
     assert not any(d["meta"]["path"].endswith((".pyi", ".typed", ".so")) for d in docs)
     for doc in docs:
         assert doc["meta"]["max_line_length"] <= 1000 and doc["meta"]["alnum_prop"] >= 0.25
-    single = run(slice_(), [click, mwp, lgpl, fork], tmp_path / "one", workers=1)
+    single = run(slice_(), [click, mwp, lgpl, fork], tmp_path / "one", workers=1, executor="beam")
     assert output_bytes(single.slice_dir) == output_bytes(outcome.slice_dir)
 
 

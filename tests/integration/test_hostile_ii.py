@@ -51,7 +51,7 @@ def test_the_input_list_of_a_run_with_many_inputs_is_not_output(tmp_path, monkey
     monkeypatch.setattr(build, "INLINE_INPUT_BYTES", 0)
     inputs = c4_inputs(tmp_path / "in")
     with alarm(GUARD_SECONDS):
-        outcome = run(C4(), inputs, tmp_path / "out", workers=1)
+        outcome = run(C4(), inputs, tmp_path / "out", workers=1, executor="beam")
     folder = Path(outcome.slice_dir)
     assert outcome.stats["kept"] == 6 and len(records(folder)) == 6
     assert not (folder / "_inputs.txt").exists()

@@ -93,14 +93,14 @@ def test_bad_inputs_are_counted_and_dead_lettered(tmp_path):
 
 def test_output_is_identical_for_one_and_two_workers_and_reruns(tmp_path):
     inputs = [need(EN), need(LTG)]
-    one = run(Wikipedia(), inputs, tmp_path / "one", workers=1, num_shards=3)
-    two = run(Wikipedia(), inputs, tmp_path / "two", workers=2, num_shards=3)
+    one = run(Wikipedia(), inputs, tmp_path / "one", workers=1, num_shards=3, executor="beam")
+    two = run(Wikipedia(), inputs, tmp_path / "two", workers=2, num_shards=3, executor="beam")
     assert len(output_bytes(one.slice_dir)) == 4  # 3 shards and the (empty) errors file
     assert output_bytes(one.slice_dir) == output_bytes(two.slice_dir)
 
     marker = Path(two.slice_dir, "_SUCCESS")
     before = {p: p.stat().st_mtime_ns for p in Path(two.slice_dir).rglob("*")}
-    again = run(Wikipedia(), inputs, tmp_path / "two", num_shards=3)
+    again = run(Wikipedia(), inputs, tmp_path / "two", num_shards=3, executor="beam")
     assert again.reused and marker.exists()
     assert {p: p.stat().st_mtime_ns for p in Path(two.slice_dir).rglob("*")} == before
 
@@ -129,13 +129,16 @@ def test_xz_dump_in_a_language_of_the_recipe(tmp_path):
     assert {d["meta"]["timestamp"] for d in docs} == {"20230501"}
 
 
-def test_spilled_lines_give_the_bytes_of_the_shuffled_ones(tmp_path, monkeypatch):
-    from redpajama.pipelines.runs import run as run_module
+def test_spilled_lines_give_the_bytes_of_the_shuffled_ones(tmp_path):
+    from redpajama.pipelines.beam.executor import BeamExecutor
+    from redpajama.pipelines.beam.options import RunnerConfig
+    from redpajama.pipelines.runs.run import run_slice
 
-    spilled = run(Wikipedia(), [need(LTG), need(EN)], tmp_path / "spilled", shard_bytes=1 << 19)
-    original = run_module.Layout
-    monkeypatch.setattr(run_module, "Layout", lambda *args, spill=None, **others: original(*args, **others))
-    shuffled = run(Wikipedia(), [LTG, EN], tmp_path / "shuffled", shard_bytes=1 << 19)
+    inputs = [str(need(LTG)), str(need(EN))]
+    spilled = run_slice(Wikipedia(), inputs, str(tmp_path / "spilled"), BeamExecutor(RunnerConfig(workers=2)),
+                        shard_bytes=1 << 19)
+    shuffled = run_slice(Wikipedia(), inputs, str(tmp_path / "shuffled"),
+                         BeamExecutor(RunnerConfig(workers=2), spill=False), shard_bytes=1 << 19)
     assert len(output_bytes(spilled.slice_dir)) > 3  # several shards and the errors file
     assert output_bytes(spilled.slice_dir) == output_bytes(shuffled.slice_dir)
     assert not list((tmp_path / "spilled").rglob("_spill"))
