@@ -37,7 +37,7 @@ def cli(*args: str, timeout: float = 240) -> tuple[int, str]:
 
 
 def run_c4(inputs: list, output: Path, *extra: str) -> tuple[int, str]:
-    return cli("run", "c4", "--input", *map(str, inputs), "--output", str(output), "--workers", "1",
+    return cli("run", "c4", "--input", *map(str, inputs), "--output", str(output), "--executor", "inprocess",
                "--count-tokens", "off", *extra)
 
 

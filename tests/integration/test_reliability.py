@@ -41,8 +41,8 @@ def cli(*args: str, env: dict | None = None, timeout: float = 240) -> tuple[int,
 
 
 def run(slice_name: str, inputs: list, output: Path, *extra: str) -> tuple[dict, str, int]:
-    code, err, peak = cli("run", slice_name, "--input", *map(str, inputs), "--output", str(output), "--workers", "1",
-                          "--count-tokens", "off", *extra)
+    code, err, peak = cli("run", slice_name, "--input", *map(str, inputs), "--output", str(output), "--executor",
+                          "inprocess", "--count-tokens", "off", *extra)
     assert code == 0, err
     folder = next(p for p in output.iterdir() if (p / "stats.json").exists())
     stats = json.loads((folder / "stats.json").read_text())
@@ -134,8 +134,8 @@ def test_rows_with_wrong_types_are_dead_lettered_and_the_run_completes(tmp_path)
 
 def failed_run(slice_name: str, inputs: list, output: Path, *extra: str) -> tuple[dict, str, int]:
     """A run whose every unit fails: exit 1, nothing committed, its stats and dead letters in ``_temporary/``."""
-    code, err, peak = cli("run", slice_name, "--input", *map(str, inputs), "--output", str(output), "--workers", "1",
-                          "--count-tokens", "off", *extra)
+    code, err, peak = cli("run", slice_name, "--input", *map(str, inputs), "--output", str(output), "--executor",
+                          "inprocess", "--count-tokens", "off", *extra)
     assert code == 1 and "every unit failed" in err, err
     folder = next(p for p in output.iterdir() if (p / "_temporary" / "stats.json").exists())
     assert not (folder / "_SUCCESS").exists()
