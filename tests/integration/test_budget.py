@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from redpajama.slices.base import WorkUnit
 from redpajama.slices.wikipedia import Wikipedia
 
@@ -59,12 +60,13 @@ def cleaned_in_process(path: Path) -> dict[str, str]:
     return kept
 
 
-def test_a_page_over_the_time_budget_fails_alone_and_the_rest_are_cleaned_as_before(tmp_path):
+@pytest.mark.parametrize("executor", ["beam", "inprocess"])
+def test_a_page_over_the_time_budget_fails_alone_and_the_rest_are_cleaned_as_before(tmp_path, executor):
     dump = hostile_dump(tmp_path)
     out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "wikipedia", "--input", str(dump), "--output", str(out),
-         "--workers", "1", "--count-tokens", "off", "--doc-timeout", "1"],
+         "--workers", "1", "--count-tokens", "off", "--doc-timeout", "1", "--executor", executor],
         capture_output=True, text=True, timeout=GUARD_SECONDS)
     assert done.returncode == 0, done.stderr
     stats = json.loads((out / "wikipedia" / "stats.json").read_text())
