@@ -82,7 +82,7 @@ def test_a_slice_defined_by_its_module_and_manifest_alone(toy_slice, tmp_path, c
     assert main(["slices"]) == 0
     assert "toy-papers: JSONL papers, one document a row" in capsys.readouterr().out
 
-    assert main(["run", "toy-papers", "--input", str(papers), "--output", str(out), "--workers", "1",
+    assert main(["run", "toy-papers", "--input", str(papers), "--output", str(out), "--executor", "inprocess",
                  "--count-tokens", str(TOKENIZER)]) == 0
     stats = json.loads((out / "toy-papers" / "stats.json").read_text())
     assert (stats["read"], stats["kept"]) == (30, 30) and stats["tokens"] > 30

@@ -66,7 +66,7 @@ def s3():
 
 def cli(s3: RequesterPaysS3, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **s3.env(), "REDPAJAMA_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "arxiv", "--workers", "1",
+    return subprocess.run([sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "arxiv", "--executor", "inprocess",
                            "--count-tokens", "off", *args], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=600)
 

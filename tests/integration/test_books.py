@@ -73,7 +73,7 @@ def test_ids_do_not_depend_on_where_the_books_live(tmp_path):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(book.read_bytes())
         out = tmp_path / place / "out"
-        assert cli.main(["run", "books", "--input", f"{folder}/**/*.txt", "--output", str(out), "--workers", "1",
+        assert cli.main(["run", "books", "--input", f"{folder}/**/*.txt", "--output", str(out), "--executor", "inprocess",
                          "--count-tokens", "off"]) == 0
         outputs.append(output_bytes(out / "books"))
     assert outputs[0] == outputs[1] and any(name.endswith(".jsonl.zst") for name in outputs[0])

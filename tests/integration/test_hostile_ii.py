@@ -103,7 +103,7 @@ def test_an_output_that_is_the_inputs_folder_under_another_name_is_refused(tmp_p
                                           "timestamp": "t"}) + "\n" for i in range(4)))
     before = source.read_bytes()
     command = [sys.executable, "-m", "redpajama.pipelines.commands.cli", "run", "c4", "--input", str(source),
-               "--output", str(mirror), "--workers", "1", "--count-tokens", "off"]
+               "--output", str(mirror), "--executor", "inprocess", "--count-tokens", "off"]
     script = f"mount --bind {data} {mirror} && exec \"$@\""
     done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *command], capture_output=True, text=True,
                           timeout=GUARD_SECONDS)

@@ -260,7 +260,7 @@ def test_a_changed_model_file_makes_the_same_command_run_again(tmp_path):
     github.write_bytes(gzip.compress(b"".join(json.dumps(row).encode() + b"\n" for row in rows)))
     tokenizer = tmp_path / "tokenizer.json"
     shutil.copy(need(TOKENIZER), tokenizer)
-    command = ("run", "github", "--input", str(github), "--output", str(tmp_path / "out"), "--workers", "1",
+    command = ("run", "github", "--input", str(github), "--output", str(tmp_path / "out"), "--executor", "inprocess",
                "--count-tokens", "off", "--tokenizer", str(tokenizer))
     assert cli(*command)[0] == 0
     code, out = cli(*command)
