@@ -3,8 +3,9 @@
 Inputs are expanded, planned and read unit by unit; per-record steps run fused (under the run's
 per-document budget), each shuffle step in memory (:mod:`redpajama.pipelines.inprocess.shuffles`),
 and every output through :func:`~redpajama.pipelines.inprocess.sink.write_sorted_shards` by the
-sink's rules: the same files, failures and counts as a Beam run. Every record stays in memory, so
-it is meant for small inputs (tests, a few files, ``models build``); it measures no shuffle volume.
+sink's rules: the same files, failures and counts as a Beam run. It runs in one supervised engine
+process (:mod:`redpajama.pipelines.runs.engine`), holds every record in memory and measures no
+shuffle volume: it is meant for small inputs (tests, a few files).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from redpajama.pipelines.inprocess.counters import Counters
 from redpajama.pipelines.inprocess.shuffles import Keyed, Outputs
 from redpajama.pipelines.inprocess.sink import write_sorted_shards
 from redpajama.pipelines.runs import sink
+from redpajama.pipelines.runs.engine import run_supervised
 from redpajama.pipelines.runs.executor import Layout
 from redpajama.pipelines.runs.output_folder import DROPPED, ERRORS, UNIT_YIELDS, join
 from redpajama.pipelines.runs.progress import UnitProgress, emit
@@ -70,7 +72,8 @@ class InProcessExecutor:
                 close_in_child: tuple[int, ...] = ()) -> dict[str, int]:
         if slc.context.table is not None:
             raise UsageError(f"{slc.name}: a query's result table is read by the Beam executor only (--executor beam)")
-        return Recipe(slc, layout).run(inputs)
+        # In the supervised engine process, as Beam's runs: Ctrl-C and SIGTERM end it with one line.
+        return run_supervised(lambda: Recipe(slc, layout).run(inputs), close_in_child)
 
 
 class Recipe:
