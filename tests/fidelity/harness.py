@@ -202,7 +202,7 @@ def output_lines(folder: Path) -> list[dict]:
 
 def run_slice(case: Case, output: Path, compat: list[str]) -> dict[Hashable, dict]:
     """Run the slice through the command line; its documents by key."""
-    args = ["run", case.slice, "--input", *case.inputs, "--output", str(output), "--workers", "1",
+    args = ["run", case.slice, "--input", *case.inputs, "--output", str(output), "--executor", "inprocess",
             "--count-tokens", "off"]
     for extra in [*case.options.values(), case.arguments]:
         args += extra

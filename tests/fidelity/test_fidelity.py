@@ -77,7 +77,7 @@ def test_books_keep_and_drop_decisions(tmp_path, fidelity_results):
     gutenberg = need(SHARED / "books" / "gutenberg")
     reference = cases.simhash_decisions(need(cases.REFERENCE / "books-simhash.tsv"))
     inputs = [f"{gutenberg}/*/*.txt", f"{gutenberg}/*/old/*.txt"]  # the 24 texts, named from one folder
-    assert cli.main(["run", "books", "--input", *inputs, "--output", str(tmp_path), "--workers", "1",
+    assert cli.main(["run", "books", "--input", *inputs, "--output", str(tmp_path), "--executor", "inprocess",
                      "--count-tokens", "off"]) == 0
     kept = {d["meta"]["id"].removeprefix("gutenberg/") for d in records(tmp_path / "books")}
     cluster = {d["meta"]["id"].removeprefix("gutenberg/"): d["meta"]["cluster"].split("|")[1]
