@@ -41,10 +41,14 @@ def _reject(counts: StepCounts, step: str, order_key: str, record, drop: Drop, f
         out.rejects.append(line)
 
 
-def _count(tally_in: bool, counts: StepCounts, record) -> None:
-    size = utf8_len(record["text"])
-    (counts.docs_in if tally_in else counts.docs_out).inc()
-    (counts.bytes_in if tally_in else counts.bytes_out).inc(size)
+def _count_in(counts: StepCounts, record) -> None:
+    counts.docs_in.inc()
+    counts.bytes_in.inc(utf8_len(record["text"]))
+
+
+def _count_out(counts: StepCounts, record) -> None:
+    counts.docs_out.inc()
+    counts.bytes_out.inc(utf8_len(record["text"]))
 
 
 def join(records: list[Keyed], step: JoinStep, counters: Counters, fraction: float | None, out: Outputs) -> list[Keyed]:
@@ -55,7 +59,7 @@ def join(records: list[Keyed], step: JoinStep, counters: Counters, fraction: flo
     passed: list[Keyed] = []
     for item in records:
         record = item[1]
-        _count(True, counts, record)
+        _count_in(counts, record)
         parent = step.parent_key(record)
         if parent is not None:
             parents[parent].append(item)
@@ -64,7 +68,7 @@ def join(records: list[Keyed], step: JoinStep, counters: Counters, fraction: flo
         if child is not None:
             children[child].append(item)
             continue
-        _count(False, counts, record)
+        _count_out(counts, record)
         passed.append(item)
     for key in [*parents, *(key for key in children if key not in parents)]:
         members_p = sorted(parents.get(key, ()), key=lambda item: item[0])
@@ -82,7 +86,7 @@ def join(records: list[Keyed], step: JoinStep, counters: Counters, fraction: flo
             if drop.record is not None:  # a drop that names no record cannot be kept
                 _reject(counts, step.name, order_keys.get(id(drop.record), order_key), drop.record, drop, fraction, out)
         for index, record in enumerate(kept):
-            _count(False, counts, record)
+            _count_out(counts, record)
             passed.append((order_key if index == 0 else f"{order_key}/{index}", record))
     return passed
 
@@ -102,19 +106,19 @@ def keep_first_at_sink(records: list[Keyed], step: KeepFirstStep, counters: Coun
             out.failures.append(step_failure(step.name, order_key, record, error))
             continue
         if key is None:
-            _count(True, counts, record)
-            _count(False, counts, record)
+            _count_in(counts, record)
+            _count_out(counts, record)
             passed.append(item)
             continue
         by_key[key].append(item)
     for holders in by_key.values():
         holders.sort(key=lambda item: item[0])
         for index, (_, record) in enumerate(holders):
-            _count(True, counts, record)
+            _count_in(counts, record)
             if index:
                 counts.dropped(step.reason)
             else:
-                _count(False, counts, record)
+                _count_out(counts, record)
         passed.append(holders[0])
     return passed
 
@@ -138,7 +142,7 @@ def reference_lookup(records: list[Keyed], step: ReferenceStep, counters: Counte
                                         f"{type(error).__name__}: {error}", step.name, 0))
     passed: list[Keyed] = []
     for order_key, record in records:
-        _count(True, counts, record)
+        _count_in(counts, record)
         key = step.key(record)
         hit = key is not None and key in found
         if hit:
@@ -153,7 +157,7 @@ def reference_lookup(records: list[Keyed], step: ReferenceStep, counters: Counte
             counts.dropped(result.reason)
             _reject(counts, step.name, order_key, record, result, fraction, out)
             continue
-        _count(False, counts, result)
+        _count_out(counts, result)
         passed.append((order_key, result))
     return passed
 
@@ -214,7 +218,7 @@ def near_duplicates(records: list[Keyed], step: NearDedupStep, counters: Counter
                 _reject(counts, step.name, order_key, record, drop, fraction, out)
             continue
         record["meta"]["cluster_size"] = verdict[1]
-        _count(False, counts, record)
+        _count_out(counts, record)
         passed.append((order_key, record))
     return passed
 
