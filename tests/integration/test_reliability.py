@@ -24,8 +24,11 @@ from redpajama.pipelines.runs.lock import OutputLock
 from tests.conftest import LID_MODEL, SHARED, need
 from tests.integration.helpers import errors, records
 
+# The probe's own peak is its address space's (VmHWM): ru_maxrss of RUSAGE_SELF carries over the peak of
+# the process that forked it (pytest, large after many tests) through exec. Its children's peaks are theirs.
 PROBE = ("import resource, sys; from redpajama.pipelines.commands.cli import main; code = main(sys.argv[1:]); "
-         "peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)); "
+         "own = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:')); "
+         "peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
          "print(f'peak-rss-kb {peak}', file=sys.stderr); sys.exit(code)")
 TOKENIZER = SHARED / "models" / "gpt-neox-20b" / "20B_tokenizer.json"
 ZEROS = b"\0" * (64 << 20)
