@@ -73,37 +73,41 @@ class InProcessExecutor:
         if slc.context.table is not None:
             raise UsageError(f"{slc.name}: a query's result table is read by the Beam executor only (--executor beam)")
         # In the supervised engine process, as Beam's runs: Ctrl-C and SIGTERM end it with one line.
-        return run_supervised(lambda: Recipe(slc, layout).run(inputs), close_in_child)
+        return run_supervised(lambda: Recipe(slc, layout.keep_dropped).run(inputs, layout), close_in_child)
 
 
 class Recipe:
     """One run of one slice's recipe, its counters and everything it wrote."""
 
-    def __init__(self, slc: Slice, layout: Layout):
+    def __init__(self, slc: Slice, keep_dropped: float | None = None):
         self.slice = slc
-        self.layout = layout
-        self.fraction = layout.keep_dropped
+        self.fraction = keep_dropped
         self.counters = Counters(slc.name)
         self.out = Outputs()
 
-    def run(self, inputs: list[str]) -> dict[str, int]:
+    def run(self, inputs: list[str], layout: Layout) -> dict[str, int]:
+        """The whole recipe, its outputs written by the sink's rules; the run's counters."""
+        self._write(self.kept(inputs, self.slice.steps(), at_sink=self.fraction is None), layout)
+        return self.counters.as_dict()
+
+    def kept(self, inputs: list[str], steps: list, *, at_sink: bool = False) -> list[Keyed]:
+        """The records ``steps`` keep of the inputs (a keep-first step decided at the sink where
+        ``at_sink`` allows it), in the order the steps leave them."""
         s3.pay_for_all(self.slice.context.requester_pays)
         units = [unit for path in self._expand(sorted(inputs)) for unit in self._plan(path)]
-        steps = self.slice.steps()
         at = read_twice_at(steps)
         if at is None:
             records = [item for unit in units for item in self._read(unit)]
         else:
             records = self._read_twice(units, steps[:at], steps[at])
             steps = steps[at + 1 :]
-        at_sink = keep_first_at_sink(steps, self.slice) if self.fraction is None else None
-        for group in group_steps(steps[:at_sink]):
+        last = keep_first_at_sink(steps, self.slice) if at_sink else None
+        for group in group_steps(steps[:last]):
             records = self._apply(group, records)
-        if at_sink is not None:
-            records = shuffles.keep_first_at_sink(records, steps[at_sink], self.counters, self.out)
-            records = self._apply(steps[at_sink + 1 :], records)
-        self._write(records)
-        return self.counters.as_dict()
+        if last is not None:
+            records = shuffles.keep_first_at_sink(records, steps[last], self.counters, self.out)
+            records = self._apply(steps[last + 1 :], records)
+        return records
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -242,8 +246,8 @@ class Recipe:
 
     # --- outputs --------------------------------------------------------------------------
 
-    def _write(self, records: list[Keyed]) -> None:
-        slc, layout, temporary = self.slice, self.layout, self.layout.temporary
+    def _write(self, records: list[Keyed], layout: Layout) -> None:
+        slc, temporary = self.slice, layout.temporary
         counts = self.counters.step(WRITE)
         lines: list[sink.SinkLine] = []
         yields: dict = {}
