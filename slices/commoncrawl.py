@@ -39,7 +39,8 @@ from redpajama.models import catalog
 from redpajama.slices.base import Keyed, Slice, WorkUnit
 from redpajama.slices.options import SliceOptions, comma_list, option
 
-SCOPES = ("shard", "snapshot", "file")
+SCOPES = ("shard", "snapshot", "file", "all")
+WHOLE_INPUT = "all"  # the scope holding every input of the run: one group
 LISTING_SUFFIXES = (".paths.gz", ".paths")
 UNKNOWN_SNAPSHOT = "unknown"
 
@@ -123,7 +124,8 @@ class CommonCrawlOptions(SliceOptions):
     models_dir: str | None = option(
         None, "a `redpajama models build` output (default: the one in the model cache, if built)")
     dedup_scope: str = option("shard", "line dedup scope: cc_net's 1/N of a snapshot's listing (RedPajama), "
-                              "a whole snapshot (its line hashes meet on one worker), or each file", choices=SCOPES)
+                              "a whole snapshot (its line hashes meet on one worker), each file, or all the "
+                              "run's inputs as one group", choices=SCOPES)
     dedup_shards: int = option(_MANIFEST["dedup_shards"], "N for --dedup-scope shard")
     keep_buckets: str = option("head,middle", "perplexity buckets to keep")
     language_threshold: float = option(0.5, "fastText language score a document needs")
@@ -301,6 +303,8 @@ class CommonCrawl(Slice):
         for index, path in enumerate(chosen):
             if scope == "shard":
                 group = f"{snapshot}/shard-{cc_net_shard(index, len(paths), shards):05d}"
+            elif scope == WHOLE_INPUT:
+                group = WHOLE_INPUT
             else:
                 group = snapshot if scope == "snapshot" else path
             location = path if storage.is_url(path) or path.startswith("gs://") else root + path
@@ -369,4 +373,6 @@ def _local_scope(scope: str, snapshot: str | None, source: str) -> str:
     """Files given one by one have no listing position: a shard is all given files of a snapshot."""
     if scope == "file":
         return source
+    if scope == WHOLE_INPUT:
+        return WHOLE_INPUT
     return snapshot or UNKNOWN_SNAPSHOT
