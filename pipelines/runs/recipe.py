@@ -60,6 +60,15 @@ def group_steps(steps: list) -> list:
     return groups
 
 
+def steps_through(steps: list, name: str) -> list:
+    """The recipe's steps up to and including the one called ``name``; ``ValueError`` naming the
+    recipe's steps if none is."""
+    names = [step.name for step in steps]
+    if name not in names:
+        raise ValueError(f"no step {name!r} in the recipe (its steps: {', '.join(names)})")
+    return steps[: names.index(name) + 1]
+
+
 def keep_first_at_sink(steps: list, slc: Slice) -> int | None:
     """Where a :class:`KeepFirstStep` can be decided at the sink: only per-record steps after it,
     and no counts or sample of the kept records (which would see the duplicates)."""
