@@ -10,9 +10,13 @@ The classifier follows RedPajama's recipe when ``wikiref_pages`` are given (WARC
 pages cited by Wikipedia, from ``fetch-pages``): those pages through our own CommonCrawl
 steps (parsing, line dedup, language ID, perplexity), head and middle, at least 1,000
 characters, against as many CommonCrawl head+middle documents drawn at random with a seed
-(RedPajama took the first rows of each file). Without pages, the positives are the
-Wikipedia articles themselves: an offline stand-in, recorded as such. The language model
-is a small cousin of cc_net's.
+(RedPajama took the first rows of each file). Without pages, the positives are the Wikipedia
+articles themselves: an offline stand-in, recorded as such. The language model is a small cousin
+of cc_net's.
+
+The reference sample and the cited pages are what the CommonCrawl slice's own recipe keeps of them
+after language ID, run in this process (:func:`~redpajama.pipelines.inprocess.head.run_through`),
+in its order (by snapshot, file name and offset), with every given file in one line dedup group.
 """
 
 from __future__ import annotations
@@ -29,19 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import zstandard
-from redpajama.core import storage
 from redpajama.core.errors import UsageError
-from redpajama.core.records import Drop
-from redpajama.dedup import exact
 from redpajama.filters import wikiref
 from redpajama.filters.langid import LanguageFilter
 from redpajama.filters.normalize import normalized_lines
 from redpajama.filters.perplexity import Cutoffs, DocumentScorer, percentile_table
-from redpajama.filters.webpage import ParseWebDocument
-from redpajama.formats.warc_records import RawDocument
-from redpajama.formats.webarchive import read_archive
 from redpajama.models import catalog, lm_training
+from redpajama.pipelines.inprocess.head import READ, run_through
 from redpajama.pipelines.runs.progress import Phase, emit
+from redpajama.slices.commoncrawl import WHOLE_INPUT, CommonCrawl
 
 MIN_WIKI_CHARS = 1000  # RedPajama's positives: documents of at least 1,000 characters
 KEPT_BUCKETS = ("head", "middle")
@@ -122,38 +122,20 @@ def _lines(raw) -> Iterator[bytes]:
         yield buffer
 
 
-def web_documents(paths: list[str], settings: BuildSettings, phase: Phase | None = None) -> tuple[list[str], dict]:
-    """Documents of ``language`` in WET/WARC files after cc_net's parsing, line dedup and language ID."""
-    parse = ParseWebDocument()
-    documents: list[str] = []
-    read = 0
-    for number, path in enumerate(paths, 1):
-        for item in read_archive(lambda offset, path=path: storage.open_range(path, offset), path):
-            if not isinstance(item, RawDocument):
-                continue
-            read += 1
-            if phase is not None and _every(read, 100):
-                phase.update(f"{read:,} documents read, file {number} of {len(paths)}")
-            meta = {"length": item.length}
-            if item.html is not None:
-                meta.update(_html=item.html, _content_type=item.content_type)
-            parsed = parse.apply({"text": item.text or "", "meta": meta})
-            if not isinstance(parsed, Drop):
-                documents.append(parsed["text"])
-    parsed_count = len(documents)
-    if phase is not None:
-        phase.update(f"{read:,} documents read; line dedup and language ID")
-    documents = _dedup_lines(documents)
-    tagger = LanguageFilter(settings.lid_model or catalog.locate(catalog.LID), (settings.language,))
-    kept = [text for text in documents if not isinstance(tagger.apply({"text": text, "meta": {}}), Drop)]
-    return kept, {"inputs": paths, "documents": read, "parsed": parsed_count, "after_line_dedup": len(documents),
-                  "kept": len(kept)}
+def web_documents(paths: list[str], settings: BuildSettings) -> tuple[list[str], dict]:
+    """Documents of ``language`` in WET/WARC files after the CommonCrawl recipe's parsing, line
+    dedup and language ID, run in this process; line dedup takes every file as one group."""
+    slc = CommonCrawl(languages=settings.language, lid_model=settings.lid_model, dedup_scope=WHOLE_INPUT)
+    head = run_through(slc, paths, LanguageFilter.name)
+    return head.texts, {"inputs": paths, "documents": head.kept_after(READ), "parsed": head.kept_after("parse"),
+                        "after_line_dedup": head.kept_after("line_dedup"), "kept": len(head.records)}
 
 
 def commoncrawl_texts(paths: list[str], settings: BuildSettings) -> tuple[list[str], dict]:
     """The reference sample: CommonCrawl documents of ``language`` (at most ``max_documents``)."""
     with _phase(f"reading the CommonCrawl reference sample ({len(paths)} files)") as phase:
-        kept, info = web_documents(paths, settings, phase)
+        phase.update("parsing, line dedup and language ID")
+        kept, info = web_documents(paths, settings)
         phase.update(f"{len(kept):,} {settings.language} documents kept of {info['documents']:,}")
     return kept[: settings.max_documents], info
 
@@ -161,7 +143,9 @@ def commoncrawl_texts(paths: list[str], settings: BuildSettings) -> tuple[list[s
 def cited_page_positives(settings: BuildSettings, scorer: DocumentScorer, cutoffs: Cutoffs) -> tuple[list[str], dict]:
     """RedPajama's positives: cited pages of ``language`` in the head or middle bucket, >= 1,000 characters."""
     with _phase(f"reading the cited pages ({len(settings.wikiref_pages)} WARC files)") as phase:
-        texts, info = web_documents(settings.wikiref_pages, settings, phase)
+        phase.update("parsing, line dedup and language ID")
+        texts, info = web_documents(settings.wikiref_pages, settings)
+        phase.update(f"{len(texts):,} {settings.language} pages kept of {info['documents']:,}")
     buckets: Counter = Counter()
     positives = []
     for text in texts:
@@ -189,19 +173,6 @@ def keep_rate(model: str, documents: list[str], over: str) -> dict:
     kept = sum(classifier.wiki_prob(text) >= classifier.threshold for text in documents)
     return {"documents": len(documents), "kept": kept, "rate": round(kept / len(documents), 4) if documents else None,
             "threshold": classifier.threshold, "over": over}
-
-
-def _dedup_lines(texts: list[str]) -> list[str]:
-    """cc_net's line dedup over the whole (small) reference sample."""
-    hashes = [exact.line_hashes(text) for text in texts]
-    holders = Counter(digest for doc in hashes for digest in set(doc))
-    shared = {digest for digest, count in holders.items() if count > 1}
-    out = []
-    for text, doc_hashes in zip(texts, hashes, strict=True):
-        cleaned, lines = exact.remove_lines(text, doc_hashes, shared)
-        if lines:
-            out.append(cleaned)
-    return out
 
 
 def build(settings: BuildSettings) -> dict:
