@@ -1,14 +1,17 @@
-"""CommonCrawl: documents per second per core, end to end, vs the same work in a loop; shuffle volume.
+"""CommonCrawl: documents per second per core, end to end, vs the same work without Beam; shuffle volume.
 
 Input: the real CC-MAIN-2019-30 WET sample (697 documents) in ``COPIES`` distinct copies:
 copy k rotates the words of every line by k (lines of fewer words repeat, as boilerplate
 does), with a new record id and block digest, so that copies are new documents to line and
 digest dedup. The default dedup scope is used (files given directly form one group per
-snapshot, as cc_net's shard). The pipeline runs with one local worker. The "loop" is the same
-reader, parsing and line dedup (each document read and hashed once; the pipeline reads each
-file twice, as cc_net does, and that second read is part of what the ratio measures),
-models (fastText LID, sentencepiece + KenLM, fastText classifier) and digest dedup in plain
-Python, timed per step. Loop and pipeline alternate for ``ROUNDS`` rounds; medians are compared.
+snapshot, as cc_net's shard). The pipeline runs with one local worker. The same work without
+Beam is the same recipe run by the in-process executor (``--executor inprocess``: the same files,
+each shuffle in memory, each file read once). The two alternate for ``ROUNDS`` rounds; medians
+are compared, and both must keep the same documents.
+
+Where the time goes: a loop of the recipe's steps in plain Python (reader, parsing, line dedup
+with each document hashed once, the models, digest dedup with a set), run once and timed per
+step; it also counts what the shuffles this slice used before would have moved.
 
 Shuffle volume: the pipeline's ``stats.json`` counts the elements and bytes going into each of
 its shuffles; they are given per GB of WET input (gzip, as CommonCrawl ships it) and projected
@@ -33,6 +36,7 @@ from redpajama.dedup import exact
 from redpajama.models import catalog
 from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.inprocess.executor import InProcessExecutor
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.base import WorkUnit
 from redpajama.slices.commoncrawl import CommonCrawl
@@ -98,9 +102,10 @@ def _rotate(line: str, turns: int) -> str:
 
 
 def kernel(slc: CommonCrawl, files: list[str]) -> tuple[int, float, dict, dict, dict]:
-    """Reader + every step in a loop: line dedup over all files in memory (one scope, as the
-    pipeline's), digest dedup with a set; seconds per step, and the counts of the shuffles
-    this slice used before (per-line elements, text joined back, text grouped by digest)."""
+    """Reader + every step in a loop, timed per step (where the time goes): line dedup over all
+    files in memory (one scope, as the pipeline's), digest dedup with a set; seconds per step, and
+    the counts of the shuffles this slice used before (per-line elements, text joined back, text
+    grouped by digest)."""
     parse, _, lid, perplexity, _, wikiref = slc.steps()
     for step in (lid, perplexity, wikiref):
         step.setup()
@@ -153,10 +158,14 @@ def kernel(slc: CommonCrawl, files: list[str]) -> tuple[int, float, dict, dict, 
             dict(before))
 
 
-def pipeline(slc: CommonCrawl, files: list[str]) -> tuple[dict, float]:
+EXECUTORS = {"pipeline": lambda: BeamExecutor(RunnerConfig(workers=1)), "inprocess": InProcessExecutor}
+
+
+def timed_run(slc: CommonCrawl, files: list[str], executor: str) -> tuple[dict, float]:
+    """One run of the slice by ``executor`` (``pipeline``: Beam, one local worker; ``inprocess``)."""
     with tempfile.TemporaryDirectory() as output:
         started = time.perf_counter()
-        outcome = run_slice(slc, files, output, BeamExecutor(RunnerConfig(workers=1)), quiet=True)
+        outcome = run_slice(slc, files, output, EXECUTORS[executor](), quiet=True)
         return outcome.stats, time.perf_counter() - started
 
 
@@ -211,38 +220,44 @@ def main() -> dict:
         sys.exit("bench/commoncrawl: sample data not found under " + str(SHARED))
     if catalog.built_models() is None:
         sys.exit("bench/commoncrawl: build the models first (make demo, or redpajama models build)")
-    loops, runs = [], []
+    times: dict[str, list[float]] = {"inprocess": [], "pipeline": []}
+    stats: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as scratch:
         files = distinct_copies(Path(scratch), COPIES)
         wet_bytes = sum(os.path.getsize(path) for path in files)
         slc = CommonCrawl(lid_model=str(LID))
         slc.validate()
         for round_number in range(ROUNDS):
-            order = ("loop", "pipeline") if round_number % 2 == 0 else ("pipeline", "loop")
+            order = ("inprocess", "pipeline") if round_number % 2 == 0 else ("pipeline", "inprocess")
             for who in order:
-                if who == "loop":
-                    kernel_docs, seconds, kernel_outcome, kernel_steps, before = kernel(slc, files)
-                    loops.append(round(seconds, 2))
-                else:
-                    stats, seconds = pipeline(slc, files)
-                    runs.append(round(seconds, 2))
+                stats[who], seconds = timed_run(slc, files, who)
+                times[who].append(round(seconds, 2))
                 print(f"commoncrawl round {round_number + 1}: {who} {seconds:.1f}s", flush=True)
-    kernel_rate = kernel_docs / statistics.median(loops)
-    pipeline_rate = stats["read"] / statistics.median(runs)
+        kernel_docs, kernel_seconds, kernel_outcome, kernel_steps, before = kernel(slc, files)
+        print(f"commoncrawl: the loop timed per step {kernel_seconds:.1f}s", flush=True)
+    beam, local = stats["pipeline"], stats["inprocess"]
+    if (beam["read"], beam["kept"]) != (local["read"], local["kept"]):
+        sys.exit(f"bench/commoncrawl: the executors disagree: Beam read {beam['read']} kept {beam['kept']}, "
+                 f"in-process read {local['read']} kept {local['kept']}")
+    inprocess_rate = local["read"] / statistics.median(times["inprocess"])
+    pipeline_rate = beam["read"] / statistics.median(times["pipeline"])
     figures = {
         "benchmark": "commoncrawl",
-        "documents": stats["read"],
-        "kept": stats["kept"],
+        "documents": beam["read"],
+        "kept": beam["kept"],
         "kernel_kept": kernel_outcome.get("kept", 0),
-        "kernel_seconds": loops,
-        "pipeline_seconds": runs,
+        "inprocess_seconds": times["inprocess"],
+        "pipeline_seconds": times["pipeline"],
+        "kernel_seconds": round(kernel_seconds, 2),
         "kernel_seconds_per_step": kernel_steps,
         "dedup_scope": "one group per snapshot (files given directly)",
-        "kernel_docs_per_s": round(kernel_rate, 1),
+        "inprocess_docs_per_s": round(inprocess_rate, 1),
+        "kernel_docs_per_s": round(kernel_docs / kernel_seconds, 1),
         "pipeline_docs_per_s_per_core": round(pipeline_rate, 1),
-        "ratio": round(pipeline_rate / kernel_rate, 3),
+        "ratio": round(pipeline_rate / inprocess_rate, 3),
+        "ratio_over": "the in-process executor (the same recipe without Beam)",
         "target_ratio": TARGET_RATIO,
-        "shuffles": shuffle_volume(stats.get("shuffles", {}), before, wet_bytes, len(files), stats["read"]),
+        "shuffles": shuffle_volume(beam.get("shuffles", {}), before, wet_bytes, len(files), beam["read"]),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "models": slc.chosen_models["origin"],
         "machine": machine(),
