@@ -3,8 +3,9 @@ without Beam, and the records they keep handed back in memory. A command that ne
 recipe makes of its inputs part-way (``models build``: CommonCrawl documents after parsing, line
 dedup and language ID) takes them from the recipe itself rather than from a copy of its steps.
 
-The records are those a full run's steps hold after that step (the in-process executor's reading,
-per-record steps and shuffles, each step counted as in a run) in the recipe's order: by order key.
+The records are those a run of the steps up to that one writes (the in-process executor's reading,
+per-record steps and shuffles, each step counted as in a run; a keep-first step with only per-record
+steps after it decided as at the sink), in the recipe's order: by order key.
 Nothing is written; failures come back as values. Every record is held in memory: small inputs.
 """
 
