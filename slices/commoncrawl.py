@@ -180,6 +180,15 @@ class CommonCrawl(Slice):
                 )
         Cutoffs.load(chosen["cutoffs"])
 
+    @staticmethod
+    def published_models(language: str) -> dict[str, str]:
+        """The models RedPajama's recipe ran with, by location (nothing is fetched): sentencepiece,
+        KenLM and cutoffs of cc_net, RedPajama's classifier; as options of this slice."""
+        published = _MANIFEST["models"]
+        return {"sp_model": published["sp"].format(language=language),
+                "lm_model": published["lm"].format(language=language),
+                "cutoffs": CCNET, "wikiref_model": published["wikiref"]}
+
     @functools.cached_property
     def chosen_models(self) -> dict[str, Any]:
         """Concrete model locations: explicit options, else a built models folder, else the published models."""

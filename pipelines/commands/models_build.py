@@ -125,7 +125,10 @@ def _lines(raw) -> Iterator[bytes]:
 def web_documents(paths: list[str], settings: BuildSettings) -> tuple[list[str], dict]:
     """Documents of ``language`` in WET/WARC files after the CommonCrawl recipe's parsing, line
     dedup and language ID, run in this process; line dedup takes every file as one group."""
-    slc = CommonCrawl(languages=settings.language, lid_model=settings.lid_model, dedup_scope=WHOLE_INPUT)
+    # The steps after language ID never run here: they name the published models, never loaded, so that a
+    # build does not depend on what an earlier build left in the cache (whole or not).
+    slc = CommonCrawl(languages=settings.language, lid_model=settings.lid_model, dedup_scope=WHOLE_INPUT,
+                      **CommonCrawl.published_models(settings.language))
     head = run_through(slc, paths, LanguageFilter.name)
     return head.texts, {"inputs": paths, "documents": head.kept_after(READ), "parsed": head.kept_after("parse"),
                         "after_line_dedup": head.kept_after("line_dedup"), "kept": len(head.records)}

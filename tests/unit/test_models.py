@@ -46,3 +46,20 @@ def test_a_web_page_instead_of_a_model_is_one_clear_error_and_leaves_nothing(tmp
     finally:
         server.close()
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_models_build_reads_the_web_sample_whatever_an_earlier_build_left_in_the_cache(tmp_path, monkeypatch):
+    """A cache whose models.json names files that are gone (deleted to rebuild them) must not stop the
+    build: the recipe's steps after language ID never run in it."""
+    from redpajama.pipelines.commands.models_build import BuildSettings, web_documents
+
+    from tests.conftest import CC_WET, LID_MODEL, need
+
+    monkeypatch.setenv("REDPAJAMA_CACHE", str(tmp_path))
+    built = catalog.built_folder()
+    built.mkdir(parents=True)
+    files = {name: {"file": f"en.{name}"} for name in ("sp", "lm", "cutoffs", "wikiref")}
+    (built / catalog.BUILT_MANIFEST).write_text(json.dumps({"language": "en", "files": files}))
+    wet = [str(need(CC_WET[0]))]
+    texts, info = web_documents(wet, BuildSettings(wikipedia=[], commoncrawl=wet, output=built, lid_model=str(need(LID_MODEL))))
+    assert texts and info["kept"] == len(texts) < info["after_line_dedup"] <= info["parsed"] < info["documents"]
