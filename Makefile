@@ -28,7 +28,7 @@ demo: setup
 	$(BIN)/python -m redpajama.pipelines.commands.demo --shared $(SHARED) --output $(OUT)
 
 test: setup
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup tests
 
 test-exhaustive: setup
 	$(BIN)/python -m pytest -q --exhaustive -m exhaustive tests

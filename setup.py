@@ -74,7 +74,9 @@ setup(
         "dataflow": [f"apache-beam[gcp]=={BEAM}", "build>=1.0"],
         "aws": [f"apache-beam[aws]=={BEAM}"],  # s3:// inputs (arXiv's requester-pays bucket)
         "dev": [
-            "pytest>=8", "ruff>=0.6", "wheel>=0.40",
+            # make test: one test process per core. pytest-xdist 3.8 groups tests (--dist loadgroup) by rewriting
+            # item._nodeid, which pytest 9 no longer reads
+            "pytest>=8,<9", "pytest-xdist>=3.5", "ruff>=0.6", "wheel>=0.40",
             f"apache-beam[gcp,aws]=={BEAM}", "build>=1.0",
             "gcp-storage-emulator>=2024.8",  # GCS stand-in for the launch tests (tests/integration/test_launch.py)
             "moto[server]>=5",  # S3 stand-in for the arXiv tests (tests/integration/test_arxiv_s3.py)

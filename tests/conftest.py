@@ -85,6 +85,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "exhaustive: a comparison over every sample text, run with --exhaustive")
+    config.addinivalue_line("markers", "xdist_group(name): tests pytest-xdist runs on one worker (--dist loadgroup)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -94,3 +95,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "exhaustive" in item.keywords:
             item.add_marker(skip)
+
+
+FIDELITY_TITLE = "agreement with RedPajama's own outputs (tests/fidelity)"
+FIDELITY_TABLES: list[str] = []  # under pytest-xdist, the table the fidelity tests' worker sent back
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    table = getattr(node, "workeroutput", {}).get("fidelity_table")
+    if table:
+        FIDELITY_TABLES.append(table)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for table in FIDELITY_TABLES:
+        terminalreporter.write_sep("=", FIDELITY_TITLE)
+        terminalreporter.write_line(table)

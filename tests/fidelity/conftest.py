@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, need
+from tests.conftest import FIDELITY_TITLE, SHARED, need
 from tests.fidelity import arxiv, cases
 from tests.fidelity.harness import report, run
 
@@ -27,9 +27,15 @@ def fidelity_results() -> list:
     return RESULTS
 
 
+def pytest_sessionfinish(session) -> None:
+    """An xdist worker hands the table to the controller, which prints it (tests/conftest.py)."""
+    if RESULTS and hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["fidelity_table"] = report(RESULTS)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     if RESULTS:
-        terminalreporter.write_sep("=", "agreement with RedPajama's own outputs (tests/fidelity)")
+        terminalreporter.write_sep("=", FIDELITY_TITLE)
         terminalreporter.write_line(report(RESULTS))
 
 

@@ -8,6 +8,8 @@ from tests.conftest import SHARED, need
 from tests.fidelity import cases
 from tests.fidelity.harness import Result, classify, deviation_rows
 
+pytestmark = pytest.mark.xdist_group("fidelity")  # one worker runs every case once (make test: --dist loadgroup)
+
 # Papers with root documents besides the main one (a supplement, exercise solutions, referee
 # responses), each of which the default output keeps.
 SEVERAL_ROOTS = {"1308.0729", "sympy-paper"}

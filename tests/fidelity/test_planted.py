@@ -19,6 +19,8 @@ from tests.fidelity import arxiv, stackexchange, wikipedia
 from tests.fidelity.harness import DuplicateKey, LazyContext, Runs, Situation, classify, index
 from tests.fidelity.stackexchange import Answer, Thread
 
+pytestmark = pytest.mark.xdist_group("fidelity")  # one worker runs every case once (make test: --dist loadgroup)
+
 
 def planted(runs: Runs, key: Hashable, bug: Callable[[dict], None], everywhere: bool = False) -> Runs:
     """The runs of one document, with ``bug`` applied to our default document (and to every
