@@ -60,9 +60,19 @@ CC_WET = sorted((CC / "wet").glob("CC-MAIN-2019-30-repacked-*.warc.wet.gz"))
 WIKI_EN = WIKI / "en" / "gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
 
+def session_shared_dir(tmp_path_factory, name: str) -> Path:
+    """A folder of this test session that every pytest-xdist worker of it sees (the workers' base
+    folders are siblings); without xdist, the session's own base folder."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
 @pytest.fixture(scope="session")
 def built_models(tmp_path_factory) -> Path:
-    """``models build`` on the English Wikipedia sample and the real CC WET sample (once per session)."""
+    """``models build`` on the English Wikipedia sample and the real CC WET sample, once per session:
+    the first worker to ask builds them under a lock, the others wait and share them."""
+    import fcntl
+
     from redpajama.pipelines.commands.models_build import BuildSettings, build
     from redpajama.pipelines.inprocess.executor import InProcessExecutor
     from redpajama.pipelines.runs.run import run_slice
@@ -70,11 +80,16 @@ def built_models(tmp_path_factory) -> Path:
 
     need(WIKI_EN)
     need(LID_MODEL)
-    root = tmp_path_factory.mktemp("models")
-    wiki = run_slice(Wikipedia(), [str(WIKI_EN)], str(root / "out"), InProcessExecutor(), quiet=True)
-    folder = root / "built"
-    build(BuildSettings(wikipedia=[wiki.slice_dir], commoncrawl=[str(p) for p in CC_WET], output=folder,
-                        lid_model=str(LID_MODEL)))
+    root = session_shared_dir(tmp_path_factory, "built-models")
+    root.mkdir(parents=True, exist_ok=True)
+    folder, done = root / "built", root / "built.done"
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            wiki = run_slice(Wikipedia(), [str(WIKI_EN)], str(root / "out"), InProcessExecutor(), quiet=True)
+            build(BuildSettings(wikipedia=[wiki.slice_dir], commoncrawl=[str(p) for p in CC_WET], output=folder,
+                                lid_model=str(LID_MODEL)))
+            done.touch()
     return folder
 
 
