@@ -223,54 +223,27 @@ def _add_show_parser(commands) -> None:
     show.add_argument("--json", action="store_true", help="print the records as JSON lines, whole (for jq)")
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {value}")
-    return value
+def _number_type(kind: type, accept, expected: str, echo_text: bool = False):
+    """An argparse type: ``kind`` (int or float) parsed from the text and held to ``accept``."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text if echo_text else value}")
+        return value
+
+    return parse
 
 
-def _not_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
-def _not_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+_fraction = _number_type(float, lambda value: 0 < value <= 1, "a fraction in (0, 1]")
+_not_negative = _number_type(int, lambda value: value >= 0, "a number >= 0")
+_not_negative_float = _number_type(float, lambda value: 0 <= value < float("inf"), "a number >= 0", echo_text=True)
+_positive_float = _number_type(float, lambda value: 0 < value < float("inf"), "a number > 0", echo_text=True)
+_positive = _number_type(int, lambda value: value >= 1, "a number >= 1")
 
 
 def main(argv: list[str] | None = None) -> int:
