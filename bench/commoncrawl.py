@@ -35,9 +35,9 @@ from redpajama.core.records import Drop
 from redpajama.dedup import exact
 from redpajama.models import catalog
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.inprocess.executor import InProcessExecutor
 from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.base import WorkUnit
 from redpajama.slices.commoncrawl import CommonCrawl
 

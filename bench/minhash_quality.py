@@ -14,8 +14,8 @@ from pathlib import Path
 
 import zstandard
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.books import DEFAULT_THRESHOLD, Books
 
 from bench.books_sample import GUTENBERG, components, ground_truth, pair_scores, plant, sample_books

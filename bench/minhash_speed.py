@@ -54,7 +54,7 @@ def signature_speed() -> dict:
 _RUN = """
 import json, resource, sys
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.books import Books
 stats = run_slice(Books(), sys.argv[2:], sys.argv[1], BeamExecutor(RunnerConfig(workers=2)), quiet=True).stats

@@ -38,7 +38,7 @@ PAGE_ID = re.compile(rb"(<page>\s*<title>)([^<]*)(</title>.*?<id>)(\d+)(</id>)",
 _RUN = """
 import json, os, sys
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.registry import registry
 config = RunnerConfig(workers=int(os.environ.get("SCALE_WORKERS", "0")))

@@ -28,9 +28,9 @@ from pathlib import Path
 import zstandard
 from redpajama.core.records import Drop, KeepFirstStep
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs import sink
 from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.arxiv import Arxiv
 from redpajama.slices.c4 import C4
 from redpajama.slices.github import GitHub

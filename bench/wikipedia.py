@@ -18,8 +18,8 @@ from pathlib import Path
 
 from redpajama.core.isolation import Budget, IsolatedSteps, budgeted_steps
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.base import WorkUnit
 from redpajama.slices.wikipedia import Wikipedia
 

@@ -5,8 +5,9 @@ Readers get a binary stream over a byte range of the raw file (decompression is
 many workers without downloading it whole, and every HTTP input ends (:class:`HttpPolicy`):
 retries are bounded and back off, and bytes must keep coming. Paths with a scheme
 other than http(s) go through the file systems that :func:`use_filesystems` installed (the
-Beam executor installs Beam's, for every path, when it is imported); without them, local
-paths are read and written with the standard library. Outputs are listed, written, renamed
+Beam executor installs Beam's, for every path, when it is imported; the command line without
+Beam installs them when such a path is first met); without them, local paths are read and
+written with the standard library. Outputs are listed, written, renamed
 and deleted here too (:func:`list_files`, :func:`create`, :func:`rename`, :func:`delete`).
 """
 
@@ -21,6 +22,7 @@ import posixpath
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -123,26 +125,38 @@ def _local(path: str) -> str:
 
 
 _FILESYSTEMS: list[FileSystems] = [LocalFiles()]
+_INSTALL_ON_FIRST_SCHEME: list[Callable[[], None]] = []
 
 
 def use_filesystems(filesystems: FileSystems) -> None:
     """Read every non-HTTP path through ``filesystems`` from now on."""
     _FILESYSTEMS[0] = filesystems
+    _INSTALL_ON_FIRST_SCHEME.clear()
+
+
+def use_filesystems_for_schemes(install: Callable[[], None]) -> None:
+    """Call ``install`` (which calls :func:`use_filesystems`) when a path with a scheme other than
+    http(s) is first met, not before: a command that needs other file systems only for such paths
+    starts without loading them."""
+    _INSTALL_ON_FIRST_SCHEME[:] = [install]
 
 
 def filesystems() -> FileSystems:
     """The installed file systems, with requester-pays ``s3://`` paths read by :mod:`~redpajama.core.s3`."""
-    return _RequesterPaysRouting(_FILESYSTEMS[0])
+    return _RequesterPaysRouting()
+
+
+def _installed(path: str) -> FileSystems:
+    if _INSTALL_ON_FIRST_SCHEME and "://" in path and not is_url(path):
+        _INSTALL_ON_FIRST_SCHEME.pop()()
+    return _FILESYSTEMS[0]
 
 
 class _RequesterPaysRouting:
     """Sends paths in requester-pays S3 buckets to :class:`~redpajama.core.s3.RequesterPaysFiles`."""
 
-    def __init__(self, inner: FileSystems):
-        self._inner = inner
-
     def _for(self, path: str) -> FileSystems:
-        return s3.RequesterPaysFiles() if s3.requester_pays(path) else self._inner
+        return s3.RequesterPaysFiles() if s3.requester_pays(path) else _installed(path)
 
     def exists(self, path: str) -> bool:
         return self._for(path).exists(path)
@@ -154,16 +168,16 @@ class _RequesterPaysRouting:
         return self._for(path).open(path)
 
     def create(self, path: str) -> BinaryIO:
-        return self._inner.create(path)
+        return _installed(path).create(path)
 
     def rename(self, source: str, target: str) -> None:
-        self._inner.rename(source, target)
+        _installed(source).rename(source, target)
 
     def delete(self, path: str) -> None:
-        self._inner.delete(path)
+        _installed(path).delete(path)
 
     def __getattr__(self, name: str):
-        return getattr(self._inner, name)
+        return getattr(_FILESYSTEMS[0], name)
 
 
 def is_url(path: str) -> bool:

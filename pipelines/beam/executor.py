@@ -13,12 +13,13 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from redpajama.pipelines.beam.build import build
 from redpajama.pipelines.beam.launch import cancel_dataflow_job, note_submitted, silenced
-from redpajama.pipelines.beam.options import RunnerConfig, local_workers, make_runner, pipeline_options
+from redpajama.pipelines.beam.options import make_runner, pipeline_options
 from redpajama.pipelines.beam.steps import NAMESPACE
 from redpajama.pipelines.runs.engine import run_supervised
 from redpajama.pipelines.runs.executor import Layout
 from redpajama.pipelines.runs.output_folder import join
 from redpajama.pipelines.runs.progress import quiet_worker_logs
+from redpajama.pipelines.runs.runner_config import RunnerConfig, local_workers
 from redpajama.slices.base import Slice
 
 SPILL = "_spill"  # under _temporary: lines and parked records waiting for their shuffle (local runs)

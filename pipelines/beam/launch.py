@@ -22,7 +22,8 @@ import threading
 from typing import Any
 
 from redpajama.core.errors import UsageError
-from redpajama.pipelines.beam.options import RunnerConfig, pipeline_options
+from redpajama.pipelines.beam.options import pipeline_options
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 
 PROBE_SECONDS = 15.0
 CANCEL_SECONDS = 20.0

@@ -14,10 +14,10 @@ from redpajama.core.errors import UsageError
 from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
 from redpajama.models.catalog import ModelNotFound
-from redpajama.pipelines.beam.options import RUNNERS
 from redpajama.pipelines.commands.subcommands import cmd_fetch, cmd_models, cmd_report, cmd_run, cmd_sample, cmd_show, cmd_slices
 from redpajama.pipelines.runs.engine import Interrupted
 from redpajama.pipelines.runs.lock import OutputBusy
+from redpajama.pipelines.runs.runner_config import RUNNERS
 from redpajama.slices.registry import registry
 
 EXIT_USAGE = 2

@@ -24,9 +24,9 @@ from redpajama.core import storage
 from redpajama.core.errors import UsageError
 from redpajama.models import catalog
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.commands.subcommands import summary
 from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.base import RunContext, Slice
 from redpajama.slices.manifest import DemoSample
 from redpajama.slices.registry import registry

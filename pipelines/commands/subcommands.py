@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 
-from redpajama.core import s3
+from redpajama.core import s3, storage
 from redpajama.core.errors import SourceError, UsageError
 from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.resume import failure_listing
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.base import RunContext
 from redpajama.slices.registry import registry
 
@@ -42,11 +43,10 @@ def cmd_slices() -> int:
 
 
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from redpajama.pipelines.beam.executor import BeamExecutor
-    from redpajama.pipelines.beam.launch import check_launch
-    from redpajama.pipelines.inprocess.executor import InProcessExecutor
     from redpajama.pipelines.runs.run import check_output, input_roots, resolve_inputs, run_slice
 
+    if args.executor == "inprocess":  # Beam's file systems only for paths such as gs:// (importing Beam takes seconds)
+        storage.use_filesystems_for_schemes(lambda: importlib.import_module("redpajama.pipelines.beam"))
     cls = registry()[args.slice]
     slc = cls(**{action.dest: getattr(args, action.dest) for action in _slice_actions(args.slice)})
     s3.pay_for_all(args.requester_pays)
@@ -74,7 +74,10 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
                          "--executor beam")
     if config.runner == "dataflow":
         _default_setup_file(config)
-    check_launch(config, args.output, inputs)
+    if args.executor == "beam":
+        from redpajama.pipelines.beam.launch import check_launch
+
+        check_launch(config, args.output, inputs)
     table = None
     query = slc.table_query()
     if query is not None and args.executor == "inprocess":
@@ -99,7 +102,7 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
         slc.with_context(context),
         inputs,
         args.output,
-        InProcessExecutor() if args.executor == "inprocess" else BeamExecutor(config),
+        _executor(args.executor, config),
         shard_bytes=int(args.shard_mb * (1 << 20)),
         num_shards=args.shards,
         overwrite=args.overwrite,
@@ -115,6 +118,16 @@ def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
               "run, which tries every input again", file=sys.stderr)
         return 1
     return 0
+
+
+def _executor(name: str, config: RunnerConfig):
+    if name == "inprocess":
+        from redpajama.pipelines.inprocess.executor import InProcessExecutor
+
+        return InProcessExecutor()
+    from redpajama.pipelines.beam.executor import BeamExecutor
+
+    return BeamExecutor(config)
 
 
 def _token_counter(choice: str) -> str | None:

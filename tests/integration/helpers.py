@@ -7,9 +7,9 @@ from pathlib import Path
 
 import zstandard
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.inprocess.executor import InProcessExecutor
 from redpajama.pipelines.runs.run import RunOutcome, resolve_inputs, run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 
 
 def run(slc, inputs, output: Path, workers: int = 2, executor: str = "inprocess", **kwargs) -> RunOutcome:

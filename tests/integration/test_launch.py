@@ -94,7 +94,7 @@ def test_a_missing_google_cloud_extra_names_the_install(monkeypatch):
 
     from redpajama.core.errors import UsageError
     from redpajama.pipelines.beam.launch import check_dataflow
-    from redpajama.pipelines.beam.options import RunnerConfig
+    from redpajama.pipelines.runs.runner_config import RunnerConfig
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("google.cloud") else real(name, *a))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.wikipedia import Wikipedia
 
 from tests.conftest import WIKI, need

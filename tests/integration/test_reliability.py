@@ -263,8 +263,8 @@ def test_a_launcher_that_ran_beam_in_process_before_still_finishes(tmp_path):
     """Beam's shared thread pool has idle workers in this process; the engine is forked from it."""
     from apache_beam.utils import thread_pool_executor
     from redpajama.pipelines.beam.executor import BeamExecutor
-    from redpajama.pipelines.beam.options import RunnerConfig
     from redpajama.pipelines.runs.run import run_slice
+    from redpajama.pipelines.runs.runner_config import RunnerConfig
     from redpajama.slices.wikipedia import Wikipedia
 
     assert thread_pool_executor.shared_unbounded_instance().submit(lambda: 1).result() == 1

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from redpajama.core.records import Drop, Failure, JoinStep, KeepFirstStep, NearDedupStep, ReferenceStep, Step
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.inprocess.executor import InProcessExecutor
 from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.base import Slice, WorkUnit
 
 from tests.integration.helpers import output_bytes

@@ -132,8 +132,8 @@ def test_unit_yields_name_each_unit_by_its_input_and_start(tmp_path):
     """Kept documents and bytes per unit, in the units' order (input, then start), and per input,
     whatever the input's name holds; the bookkeeping is not output."""
     from redpajama.pipelines.beam.executor import BeamExecutor
-    from redpajama.pipelines.beam.options import RunnerConfig
     from redpajama.pipelines.runs.run import run_slice
+    from redpajama.pipelines.runs.runner_config import RunnerConfig
 
     inputs = [tmp_path / "in" / "odd#@name.txt", tmp_path / "in" / "plain.txt"]
     for path in inputs:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from redpajama.core.records import Drop, KeepFirstStep, Step
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.runs.recipe import as_join
 from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.base import Slice, WorkUnit
 
 from tests.integration.helpers import output_bytes

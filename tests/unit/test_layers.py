@@ -140,6 +140,34 @@ def test_outputs_are_reported_sampled_and_shown_without_beam(tmp_path):
     assert (tmp_path / "out" / "report.png").stat().st_size > 0
 
 
+def test_the_command_line_loads_beam_only_for_what_needs_it(tmp_path):
+    """``redpajama`` with the in-process executor, ``show`` and ``slices`` start without Beam (loading
+    it takes seconds); a path with a scheme such as ``hdfs://`` loads Beam's file systems when met."""
+    import gzip
+    import json
+    import subprocess
+    import sys
+
+    rows = tmp_path / "c4-train.00000-of-01024.json.gz"
+    rows.write_bytes(gzip.compress(json.dumps({"text": "a page of words", "url": "https://x/1", "timestamp": "t"}).encode()))
+    out = str(tmp_path / "out")
+    probe = (
+        "import contextlib, io, sys\n"
+        "from redpajama.pipelines.commands.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    codes = [main(['run', 'c4', '--input', {str(rows)!r}, '--output', {out!r}, '--executor', 'inprocess',\n"
+        "                   '--count-tokens', 'off']), main(['show', " + repr(out + "/c4") + "]), main(['slices'])]\n"
+        "print(codes, 'apache_beam' in sys.modules)\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main(['run', 'c4', '--input', 'hdfs://nohost/rows.json.gz', '--output', "
+        + repr(str(tmp_path / "other")) + ", '--executor', 'inprocess'])\n"
+        "print(code, 'apache_beam' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.splitlines() == ["[0, 0, 0] False", "2 True"], done.stdout + done.stderr[-2000:]
+    assert "hdfs" in done.stderr  # Beam's file system for the scheme answered, not "no file system installed"
+
+
 # Words that name a slice but mean something else where they appear (the test lists each, and why).
 NOT_A_SLICE = {
     ("core/s3.py", "arxiv"): "the S3 bucket arXiv's sources are in",
