@@ -19,6 +19,7 @@ import http.client
 import io
 import os
 import posixpath
+import re
 import stat
 import threading
 import time
@@ -98,9 +99,15 @@ class LocalFiles:
         return os.path.exists(_local(path))
 
     def match(self, pattern: str) -> list[FileInfo]:
-        paths = glob.glob(_local(pattern)) if glob.has_magic(pattern) else [_local(pattern)]
-        return [FileInfo(path, info.st_size, info.st_mtime) for path in paths
-                if os.path.isfile(path) and (info := os.stat(path))]
+        """As Beam's local file system matches, so both list the same inputs: ``*`` and ``?``
+        within a name, ``**`` across folders, hidden names and special files (FIFOs) included,
+        broken links not, folders only when named without a wildcard."""
+        if not glob.has_magic(_local(pattern)):
+            return [info for info in [_file_info(pattern)] if info]
+        wanted = _pattern_regex(pattern)
+        found = (_file_info(path) for path in _walk(os.path.dirname(re.match(r"[^[*?]*", pattern).group(0)))
+                 if wanted.match(path))
+        return [info for info in found if info]
 
     def open(self, path: str) -> BinaryIO:
         return open(_local(path), "rb")
@@ -116,6 +123,38 @@ class LocalFiles:
 
     def delete(self, path: str) -> None:
         os.unlink(_local(path))
+
+
+def _file_info(path: str) -> FileInfo | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return FileInfo(path, info.st_size, info.st_mtime)
+
+
+def _walk(folder: str):
+    """Every non-folder entry below ``folder`` (links to folders not entered)."""
+    for root, _, names in os.walk(folder or os.curdir):
+        for name in names:
+            yield os.path.join(root, name) if folder else os.path.relpath(os.path.join(root, name))
+
+
+_PATTERN_TOKEN = re.compile(r"\*\*|\*|\?|\[(?:!|(?!!))(?:\][^\]]*|[^\]]+)\]|[^*?\[]+|\[")
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """Beam's pattern syntax: fnmatch's, except that ``*`` stays within a name and ``**`` does not."""
+    parts = []
+    for token in _PATTERN_TOKEN.findall(pattern):
+        if token in ("**", "*", "?"):
+            parts.append({"**": ".*", "*": r"[^/\\]*", "?": "."}[token])
+        elif len(token) > 2 and token[0] == "[" and token[-1] == "]":
+            body = token[1:-1].replace("\\", "\\\\")
+            parts.append("[" + ("^" + body[1:] if body[0] == "!" else "\\" + body if body[0] == "^" else body) + "]")
+        else:
+            parts.append(re.escape(token))
+    return re.compile("(?ms)" + "".join(parts) + r"\Z")
 
 
 def _local(path: str) -> str:
@@ -349,6 +388,8 @@ def expand(pattern: str, folders: bool = False) -> list[str]:
         if folders:
             return [folder]
         pattern = glob.escape(folder) + "/*"
+    if "://" not in pattern and not os.path.dirname(pattern):  # Beam matches nothing for a bare name
+        return sorted(m.path.removeprefix("./") for m in filesystems().match("./" + pattern))
     return sorted(m.path for m in filesystems().match(pattern))
 
 

@@ -53,3 +53,37 @@ def test_a_folder_name_with_glob_characters_is_literal(tmp_path, file_systems):
     (folder / "x.json").write_text("{}\n")
     assert storage.expand(str(folder)) == [str(folder / "x.json")]
     assert storage.expand(f"{folder}/", folders=True) == [str(folder)]
+
+
+def test_patterns_name_the_same_files_on_either_file_system(tmp_path, monkeypatch):
+    """`redpajama run --executor inprocess` matches local patterns without Beam: what it reads must be
+    what a Beam run reads, special files (counted later as not regular) and hidden names included."""
+    import os
+
+    for name in ("a.txt", ".hidden.txt", "b.gz", "sub/c.txt", "sub/deep/d.txt", "sub/.e.gz", "x[1].txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    os.mkfifo(tmp_path / "pipe.txt")
+    (tmp_path / "folder.txt").mkdir()
+    (tmp_path / "broken.txt").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "linked").symlink_to(tmp_path / "sub", target_is_directory=True)
+    patterns = ["*.txt", "**", "**.txt", "*/*.txt", "sub/**/*.txt", "?.txt", "[ab].*", "[!a]*", "x[[]1].txt",
+                "a.txt", "pipe.txt", "sub", "nothing*", "linked/*", "s*/c.txt"]
+    beam, local = BeamFiles(), storage.LocalFiles()
+    monkeypatch.chdir(tmp_path)
+    for base in (str(tmp_path) + "/", "./"):
+        for pattern in patterns:
+            found = sorted(info.path for info in local.match(base + pattern))
+            assert found == sorted(info.path for info in beam.match(base + pattern)), pattern
+    assert sorted(info.path for info in local.match(f"{tmp_path}/*.txt")) == [
+        f"{tmp_path}/{name}" for name in (".hidden.txt", "a.txt", "pipe.txt", "x[1].txt")]
+
+
+def test_a_pattern_without_a_folder_names_files_in_the_current_one(tmp_path, monkeypatch, file_systems):
+    (tmp_path / "c4-train.00000-of-01024.json.gz").write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c4-train.00001-of-01024.json.gz").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert storage.expand("c4-*.json.gz") == ["c4-train.00000-of-01024.json.gz"]
+    assert storage.expand("**.json.gz") == ["c4-train.00000-of-01024.json.gz", "sub/c4-train.00001-of-01024.json.gz"]
+    assert storage.expand("sub/*.gz") == ["sub/c4-train.00001-of-01024.json.gz"]
