@@ -265,10 +265,12 @@ def test_a_launcher_that_ran_beam_in_process_before_still_finishes(tmp_path):
     from redpajama.pipelines.beam.executor import BeamExecutor
     from redpajama.pipelines.runs.run import run_slice
     from redpajama.pipelines.runs.runner_config import RunnerConfig
-    from redpajama.slices.wikipedia import Wikipedia
+    from redpajama.slices.c4 import C4
 
     assert thread_pool_executor.shared_unbounded_instance().submit(lambda: 1).result() == 1
-    dump = need(SHARED / "wikipedia" / "ltg" / "dumpster-dive-ltgwiki-latest-pages-articles.xml.bz2")
+    rows = tmp_path / "c4-train.00000-of-01024.json.gz"
+    rows.write_bytes(gzip.compress(jsonl([{"text": f"page {n}", "url": f"https://x/{n}", "timestamp": "t"}
+                                          for n in range(50)])))
 
     def hung(*_):
         raise TimeoutError("the run hung")
@@ -276,8 +278,8 @@ def test_a_launcher_that_ran_beam_in_process_before_still_finishes(tmp_path):
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(GUARD_SECONDS)  # turns the old hang into a failure; not a measurement
     try:
-        outcome = run_slice(Wikipedia(), [str(dump)], str(tmp_path), BeamExecutor(RunnerConfig(workers=2)), quiet=True)
+        outcome = run_slice(C4(), [str(rows)], str(tmp_path / "out"), BeamExecutor(RunnerConfig(workers=2)), quiet=True)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    assert outcome.stats["kept"] > 800
+    assert outcome.stats["kept"] == 50
