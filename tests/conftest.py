@@ -55,6 +55,20 @@ def make_multistream(xml: bytes, target: Path, pages_per_stream: int = 100, inde
     return offsets
 
 
+def dump_parts(xml: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """A pages-articles XML cut at its pages: the header up to the first page's line, each
+    complete page with its indentation and line end, and what follows the last complete page
+    (the closing ``</mediawiki>``, or a page the file cuts off)."""
+    first = re.search(rb"[ \t]*<page[\s>]", xml).start()
+    pages, end = [], first
+    for match in re.finditer(rb"[ \t]*<page[\s>].*?</page>\n?", xml[first:], re.S):
+        if first + match.start() != end:
+            raise ValueError(f"not a page at byte {end}")
+        pages.append(match.group(0))
+        end = first + match.end()
+    return xml[:first], pages, xml[end:]
+
+
 CC = SHARED / "commoncrawl"
 CC_WET = sorted((CC / "wet").glob("CC-MAIN-2019-30-repacked-*.warc.wet.gz"))
 WIKI_EN = WIKI / "en" / "gensim-enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
