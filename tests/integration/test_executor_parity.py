@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from redpajama.pipelines.beam.executor import BeamExecutor
-from redpajama.pipelines.beam.options import RunnerConfig
 from redpajama.pipelines.inprocess.executor import InProcessExecutor
 from redpajama.pipelines.runs.run import resolve_inputs, run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.arxiv import Arxiv
 from redpajama.slices.books import Books
 from redpajama.slices.c4 import C4

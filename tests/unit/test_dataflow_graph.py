@@ -6,8 +6,9 @@ import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from redpajama.pipelines.beam.build import build
-from redpajama.pipelines.beam.options import RunnerConfig, pipeline_options
+from redpajama.pipelines.beam.options import pipeline_options
 from redpajama.pipelines.runs.executor import Layout
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices.registry import registry
 
 DATAFLOW_LIMIT = 10 << 20

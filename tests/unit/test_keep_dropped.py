@@ -20,7 +20,7 @@ from redpajama.filters.wikiref import WikiReferenceClassifier
 from redpajama.pipelines.beam.build import build
 from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.beam.group_keys import ReadTwice
-from redpajama.pipelines.beam.options import RunnerConfig, pipeline_options
+from redpajama.pipelines.beam.options import pipeline_options
 from redpajama.pipelines.beam.shuffles import Join
 from redpajama.pipelines.beam.steps import DROPPED
 from redpajama.pipelines.commands.cli import make_parser
@@ -30,6 +30,7 @@ from redpajama.pipelines.runs.output_folder import own_name
 from redpajama.pipelines.runs.recipe import as_join
 from redpajama.pipelines.runs.rejects import keeps_reject, reject_line, selected
 from redpajama.pipelines.runs.run import run_slice
+from redpajama.pipelines.runs.runner_config import RunnerConfig
 from redpajama.slices import stackexchange as se
 from redpajama.slices.base import Slice, WorkUnit
 from redpajama.slices.commoncrawl import _remove_shared_lines, line_dedup_step
