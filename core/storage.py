@@ -101,12 +101,15 @@ class LocalFiles:
     def match(self, pattern: str) -> list[FileInfo]:
         """As Beam's local file system matches, so both list the same inputs: ``*`` and ``?``
         within a name, ``**`` across folders, hidden names and special files (FIFOs) included,
-        broken links not, folders only when named without a wildcard."""
+        broken links not, folders only when named without a wildcard; a pattern ending in a separator
+        names the files directly in what it names, and one without a folder before its first
+        wildcard matches nothing (:func:`expand` names the current folder)."""
+        if pattern.endswith(("/", "\\")):
+            pattern += "*"
         if not glob.has_magic(_local(pattern)):
             return [info for info in [_file_info(pattern)] if info]
         wanted = _pattern_regex(pattern)
-        found = (_file_info(path) for path in _walk(os.path.dirname(re.match(r"[^[*?]*", pattern).group(0)))
-                 if wanted.match(path))
+        found = (_file_info(path) for path in _walk(os.path.dirname(_literal_prefix(pattern))) if wanted.match(path))
         return [info for info in found if info]
 
     def open(self, path: str) -> BinaryIO:
@@ -134,10 +137,15 @@ def _file_info(path: str) -> FileInfo | None:
 
 
 def _walk(folder: str):
-    """Every non-folder entry below ``folder`` (links to folders not entered)."""
-    for root, _, names in os.walk(folder or os.curdir):
+    """Every non-folder entry below ``folder`` (links to folders not entered; none below ``""``)."""
+    for root, _, names in os.walk(folder):
         for name in names:
-            yield os.path.join(root, name) if folder else os.path.relpath(os.path.join(root, name))
+            yield os.path.join(root, name)
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The part of a pattern before its first wildcard."""
+    return re.match(r"[^[*?]*", pattern).group(0)
 
 
 _PATTERN_TOKEN = re.compile(r"\*\*|\*|\?|\[(?:!|(?!!))(?:\][^\]]*|[^\]]+)\]|[^*?\[]+|\[")
@@ -388,7 +396,7 @@ def expand(pattern: str, folders: bool = False) -> list[str]:
         if folders:
             return [folder]
         pattern = glob.escape(folder) + "/*"
-    if "://" not in pattern and not os.path.dirname(pattern):  # Beam matches nothing for a bare name
+    if "://" not in pattern and not os.path.dirname(_literal_prefix(pattern)):  # Beam matches nothing from no folder
         return sorted(m.path.removeprefix("./") for m in filesystems().match("./" + pattern))
     return sorted(m.path for m in filesystems().match(pattern))
 

@@ -68,10 +68,11 @@ def test_patterns_name_the_same_files_on_either_file_system(tmp_path, monkeypatc
     (tmp_path / "broken.txt").symlink_to(tmp_path / "nowhere")
     (tmp_path / "linked").symlink_to(tmp_path / "sub", target_is_directory=True)
     patterns = ["*.txt", "**", "**.txt", "*/*.txt", "sub/**/*.txt", "?.txt", "[ab].*", "[!a]*", "x[[]1].txt",
-                "a.txt", "pipe.txt", "sub", "nothing*", "linked/*", "s*/c.txt"]
+                "a.txt", "pipe.txt", "sub", "nothing*", "linked/*", "s*/c.txt", "sub/", "*/", "s*/", "sub/**/", "*/c.txt",
+                "**/d.txt", "x[[]1].txt/"]
     beam, local = BeamFiles(), storage.LocalFiles()
     monkeypatch.chdir(tmp_path)
-    for base in (str(tmp_path) + "/", "./"):
+    for base in (str(tmp_path) + "/", "./", ""):
         for pattern in patterns:
             found = sorted(info.path for info in local.match(base + pattern))
             assert found == sorted(info.path for info in beam.match(base + pattern)), pattern
@@ -87,3 +88,23 @@ def test_a_pattern_without_a_folder_names_files_in_the_current_one(tmp_path, mon
     assert storage.expand("c4-*.json.gz") == ["c4-train.00000-of-01024.json.gz"]
     assert storage.expand("**.json.gz") == ["c4-train.00000-of-01024.json.gz", "sub/c4-train.00001-of-01024.json.gz"]
     assert storage.expand("sub/*.gz") == ["sub/c4-train.00001-of-01024.json.gz"]
+
+
+def test_a_pattern_ending_in_a_separator_names_the_files_in_the_folders_it_matches(tmp_path, file_systems):
+    for name in ("data-1/a.json", "data-2/b.json", "data-2/deep/c.json", "data-3.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    assert storage.expand(f"{tmp_path}/data-*/") == [f"{tmp_path}/data-1/a.json", f"{tmp_path}/data-2/b.json"]
+    assert storage.expand(f"{tmp_path}/data-2/**/") == [f"{tmp_path}/data-2/deep/c.json"]
+
+
+def test_a_relative_pattern_with_a_wildcard_in_its_first_folder_names_files_below_the_current_one(
+        tmp_path, monkeypatch, file_systems):
+    for name in ("run[1]/x.json", "part-a/y.json", "part-b/deep/z.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    assert storage.expand("run[1]") == ["run[1]/x.json"]
+    assert storage.expand("part-*/*.json") == ["part-a/y.json"]
+    assert storage.expand("**/*.json") == ["part-a/y.json", "part-b/deep/z.json", "run[1]/x.json"]
+    assert storage.expand("part-?/") == ["part-a/y.json"]
