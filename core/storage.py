@@ -388,6 +388,7 @@ def expand(pattern: str, folders: bool = False) -> list[str]:
 
     A local folder, with or without a trailing slash, is the folder itself when ``folders`` (a
     slice whose unit is a folder: a repository, a paper) and otherwise the files directly in it.
+    A file named with glob characters is itself, as workers expand the files a launcher listed.
     """
     if is_url(pattern):
         return [pattern]
@@ -396,6 +397,8 @@ def expand(pattern: str, folders: bool = False) -> list[str]:
         if folders:
             return [folder]
         pattern = glob.escape(folder) + "/*"
+    elif glob.has_magic(pattern) and filesystems().exists(pattern):  # so is a file named with glob characters
+        return [pattern]
     if "://" not in pattern and not os.path.dirname(_literal_prefix(pattern)):  # Beam matches nothing from no folder
         return sorted(m.path.removeprefix("./") for m in filesystems().match("./" + pattern))
     return sorted(m.path for m in filesystems().match(pattern))

@@ -1,6 +1,8 @@
 """A folder given as input means the same with or without a trailing slash (as shells complete
 it): one unit for a slice that reads folders (repositories, paper folders), else the files in it."""
 
+import glob
+
 import pytest
 from redpajama.core import storage
 from redpajama.pipelines.beam.filesystems import BeamFiles
@@ -108,3 +110,15 @@ def test_a_relative_pattern_with_a_wildcard_in_its_first_folder_names_files_belo
     assert storage.expand("part-*/*.json") == ["part-a/y.json"]
     assert storage.expand("**/*.json") == ["part-a/y.json", "part-b/deep/z.json", "run[1]/x.json"]
     assert storage.expand("part-?/") == ["part-a/y.json"]
+
+
+def test_a_file_named_with_glob_characters_is_itself_when_expanded_again(tmp_path, monkeypatch, file_systems):
+    """Workers expand the files the launcher listed once more: a listed name is never read as a pattern."""
+    for name in ("d[1]/c4-train.00000-of-01024.json.gz", "d1/c4-train.00000-of-01024.json.gz", "x*.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    for argument in (str(tmp_path / "d[1]"), "d[1]", "d[[]1]/*", "x[*].json"):
+        files = resolve_inputs([argument], None)
+        assert len(files) == 1 and glob.has_magic(files[0])
+        assert [storage.expand(path) for path in files] == [files]
