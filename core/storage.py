@@ -23,6 +23,7 @@ import re
 import stat
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -162,7 +163,9 @@ def _pattern_regex(pattern: str) -> re.Pattern:
             parts.append("[" + ("^" + body[1:] if body[0] == "!" else "\\" + body if body[0] == "^" else body) + "]")
         else:
             parts.append(re.escape(token))
-    return re.compile("(?ms)" + "".join(parts) + r"\Z")
+    with warnings.catch_warnings():  # Python's regex warns of "[[]" (glob.escape's) as a possible nested set; it is not one
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile("(?ms)" + "".join(parts) + r"\Z")
 
 
 def _local(path: str) -> str:

@@ -21,7 +21,9 @@ class BeamFiles:
 
     def match(self, pattern: str) -> list[FileInfo]:
         _options_for(pattern)
-        found = FileSystems.match([pattern])[0].metadata_list
+        with warnings.catch_warnings():  # "[[]" is no nested set (see delete)
+            warnings.simplefilter("ignore", FutureWarning)
+            found = FileSystems.match([pattern])[0].metadata_list
         return [FileInfo(m.path, m.size_in_bytes, m.last_updated_in_seconds) for m in found]
 
     def open(self, path: str) -> BinaryIO:

@@ -2,6 +2,7 @@
 it): one unit for a slice that reads folders (repositories, paper folders), else the files in it."""
 
 import glob
+import warnings
 
 import pytest
 from redpajama.core import storage
@@ -122,3 +123,11 @@ def test_a_file_named_with_glob_characters_is_itself_when_expanded_again(tmp_pat
         files = resolve_inputs([argument], None)
         assert len(files) == 1 and glob.has_magic(files[0])
         assert [storage.expand(path) for path in files] == [files]
+
+
+def test_an_escaped_folder_name_matches_without_a_warning(tmp_path, file_systems):
+    (tmp_path / "run[1]").mkdir()
+    (tmp_path / "run[1]" / "x.json").write_text("{}\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert storage.expand(glob.escape(str(tmp_path / "run[1]")) + "/*") == [str(tmp_path / "run[1]" / "x.json")]
