@@ -14,11 +14,12 @@ def _not_apitools_notice(record: logging.LogRecord) -> bool:
 logging.getLogger().addFilter(_not_apitools_notice)
 
 
-def _install_beam_filesystems() -> None:
+def install_filesystems() -> None:
+    """Read every non-HTTP path through Beam's file systems (also done on import)."""
     from redpajama.core.storage import use_filesystems
     from redpajama.pipelines.beam.filesystems import BeamFiles
 
     use_filesystems(BeamFiles())
 
 
-_install_beam_filesystems()
+install_filesystems()

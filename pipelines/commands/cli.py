@@ -14,7 +14,16 @@ from redpajama.core.errors import UsageError
 from redpajama.core.isolation import Budget
 from redpajama.core.streams import Limits
 from redpajama.models.catalog import ModelNotFound
-from redpajama.pipelines.commands.subcommands import cmd_fetch, cmd_models, cmd_report, cmd_run, cmd_sample, cmd_show, cmd_slices
+from redpajama.pipelines.commands.subcommands import (
+    beam_filesystems_when_met,
+    cmd_fetch,
+    cmd_models,
+    cmd_report,
+    cmd_run,
+    cmd_sample,
+    cmd_show,
+    cmd_slices,
+)
 from redpajama.pipelines.runs.engine import Interrupted
 from redpajama.pipelines.runs.lock import OutputBusy
 from redpajama.pipelines.runs.runner_config import RUNNERS
@@ -260,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["REDPAJAMA_DEBUG"] = "1"
     args = make_parser().parse_args(argv)
     args.debug = debug
+    beam_filesystems_when_met()
     try:
         if args.command == "slices":
             return cmd_slices()

@@ -42,11 +42,15 @@ def cmd_slices() -> int:
     return 0
 
 
+def beam_filesystems_when_met() -> None:
+    """Beam's file systems for every command, loaded when a path such as gs:// or hdfs:// is first met
+    (importing Beam takes seconds; the Beam executor loads them when it is imported)."""
+    storage.use_filesystems_for_schemes(lambda: importlib.import_module("redpajama.pipelines.beam").install_filesystems())
+
+
 def cmd_run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from redpajama.pipelines.runs.run import check_output, input_roots, resolve_inputs, run_slice
 
-    if args.executor == "inprocess":  # Beam's file systems only for paths such as gs:// (importing Beam takes seconds)
-        storage.use_filesystems_for_schemes(lambda: importlib.import_module("redpajama.pipelines.beam"))
     cls = registry()[args.slice]
     slc = cls(**{action.dest: getattr(args, action.dest) for action in _slice_actions(args.slice)})
     s3.pay_for_all(args.requester_pays)

@@ -168,6 +168,30 @@ def test_the_command_line_loads_beam_only_for_what_needs_it(tmp_path):
     assert "hdfs" in done.stderr  # Beam's file system for the scheme answered, not "no file system installed"
 
 
+def test_every_command_reads_paths_with_a_scheme_through_beams_file_systems(tmp_path):
+    """Not only ``run --executor inprocess``: the Beam executor's launcher, ``show``, ``report`` and
+    ``sample`` expand a path such as ``hdfs://`` before Beam is loaded, and must load its file systems."""
+    import subprocess
+    import sys
+
+    commands = [["run", "c4", "--input", "hdfs://nohost/c4-*.json.gz", "--output", str(tmp_path / "beam"),
+                 "--executor", "beam", "--workers", "1"],
+                ["show", "hdfs://nohost/out/c4"], ["report", "hdfs://nohost/out"],
+                ["sample", "hdfs://nohost/out", "--dest", str(tmp_path / "sample"), "--fraction", "0.5"]]
+    probe = (
+        "import contextlib, io, sys\n"
+        "from redpajama.core import storage\n"
+        "from redpajama.pipelines.commands.cli import main\n"
+        f"for argv in {commands!r}:\n"
+        "    storage.use_filesystems(storage.LocalFiles())\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main(argv)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    lines = done.stderr.splitlines()
+    assert len(lines) == len(commands) and all("hdfs" in line and "installed (import" not in line for line in lines), \
+        done.stderr[-3000:]
+
 # Words that name a slice but mean something else where they appear (the test lists each, and why).
 NOT_A_SLICE = {
     ("core/s3.py", "arxiv"): "the S3 bucket arXiv's sources are in",
