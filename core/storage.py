@@ -197,7 +197,9 @@ def filesystems() -> FileSystems:
 
 
 def _installed(path: str) -> FileSystems:
-    if _INSTALL_ON_FIRST_SCHEME and "://" in path and not is_url(path):
+    if is_url(path):  # read by open_range, sized by size, never through a file system
+        raise SourceError(f"{path}: an http(s) address is read one file at a time; it cannot be listed or written")
+    if _INSTALL_ON_FIRST_SCHEME and "://" in path:
         _INSTALL_ON_FIRST_SCHEME.pop()()
     return _FILESYSTEMS[0]
 

@@ -27,7 +27,9 @@ def _tokenizer(location: str | None) -> str:
 def _existing_output(output: str) -> None:
     from redpajama.pipelines.commands.report import slice_folders
 
-    if not slice_folders(output):
+    with _broken_output_is_one_line():
+        found = slice_folders(output)
+    if not found:
         raise UsageError(f"{output}: no slice output found (folders such as wikipedia/ or common_crawl/)")
 
 
@@ -292,10 +294,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     from redpajama.pipelines.commands import show
 
     conditions = [show.parse_where(text) for text in args.where]
-    if args.dropped:
-        files = show.dropped_shards(args.target, args.dropped)
-    else:
-        files = show.output_shards(args.target)
+    with _broken_output_is_one_line():
+        files = show.dropped_shards(args.target, args.dropped) if args.dropped else show.output_shards(args.target)
     result = show.show(files, args.n, conditions, args.width, args.json, sys.stdout)
     sys.stdout.flush()
     print(show.summary(result, args.target, conditions, args.dropped), file=sys.stderr)

@@ -77,3 +77,30 @@ def test_unreachable_published_models_are_one_line(capsys, tmp_path):
                        "--sp-model", f"{dead}/en.sp.model", "--lm-model", f"{dead}/en.arpa.bin", "--cutoffs", "ccnet",
                        "--wikiref-model", f"{dead}/wikiref.bin")
     assert code == 2 and err.count("\n") == 1 and "cannot reach http://127.0.0.1:9/models/en.sp.model" in err
+
+
+@pytest.mark.parametrize("beam_files", [False, True])
+def test_an_http_address_to_write_or_list_is_one_line(capsys, tmp_path, monkeypatch, beam_files):
+    """http(s) inputs are read one file at a time: an http(s) output, folder to show or sample
+    destination is the user's mistake, told as such (not as a missing file system to import)."""
+    import gzip
+    import json
+
+    from redpajama.core import storage
+    from redpajama.pipelines.beam.filesystems import BeamFiles
+
+    rows = tmp_path / "c4-train.00000-of-01024.json.gz"
+    rows.write_bytes(gzip.compress(json.dumps({"text": "a page of words", "url": "https://x/1", "timestamp": "t"}).encode()))
+    out = str(tmp_path / "out")
+    assert run(capsys, "run", "c4", "--input", str(rows), "--output", out, "--executor", "inprocess",
+               "--count-tokens", "off")[0] == 0
+    monkeypatch.setattr(storage, "_FILESYSTEMS", [BeamFiles() if beam_files else storage.LocalFiles()])
+    for executor in ("inprocess", "beam"):
+        code, _, err = run(capsys, "run", "c4", "--input", str(rows), "--output", "https://example.invalid/out",
+                           "--executor", executor, "--workers", "1")
+        assert code == 2 and err.count("\n") == 1 and "http(s)" in err, err
+    for argv in (["show", "https://example.invalid/out/c4"], ["report", "https://example.invalid/out"],
+                 ["sample", out, "--dest", "https://example.invalid/sample", "--fraction", "0.5"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1 and "http(s) address" in err, err
+        assert "import redpajama" not in err and "apache-beam" not in err, err
