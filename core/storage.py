@@ -414,13 +414,15 @@ GLOB_CHARS = "*?["
 
 def input_root(argument: str) -> str:
     """The folder an input argument names files from: itself for a folder, the part of a glob
-    before its first wildcard, a file's folder (URLs alike)."""
+    before its first wildcard ("" for the current folder), a file's folder (URLs alike); a folder
+    or file named with glob characters is itself, as :func:`expand` takes it."""
     argument = argument.rstrip("/") if argument not in ("/", "") else argument
-    wild = min((argument.find(c) for c in GLOB_CHARS if c in argument), default=-1)
-    if wild >= 0:
-        return argument[: argument.rfind("/", 0, wild) + 1].rstrip("/") or "/"
-    if not is_url(argument) and "://" not in argument and os.path.isdir(argument):
+    if not is_url(argument) and "://" not in argument and os.path.isdir(argument):  # its name taken literally
         return argument
+    wild = min((argument.find(c) for c in GLOB_CHARS if c in argument), default=-1)
+    if wild >= 0 and not ("://" not in argument and os.path.exists(argument)):
+        folder = argument[: argument.rfind("/", 0, wild) + 1]
+        return folder.rstrip("/") or folder  # "" for a relative glob with no folder: the current one
     return posixpath.dirname(argument)
 
 

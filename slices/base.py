@@ -186,6 +186,8 @@ class Slice:
             prefix = root.rstrip("/") + "/"
             if path.startswith(prefix):
                 return path[len(prefix) :]
+            if not root and "://" not in path and not path.startswith("/"):  # named from the current folder
+                return path
         return posixpath.basename(path)
 
     def partition(self, record: Record) -> str:

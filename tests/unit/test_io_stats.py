@@ -144,3 +144,25 @@ def test_unit_yields_name_each_unit_by_its_input_and_start(tmp_path):
     assert outcome.stats["unit_yields"] == {
         "per_unit": [[1, 1], [2, 4], [3, 9]] * 2, "per_input": [[6, 14], [6, 14]], "unattributed": [0, 0]}
     assert not [path for path in (tmp_path / "out").rglob("*") if "yield" in path.name]
+
+
+def test_relative_names_do_not_depend_on_how_an_argument_spells_its_folder(tmp_path, monkeypatch):
+    """Ids of books are their names relative to the argument's folder: a relative glob with a wildcard
+    in its first folder names them from the current folder, and a folder named with glob characters
+    is that folder, so two books of one name in two folders keep two ids."""
+    from redpajama.pipelines.runs.run import input_roots, resolve_inputs
+    from redpajama.slices.base import RunContext
+    from redpajama.slices.books import Books
+
+    for name in ("a/1.txt", "b/1.txt", "run[1]/x.txt", "run1/x.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("text\n")
+    monkeypatch.chdir(tmp_path)
+
+    def names(argument: str) -> list[str]:
+        files = resolve_inputs([argument], None)
+        slc = Books(context=RunContext(input_roots=input_roots([argument], files)))
+        return sorted(slc.relative_name(path) for path in files)
+
+    assert names("**/1.txt") == names("*/1.txt") == names("./*/1.txt") == names(f"{tmp_path}/*/1.txt") == ["a/1.txt", "b/1.txt"]
+    assert names("run[1]") == names(str(tmp_path / "run[1]")) == names("run[1]/") == names("run1") == ["x.txt"]
