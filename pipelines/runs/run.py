@@ -66,7 +66,8 @@ def input_roots(patterns: list[str], files: list[str]) -> tuple[str, ...]:
 
 def resolve_inputs(patterns: list[str], limit: int | None, folders: bool = False) -> list[str]:
     """Expand local and cloud globs now (a typo is one clear error); URLs pass through. A folder
-    is one input when ``folders`` (see :func:`~redpajama.core.storage.expand`), else its files."""
+    is one input when ``folders`` (see :func:`~redpajama.core.storage.expand`), else its files.
+    A local file named several ways is one input, under its first name."""
     files: list[str] = []
     for pattern in patterns:
         if storage.is_url(pattern):
@@ -79,8 +80,24 @@ def resolve_inputs(patterns: list[str], limit: int | None, folders: bool = False
         if not matched:
             raise UsageError(f"no input matches {pattern!r}")
         files.extend(matched)
-    files = sorted(dict.fromkeys(files))
+    files = _once_each(sorted(dict.fromkeys(files)))
     return files[:limit] if limit else files
+
+
+def _once_each(paths: list[str]) -> list[str]:
+    """Local paths that name one file or folder (x and ./x, a link and its target) reduced to the first."""
+    seen: set[tuple[int, int]] = set()
+    kept = []
+    for path in paths:
+        try:
+            info = os.stat(path) if "://" not in path else None
+        except OSError:
+            info = None
+        if info is None or (info.st_dev, info.st_ino) not in seen:
+            kept.append(path)
+        if info is not None:
+            seen.add((info.st_dev, info.st_ino))
+    return kept
 
 
 def fingerprint(slc: Slice, inputs: list[str], layout: Layout) -> dict[str, Any]:

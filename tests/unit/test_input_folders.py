@@ -131,3 +131,13 @@ def test_an_escaped_folder_name_matches_without_a_warning(tmp_path, file_systems
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert storage.expand(glob.escape(str(tmp_path / "run[1]")) + "/*") == [str(tmp_path / "run[1]" / "x.json")]
+
+
+def test_a_file_named_several_ways_is_read_once(tmp_path, monkeypatch, file_systems):
+    """x, ./x, its absolute path, a link to it and overlapping globs name one file: one input."""
+    (tmp_path / "c4-train.00000-of-01024.json.gz").write_text("{}\n")
+    (tmp_path / "c4-train.00001-of-01024.json.gz").symlink_to(tmp_path / "c4-train.00000-of-01024.json.gz")
+    (tmp_path / "other.json.gz").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    arguments = ["c4-*.json.gz", "./c4-*.json.gz", str(tmp_path / "c4-train.00000-of-01024.json.gz"), "*.gz"]
+    assert resolve_inputs(arguments, None) == ["./c4-train.00000-of-01024.json.gz", "other.json.gz"]  # the first name
