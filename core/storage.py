@@ -199,6 +199,8 @@ def filesystems() -> FileSystems:
 def _installed(path: str) -> FileSystems:
     if is_url(path):  # read by open_range, sized by size, never through a file system
         raise SourceError(f"{path}: an http(s) address is read one file at a time; it cannot be listed or written")
+    if path.startswith("file://"):  # no file system here (Beam's neither) reads these
+        raise SourceError(f"{path}: give the local path, without file://")
     if _INSTALL_ON_FIRST_SCHEME and "://" in path:
         _INSTALL_ON_FIRST_SCHEME.pop()()
     return _FILESYSTEMS[0]

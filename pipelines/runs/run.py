@@ -212,6 +212,8 @@ def check_output(output: str, slice_dir: str) -> None:
     """An output folder that cannot hold the run is found before any work (local paths)."""
     if storage.is_url(output):
         raise UsageError(f"--output {output}: an http(s) address cannot be written; give a local folder or gs://, s3://")
+    if output.startswith("file://"):
+        raise UsageError(f"--output {output}: give the local folder, without file://")
     if "://" in output:
         return
     for folder in (output, slice_dir):

@@ -104,3 +104,25 @@ def test_an_http_address_to_write_or_list_is_one_line(capsys, tmp_path, monkeypa
         code, _, err = run(capsys, *argv)
         assert code == 2 and err.count("\n") == 1 and "http(s) address" in err, err
         assert "import redpajama" not in err and "apache-beam" not in err, err
+
+
+@pytest.mark.parametrize("beam_files", [False, True])
+def test_a_file_uri_is_one_line_naming_the_local_path(capsys, tmp_path, monkeypatch, beam_files):
+    """No file system here reads file:// (Beam's neither): the user is told to drop it, not to install one."""
+    import gzip
+    import json
+
+    from redpajama.core import storage
+    from redpajama.pipelines.beam.filesystems import BeamFiles
+
+    rows = tmp_path / "c4-train.00000-of-01024.json.gz"
+    rows.write_bytes(gzip.compress(json.dumps({"text": "a page of words", "url": "https://x/1", "timestamp": "t"}).encode()))
+    out = str(tmp_path / "out")
+    assert run(capsys, "run", "c4", "--input", str(rows), "--output", out, "--executor", "inprocess",
+               "--count-tokens", "off")[0] == 0
+    monkeypatch.setattr(storage, "_FILESYSTEMS", [BeamFiles() if beam_files else storage.LocalFiles()])
+    for argv in (["run", "c4", "--input", f"file://{rows}", "--output", str(tmp_path / "o1"), "--executor", "inprocess"],
+                 ["run", "c4", "--input", str(rows), "--output", f"file://{tmp_path}/o2", "--executor", "inprocess"],
+                 ["show", f"file://{out}/c4"], ["report", f"file://{out}"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and err.count("\n") == 1 and "without file://" in err, err
