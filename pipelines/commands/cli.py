@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["REDPAJAMA_DEBUG"] = "1"
     args = make_parser().parse_args(argv)
     args.debug = debug
-    beam_filesystems_when_met()
+    beam_filesystems_when_met()  # again, should a former command in this process have installed others
     try:
         if args.command == "slices":
             return cmd_slices()
@@ -301,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"redpajama: run failed: {type(error).__name__}: {error} (--debug for details)", file=sys.stderr)
         return EXIT_FAILED
+
+
+beam_filesystems_when_met()  # on import too: processes spawned by a command (token counts) import this module only
 
 
 def _interrupted(signum, frame) -> NoReturn:

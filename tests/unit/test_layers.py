@@ -192,6 +192,23 @@ def test_every_command_reads_paths_with_a_scheme_through_beams_file_systems(tmp_
     assert len(lines) == len(commands) and all("hdfs" in line and "installed (import" not in line for line in lines), \
         done.stderr[-3000:]
 
+def test_worker_processes_of_the_command_line_read_paths_with_a_scheme_too(tmp_path):
+    """``report`` counts tokens in spawned processes, which import the command line's script but
+    never run its ``main``: they too load Beam's file systems for an ``hdfs://`` shard when met."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "redpajama_script.py"  # as the installed console script: imports main, runs it
+    script.write_text(
+        "from redpajama.pipelines.commands.cli import main\n"
+        "from redpajama.pipelines.runs.tokens import count_files\n"
+        "if __name__ == '__main__':\n"
+        "    main(['slices'])\n"
+        "    count_files(['hdfs://nohost/a.jsonl', 'hdfs://nohost/b.jsonl'], None, False, processes=2)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert done.returncode != 0 and "hdfs" in done.stderr.splitlines()[-1], done.stderr[-2000:]
+    assert "installed (import" not in done.stderr, done.stderr[-2000:]
+
 # Words that name a slice but mean something else where they appear (the test lists each, and why).
 NOT_A_SLICE = {
     ("core/s3.py", "arxiv"): "the S3 bucket arXiv's sources are in",
