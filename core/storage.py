@@ -404,7 +404,7 @@ def expand(pattern: str, folders: bool = False) -> list[str]:
         if folders:
             return [folder]
         pattern = glob.escape(folder) + "/*"
-    elif glob.has_magic(pattern) and filesystems().exists(pattern):  # so is a file named with glob characters
+    elif "://" not in pattern and glob.has_magic(pattern) and os.path.exists(pattern):  # a local file named with glob characters
         return [pattern]
     if "://" not in pattern and not os.path.dirname(_literal_prefix(pattern)):  # Beam matches nothing from no folder
         return sorted(m.path.removeprefix("./") for m in filesystems().match("./" + pattern))
