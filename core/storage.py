@@ -176,6 +176,7 @@ def _local(path: str) -> str:
 
 _FILESYSTEMS: list[FileSystems] = [LocalFiles()]
 _INSTALL_ON_FIRST_SCHEME: list[Callable[[], None]] = []
+_INSTALL_LOCK = threading.Lock()
 
 
 def use_filesystems(filesystems: FileSystems) -> None:
@@ -201,8 +202,10 @@ def _installed(path: str) -> FileSystems:
         raise SourceError(f"{path}: an http(s) address is read one file at a time; it cannot be listed or written")
     if path.startswith("file://"):  # no file system here (Beam's neither) reads these
         raise SourceError(f"{path}: give the local path, without file://")
-    if _INSTALL_ON_FIRST_SCHEME and "://" in path:
-        _INSTALL_ON_FIRST_SCHEME.pop()()
+    if "://" in path:
+        with _INSTALL_LOCK:  # a second thread meeting such a path waits for the first's install
+            if _INSTALL_ON_FIRST_SCHEME:
+                _INSTALL_ON_FIRST_SCHEME[0]()  # its use_filesystems empties the list
     return _FILESYSTEMS[0]
 
 

@@ -141,3 +141,38 @@ def test_a_file_named_several_ways_is_read_once(tmp_path, monkeypatch, file_syst
     monkeypatch.chdir(tmp_path)
     arguments = ["c4-*.json.gz", "./c4-*.json.gz", str(tmp_path / "c4-train.00000-of-01024.json.gz"), "*.gz"]
     assert resolve_inputs(arguments, None) == ["./c4-train.00000-of-01024.json.gz", "other.json.gz"]  # the first name
+
+
+def test_file_systems_met_by_two_threads_at_once_are_installed_once_for_both():
+    """The first path with a scheme installs the file systems for it; a second thread meeting one
+    meanwhile waits for that install instead of reading through the local file system."""
+    import threading
+
+    class Remote(storage.LocalFiles):
+        def exists(self, path: str) -> bool:
+            return path == "mem://bucket/x"
+
+    started, release, installs = threading.Event(), threading.Event(), []
+
+    def install():
+        installs.append(1)
+        started.set()
+        release.wait(60)
+        storage.use_filesystems(Remote())
+
+    saved = storage._FILESYSTEMS[0]
+    storage.use_filesystems(storage.LocalFiles())
+    storage.use_filesystems_for_schemes(install)
+    answers = []
+    try:
+        first = threading.Thread(target=lambda: answers.append(storage.filesystems().exists("mem://bucket/x")))
+        first.start()
+        assert started.wait(60)
+        second = threading.Thread(target=lambda: answers.append(storage.filesystems().exists("mem://bucket/x")))
+        second.start()
+        release.set()
+        first.join(60)
+        second.join(60)
+    finally:
+        storage.use_filesystems(saved)
+    assert answers == [True, True] and installs == [1]
