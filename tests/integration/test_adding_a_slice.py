@@ -26,6 +26,7 @@ from redpajama.slices.base import Slice
 class Papers(Slice):
     name = "toy-papers"
     summary = "JSONL papers, one document a row"
+    folder = "papers"  # not its name, as CommonCrawl's common_crawl/
 
     @classmethod
     def describe_sources(cls):
@@ -84,7 +85,7 @@ def test_a_slice_defined_by_its_module_and_manifest_alone(toy_slice, tmp_path, c
 
     assert main(["run", "toy-papers", "--input", str(papers), "--output", str(out), "--executor", "inprocess",
                  "--count-tokens", str(TOKENIZER)]) == 0
-    stats = json.loads((out / "toy-papers" / "stats.json").read_text())
+    stats = json.loads((out / "papers" / "stats.json").read_text())
     assert (stats["read"], stats["kept"]) == (30, 30) and stats["tokens"] > 30
 
     assert main(["report", str(out), "--tokenizer", str(TOKENIZER), "--workers", "1"]) == 0
@@ -97,3 +98,12 @@ def test_a_slice_defined_by_its_module_and_manifest_alone(toy_slice, tmp_path, c
 
     runs, _ = demo.plan(str(shared), str(tmp_path / "demo"), None)
     assert [run.inputs for run in runs if run.name == "toy-papers"] == [[str(papers)]]
+
+
+def test_the_checks_every_slice_passes_hold_for_a_new_one(toy_slice, capsys):
+    """The tests run on every slice of the registry pass for a slice with no options and its own folder."""
+    from tests.unit import test_slice_contract, test_slice_options
+
+    test_slice_options.test_help_of_every_slice_prints("toy-papers", capsys)
+    test_slice_options.test_the_command_line_defaults_are_the_dataclass_defaults("toy-papers")
+    test_slice_contract.test_a_slice_has_one_folder_and_names_its_shards()

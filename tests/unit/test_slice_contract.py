@@ -47,6 +47,11 @@ def test_a_slice_has_one_folder_and_names_its_shards():
 
     assert (Toy.folder, Toy.shard_name) == ("toy", "toy")
     assert (Renamed.folder, Renamed.shard_name) == ("renamed_output", "renamed_output")
-    assert {name: (cls.folder, cls.shard_name) for name, cls in registry().items()
-            if (cls.folder, cls.shard_name) != (name, name)} == {
-        "commoncrawl": ("common_crawl", "common_crawl"), "books": ("books", "book"), "wikiref-urls": ("wikiref-urls", "urls")}
+    renamed = {"commoncrawl": ("common_crawl", "common_crawl"), "books": ("books", "book"),
+               "wikiref-urls": ("wikiref-urls", "urls")}
+    slices = registry()
+    assert {name: (slices[name].folder, slices[name].shard_name) for name in renamed} == renamed
+    assert all((cls.folder, cls.shard_name) == (name, name) for name, cls in slices.items()
+               if name in ("arxiv", "c4", "github", "stackexchange", "wikipedia"))
+    folders = [cls.folder for cls in slices.values()]
+    assert len(set(folders)) == len(folders)  # one folder is one slice
