@@ -170,7 +170,7 @@ def _pattern_regex(pattern: str) -> re.Pattern:
 
 def _local(path: str) -> str:
     if "://" in path:
-        raise SourceError(f"{path}: no file system for this scheme is installed (import redpajama.pipelines)")
+        raise SourceError(f"{path}: no file system for this scheme is installed (import redpajama.pipelines.beam)")
     return path
 
 

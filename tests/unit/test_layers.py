@@ -235,3 +235,27 @@ def test_no_module_outside_slices_and_manifests_names_a_slice():
                 if (where, node.value) not in NOT_A_SLICE:
                     named.append(f"{where}:{node.lineno} names {node.value!r}")
     assert named == []
+
+
+def test_a_path_no_file_system_reads_names_the_module_that_installs_them():
+    """Without Beam's file systems, a path with a scheme fails naming the module whose import
+    installs them; importing that module is enough for the path to reach Beam's file system."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib, re\n"
+        "from redpajama.core import storage\n"
+        "from redpajama.core.errors import SourceError\n"
+        "def said():\n"
+        "    try:\n"
+        "        storage.exists('hdfs://nohost/a.txt')\n"
+        "    except Exception as error:\n"
+        "        return str(error)\n"
+        "    return ''\n"
+        "first = said()\n"
+        "importlib.import_module(re.search(r'\\(import (\\S+)\\)', first).group(1))\n"
+        "print('no file system for this scheme' in first, 'no file system for this scheme' in said())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.split() == ["True", "False"], done.stdout + done.stderr[-2000:]
