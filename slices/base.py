@@ -1,8 +1,9 @@
 """The Slice contract: what a slice says about its data and its recipe.
 
-A slice says where its data comes from and what its recipe is; the generic DAG in
-``redpajama.pipelines.beam.build`` does the rest. Everything here runs on workers too, so a
-configured slice must pickle and must not hold open files or loaded models.
+A slice says where its data comes from and what its recipe is; an executor (the Beam pipeline
+of ``redpajama.pipelines.beam``, or ``redpajama.pipelines.inprocess``) does the rest. Everything
+here runs on workers too, so a configured slice must pickle and must not hold open files or
+loaded models.
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ class Trace(NamedTuple):
 
 
 class KeepFirstAtSink(beam.PTransform):
-    """Records -> ``lines`` (:class:`~redpajama.pipelines.beam.sinks.SinkLine` lists), ``removed``
-    (:class:`~redpajama.pipelines.beam.sinks.Tombstone` items for the sink), ``failures`` and ``yields``."""
+    """Records -> ``lines`` (:class:`~redpajama.pipelines.runs.sink.SinkLine` lists), ``removed``
+    (:class:`~redpajama.pipelines.runs.sink.Tombstone` items for the sink), ``failures`` and ``yields``."""
 
     def __init__(self, slc: Slice, step: KeepFirstStep, after: list[Step]):
         super().__init__()
