@@ -225,17 +225,18 @@ def _projection(tokens: int | None, stats: dict | None, target: ReportTarget, cc
 
 def _by_corpus(folder: str, counts: Counts, stats: dict | None, target: ReportTarget, tokens_from: str | None,
                slc: type[Slice]) -> dict[str, Any]:
-    """Books: each corpus against its own part of RedPajama's books, by book; Books3 as not reproducible."""
+    """Books: each corpus against its own part of RedPajama's books, by book; a corpus RedPajama's part of
+    which cannot be rebuilt (Books3) as not reproducible, with the rest of RedPajama's tokens."""
     unit = target.full_scale
     processed, unattributed = _books_processed(folder, stats, counts.groups, slc.corpus)
     published = target.published_by_corpus
     parts = []
-    pg19_estimate = None
+    estimated = None  # RedPajama's tokens of the part estimated from its words
     for corpus, spec in unit["corpora"].items():
         group = counts.groups.get(corpus)
         like = published.get(spec["like"], {})
         if group is None:
-            if corpus == "books3":
+            if like.get("reproducible") is False:
                 parts.append({"corpus": corpus, "label": spec["label"], "documents": 0, "tokens": None,
                               "reproducible": False, "certainty": f"not reproducible: {like['why']}"})
             continue
@@ -255,8 +256,8 @@ def _by_corpus(folder: str, counts: Counts, stats: dict | None, target: ReportTa
         part["projected_interval"] = list(spread.bounds) if spread.bounds else None
         notes = [spread.why, unit.get("spread", "") if projected else "", spec.get("note", ""), unattributed]
         if "words_read" in like and tokens is not None and group.words:
-            pg19_estimate = like["words_read"] * tokens / group.words
-            part["redpajama_tokens_estimate"] = round(pg19_estimate)
+            estimated = like["words_read"] * tokens / group.words
+            part["redpajama_tokens_estimate"] = round(estimated)
             notes.append(f"RedPajama's part is estimated from words: {like['words_note']} That is "
                          f"{like['words_read'] / 1e9:.2f} B words, at this run's {tokens / group.words:.3f} tokens per word")
         if like.get("reproducible") is False:
@@ -264,8 +265,8 @@ def _by_corpus(folder: str, counts: Counts, stats: dict | None, target: ReportTa
         part["certainty"] = _sentences(notes)
         parts.append(part)
     for part in parts:
-        if part["corpus"] == "books3" and pg19_estimate is not None:
-            part["redpajama_tokens_estimate"] = round(target.redpajama_tokens - pg19_estimate)
+        if part["reproducible"] is False and estimated is not None:
+            part["redpajama_tokens_estimate"] = round(target.redpajama_tokens - estimated)
         estimate = part.get("redpajama_tokens_estimate")
         projected = part.get("projected_tokens")
         part["projected_vs_redpajama"] = float(f"{projected / estimate:.4g}") if projected and estimate else None

@@ -157,3 +157,23 @@ def test_sample_says_when_it_delivers_less_than_asked_and_why(tmp_path, capsys):
     assert printed.startswith(f"delivered {budget['delivered']:,} of {asked:,} tokens asked (") and "less than asked" in printed
     assert any(reason.startswith("c4 holds ") and reason.endswith("all of it taken") for reason in budget["short_because"])
     assert "the budget was split among the slices present only (arxiv, books, commoncrawl, github, stackexchange" in printed
+
+
+def test_a_corpus_that_cannot_be_reproduced_is_reported_whatever_its_name(tmp_path, monkeypatch):
+    """The report takes from the slice's manifest which corpus RedPajama's part cannot be rebuilt:
+    named otherwise than books3, it is still listed, with the rest of RedPajama's tokens."""
+    import dataclasses
+
+    target = Books.report_target()
+    corpora = {("lost" if name == "books3" else name): spec for name, spec in target.full_scale["corpora"].items()}
+    published = {("lost" if name == "books3" else name): part for name, part in target.published_by_corpus.items()}
+    corpora["lost"] = {**corpora["lost"], "like": "lost"}
+    renamed = dataclasses.replace(target, full_scale={**target.full_scale, "corpora": corpora},
+                                  published_by_corpus=published)
+    monkeypatch.setattr(Books, "report_target", classmethod(lambda cls: renamed))
+    out = tmp_path / "out"
+    books_output(out, random.Random(7))
+    pg19, lost = build_report(str(out), str(need(TOKENIZER)), processes=1)["slices"][0]["parts"]
+    assert (lost["corpus"], lost["reproducible"], lost["tokens"]) == ("lost", False, None)
+    words = published["pg19"]["words_read"]
+    assert lost["redpajama_tokens_estimate"] == round(26e9 - words * pg19["tokens"] / pg19["words"])
