@@ -59,6 +59,8 @@ from redpajama.pipelines.runs.recipe import (
 )
 from redpajama.slices.base import Slice, UnitId, WorkUnit
 
+SHUFFLES = {JoinStep: shuffles.join, NearDedupStep: shuffles.near_duplicates, ReferenceStep: shuffles.reference_lookup}
+
 
 class InProcessExecutor:
     """Runs a slice's recipe in this process (see the module)."""
@@ -77,13 +79,15 @@ class InProcessExecutor:
 
 
 class Recipe:
-    """One run of one slice's recipe, its counters and everything it wrote."""
+    """One run of one slice's recipe, its counters and everything it wrote; ``seconds`` is where
+    the time went: reading (``read``) and each step (its ``apply``, or its shuffle in memory)."""
 
     def __init__(self, slc: Slice, keep_dropped: float | None = None):
         self.slice = slc
         self.fraction = keep_dropped
         self.counters = Counters(slc.name)
         self.out = Outputs()
+        self.seconds: Counter[str] = Counter()
 
     def run(self, inputs: list[str], layout: Layout) -> dict[str, int]:
         """The whole recipe, its outputs written by the sink's rules; the run's counters."""
@@ -105,7 +109,9 @@ class Recipe:
         for group in group_steps(steps[:last]):
             records = self._apply(group, records)
         if last is not None:
+            started = time.perf_counter()
             records = shuffles.keep_first_at_sink(records, steps[last], self.counters, self.out)
+            self.seconds[steps[last].name] += time.perf_counter() - started
             records = self._apply(steps[last + 1 :], records)
         return records
 
@@ -144,7 +150,7 @@ class Recipe:
     def _read(self, unit: WorkUnit) -> list[Keyed]:
         """One unit's keyed records, counted as read; its failures dead-lettered."""
         counts = self.counters.step("read")
-        started = time.monotonic()
+        started, clock = time.monotonic(), time.perf_counter()
         counts.docs_in.inc()
         records: list[Keyed] = []
         failed = 0
@@ -171,6 +177,7 @@ class Recipe:
             counts.failed.inc()
             self.out.failures.append(empty_input(unit))
             failed = 1
+        self.seconds["read"] += time.perf_counter() - clock
         emit(f"  {self.slice.name}: read {unit.source} ({unit.location}): {len(records)} documents, "
              f"{failed} failed, {time.monotonic() - started:.1f}s")
         return records
@@ -182,6 +189,7 @@ class Recipe:
         per_unit: list[tuple[list[Keyed], dict[str, list[bytes]]]] = []
         for unit in units:
             kept = self._apply(before, self._read(unit))
+            started = time.perf_counter()
             by_group: dict[str, list[bytes]] = {}
             for _, record in kept:
                 try:
@@ -190,6 +198,8 @@ class Recipe:
                     continue
                 by_group.setdefault(group, []).append(keys)
             per_unit.append((kept, {group: unit_keys(keys) for group, keys in sorted(by_group.items())}))
+            self.seconds[step.name] += time.perf_counter() - started
+        started = time.perf_counter()
         counts = self.counters.step(step.name)
         shared: dict[str, object] = {}
         for group in sorted({group for _, arrays in per_unit for group in arrays}):
@@ -206,7 +216,9 @@ class Recipe:
         for kept, arrays in per_unit:
             mine = {group: held_shared(held, shared[group]) for group, (held, _) in arrays.items()}
             with_shared.shared = {group: key_set(keys.tobytes()) for group, keys in mine.items() if len(keys)}
+            self.seconds[step.name] += time.perf_counter() - started
             records += self._apply([with_shared], kept)
+            started = time.perf_counter()
         return records
 
     # --- steps ----------------------------------------------------------------------------
@@ -215,12 +227,12 @@ class Recipe:
         """One group of the recipe: fused per-record steps, or one shuffle step."""
         if isinstance(group, KeepFirstStep):
             group = as_join(group)
-        if isinstance(group, JoinStep):
-            return shuffles.join(records, group, self.counters, self.fraction, self.out)
-        if isinstance(group, NearDedupStep):
-            return shuffles.near_duplicates(records, group, self.counters, self.fraction, self.out)
-        if isinstance(group, ReferenceStep):
-            return shuffles.reference_lookup(records, group, self.counters, self.fraction, self.out)
+        shuffle = next((run for kind, run in SHUFFLES.items() if isinstance(group, kind)), None)
+        if shuffle is not None:
+            started = time.perf_counter()
+            records = shuffle(records, group, self.counters, self.fraction, self.out)
+            self.seconds[group.name] += time.perf_counter() - started
+            return records
         if isinstance(group, GroupKeyStep):
             raise ValueError(f"step {group.name}: a {type(group).__name__} must follow only per-record steps")
         if not group:
@@ -242,6 +254,7 @@ class Recipe:
             fused.teardown()
         for step, tally in zip(group, tallies, strict=True):
             tally.flush(self.counters.step(step.name))
+            self.seconds[step.name] += tally.seconds
         return kept
 
     # --- outputs --------------------------------------------------------------------------

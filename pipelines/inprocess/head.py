@@ -31,6 +31,7 @@ class RecipeHead:
     records: list[Keyed]  # (order key, record) kept after the last step, sorted by order key
     counters: dict[str, int]  # ``"{slice}/{step}/{outcome}"``, as a run's
     failures: list[Failure]
+    seconds: dict[str, float]  # where the time went: ``read`` and each step run (see ``Recipe.seconds``)
 
     @property
     def texts(self) -> list[str]:
@@ -53,4 +54,4 @@ def run_through(slc: Slice, inputs: list[str], step: str) -> RecipeHead:
     recipe = Recipe(slc)
     records = sorted(recipe.kept(inputs, steps, at_sink=True), key=lambda item: item[0])
     return RecipeHead(slc.name, tuple(s.name for s in steps), records, recipe.counters.as_dict(),
-                      list(recipe.out.failures))
+                      list(recipe.out.failures), dict(recipe.seconds))

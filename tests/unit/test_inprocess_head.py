@@ -4,6 +4,7 @@ named one, its records in memory, are exactly what a run of those steps writes."
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from redpajama.pipelines.runs.recipe import WRITE, failure_line, to_line
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.slices.commoncrawl import CommonCrawl
 
-from tests.unit.test_inprocess import Threads, _threads
+from tests.conftest import CC_WET, need
+from tests.unit.test_inprocess import Tag, Threads, _threads
 
 STEPS = [step.name for step in Threads().steps()]
 
@@ -60,6 +62,36 @@ def test_the_records_after_a_step_are_those_a_run_of_the_steps_up_to_it_writes(t
         json.dumps(error, ensure_ascii=False).encode() for error in errors if error["step"] != WRITE)
     assert sum(error["step"] == WRITE for error in errors) == unwritable  # no line holds them: failed at the writer
     assert head.kept_after(last) == len(head.records)
+    assert set(head.seconds) == {READ, *head.steps} and min(head.seconds.values()) >= 0
+
+
+class Slow(Tag):
+    """A per-record step that takes at least ``PAUSE`` seconds per record."""
+
+    def apply(self, record):
+        time.sleep(PAUSE)
+        return super().apply(record)
+
+
+PAUSE = 0.02
+
+
+class SlowThreads(Threads):
+    def steps(self):
+        return [Slow(), *super().steps()[1:]]
+
+
+def test_where_the_time_goes_counts_each_steps_own_time(tmp_path):
+    inputs, reference = _threads(tmp_path)
+    head = run_through(SlowThreads(reference), inputs, "tag")
+    tagged = head.counters["threads/tag/in"]
+    assert tagged > 5 and head.seconds["tag"] >= tagged * PAUSE  # sleep never returns early
+
+
+def test_where_the_time_goes_with_a_group_key_step_read_twice():
+    head = run_through(CommonCrawl(), [str(need(CC_WET[0]))], "line_dedup")
+    assert head.steps == ("parse", "line_dedup") and head.kept_after("line_dedup") > 100
+    assert set(head.seconds) == {READ, "parse", "line_dedup"} and min(head.seconds.values()) > 0
 
 
 def test_a_step_the_recipe_lacks_is_one_clear_error(tmp_path):
