@@ -9,15 +9,15 @@ Beam is the same recipe run by the in-process executor (``--executor inprocess``
 each shuffle in memory, each file read once). The two alternate for ``ROUNDS`` rounds; medians
 are compared, and both must keep the same documents.
 
-Where the time goes: a loop of the recipe's steps in plain Python (reader, parsing, line dedup
-with each document hashed once, the models, digest dedup with a set), run once and timed per
-step; it also counts what the shuffles this slice used before would have moved.
+Where the time goes: the recipe run once more by the in-process executor, which times reading
+and each step (its ``apply``, or its shuffle in memory); its counters, and the line hashes of
+the parsed documents, give what the shuffles this slice used before would have moved.
 
 Shuffle volume: the pipeline's ``stats.json`` counts the elements and bytes going into each of
 its shuffles; they are given per GB of WET input (gzip, as CommonCrawl ships it) and projected
 to the five snapshots of the recipe, with what Dataflow Shuffle would bill for those bytes.
 The "before" figures estimate the per-line and text shuffles this slice used until they were
-replaced, from the loop's own counts.
+replaced, from that run's counts.
 """
 
 from __future__ import annotations
@@ -28,17 +28,15 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
-from redpajama.core.records import Drop
 from redpajama.dedup import exact
 from redpajama.models import catalog
 from redpajama.pipelines.beam.executor import BeamExecutor
 from redpajama.pipelines.inprocess.executor import InProcessExecutor
+from redpajama.pipelines.inprocess.head import run_through
 from redpajama.pipelines.runs.run import run_slice
 from redpajama.pipelines.runs.runner_config import RunnerConfig
-from redpajama.slices.base import WorkUnit
 from redpajama.slices.commoncrawl import CommonCrawl
 
 from bench.results_io import machine, publish
@@ -101,61 +99,21 @@ def _rotate(line: str, turns: int) -> str:
     return " ".join(words[turns:] + words[:turns])
 
 
-def kernel(slc: CommonCrawl, files: list[str]) -> tuple[int, float, dict, dict, dict]:
-    """Reader + every step in a loop, timed per step (where the time goes): line dedup over all
-    files in memory (one scope, as the pipeline's), digest dedup with a set; seconds per step, and
-    the counts of the shuffles this slice used before (per-line elements, text joined back, text
-    grouped by digest)."""
-    parse, _, lid, perplexity, _, wikiref = slc.steps()
-    for step in (lid, perplexity, wikiref):
-        step.setup()
-    timer, before = Counter(), Counter()
-    started = time.perf_counter()
-    documents, seen_digests, outcome, parsed = 0, set(), Counter(), []
-    for path in files:
-        mark = time.perf_counter()
-        for item in slc.read(WorkUnit(path, context={"scope": "all"})):
-            documents += 1
-            record = parse.apply(item[1])
-            if isinstance(record, Drop):
-                outcome[record.reason] += 1
-                continue
-            parsed.append(record)
-        timer["read+parse"] += time.perf_counter() - mark
-    mark = time.perf_counter()
-    hashes = [exact.line_hashes(record["text"]) for record in parsed]
-    holders = Counter(digest for doc in hashes for digest in set(doc))
-    shared = {digest for digest, count in holders.items() if count > 1}
-    timer["line_dedup"] += time.perf_counter() - mark
-    before["line_elements"] = sum(holders.values())  # one (line, holder) element per distinct line of a document
-    before["line_join_text_bytes"] = sum(len(record["text"].encode()) for record in parsed)
-    for record, doc_hashes in zip(parsed, hashes, strict=True):
-        mark = time.perf_counter()
-        record["text"], lines = exact.remove_lines(record["text"], doc_hashes, shared)
-        timer["line_dedup"] += time.perf_counter() - mark
-        if not lines:
-            outcome["duplicate_lines"] += 1
-            continue
-        result = record
-        for name, step in (("language_id", lid), ("perplexity", perplexity)):
-            mark = time.perf_counter()
-            result = step.apply(result)
-            timer[name] += time.perf_counter() - mark
-            if isinstance(result, Drop):
-                break
-        if not isinstance(result, Drop):
-            before["digest_join_elements"] += 1
-            before["digest_join_text_bytes"] += len(result["text"].encode())
-            if result["meta"]["digest"] in seen_digests:
-                result = Drop("duplicate_digest")
-            else:
-                seen_digests.add(result["meta"]["digest"])
-                mark = time.perf_counter()
-                result = wikiref.apply(result)
-                timer["wikiref"] += time.perf_counter() - mark
-        outcome[result.reason if isinstance(result, Drop) else "kept"] += 1
-    return (documents, time.perf_counter() - started, dict(outcome), {k: round(v, 2) for k, v in timer.items()},
-            dict(before))
+def where_the_time_goes(slc: CommonCrawl, files: list[str]) -> tuple[dict, dict]:
+    """The recipe run once more by the in-process executor, nothing written: seconds spent reading
+    and in each step (a step's ``apply``, or its shuffle in memory), and the counts of the shuffles
+    this slice used before (a (line, holder) element per distinct line of a parsed document, the
+    parsed text joined back, the text reaching digest dedup grouped by digest)."""
+    whole = run_through(slc, files, slc.steps()[-1].name)
+    parsed = run_through(slc, files, "parse")
+    counters = whole.counters
+    before = {
+        "line_elements": sum(len(set(exact.line_hashes(text))) for text in parsed.texts),
+        "line_join_text_bytes": counters.get(f"{slc.name}/line_dedup/bytes_in", 0),
+        "digest_join_elements": counters.get(f"{slc.name}/digest_dedup/in", 0),
+        "digest_join_text_bytes": counters.get(f"{slc.name}/digest_dedup/bytes_in", 0),
+    }
+    return {step: round(seconds, 2) for step, seconds in whole.seconds.items()}, before
 
 
 EXECUTORS = {"pipeline": lambda: BeamExecutor(RunnerConfig(workers=1)), "inprocess": InProcessExecutor}
@@ -233,8 +191,8 @@ def main() -> dict:
                 stats[who], seconds = timed_run(slc, files, who)
                 times[who].append(round(seconds, 2))
                 print(f"commoncrawl round {round_number + 1}: {who} {seconds:.1f}s", flush=True)
-        kernel_docs, kernel_seconds, kernel_outcome, kernel_steps, before = kernel(slc, files)
-        print(f"commoncrawl: the loop timed per step {kernel_seconds:.1f}s", flush=True)
+        step_seconds, before = where_the_time_goes(slc, files)
+        print(f"commoncrawl: where the time goes {step_seconds}", flush=True)
     beam, local = stats["pipeline"], stats["inprocess"]
     if (beam["read"], beam["kept"]) != (local["read"], local["kept"]):
         sys.exit(f"bench/commoncrawl: the executors disagree: Beam read {beam['read']} kept {beam['kept']}, "
@@ -245,14 +203,12 @@ def main() -> dict:
         "benchmark": "commoncrawl",
         "documents": beam["read"],
         "kept": beam["kept"],
-        "kernel_kept": kernel_outcome.get("kept", 0),
         "inprocess_seconds": times["inprocess"],
         "pipeline_seconds": times["pipeline"],
-        "kernel_seconds": round(kernel_seconds, 2),
-        "kernel_seconds_per_step": kernel_steps,
+        "seconds_per_step": step_seconds,
+        "seconds_per_step_by": "the in-process executor (reading, then each step's apply or shuffle)",
         "dedup_scope": "one group per snapshot (files given directly)",
         "inprocess_docs_per_s": round(inprocess_rate, 1),
-        "kernel_docs_per_s": round(kernel_docs / kernel_seconds, 1),
         "pipeline_docs_per_s_per_core": round(pipeline_rate, 1),
         "ratio": round(pipeline_rate / inprocess_rate, 3),
         "ratio_over": "the in-process executor (the same recipe without Beam)",
