@@ -117,7 +117,13 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "xdist_group(name): tests pytest-xdist runs on one worker (--dist loadgroup)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    # The tests of the built models share one worker: it builds them once and runs each module's
+    # fixtures once, while the other workers never wait on the build's lock.
+    for item in items:
+        if "built_models" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("built-models"))
     if config.getoption("--exhaustive"):
         return
     skip = pytest.mark.skip(reason="exhaustive: run with --exhaustive (make test-exhaustive)")
