@@ -180,8 +180,10 @@ def test_command_line_mistakes_are_one_line(tmp_path, capsys):
 def test_ctrl_c_keeps_what_was_written_and_the_rerun_finishes(site, tmp_path):
     urls = site.url_list(tmp_path)
     out = tmp_path / "out"
+    # A second between requests to a host: the 43 pages take over ten seconds, so the run is still
+    # going when the signal comes, however late a loaded machine lets this test send it.
     command = [sys.executable, "-m", "redpajama.pipelines.commands.cli", "fetch-pages", "--input", str(urls),
-               "--output", str(out), "--delay", "0.2", "--timeout", "0.5", "--retries", "0"]
+               "--output", str(out), "--delay", "1", "--timeout", "0.5", "--retries", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = out / "fetched.tsv"
     deadline = time.monotonic() + 120
