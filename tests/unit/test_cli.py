@@ -79,10 +79,9 @@ def test_unreachable_published_models_are_one_line(capsys, tmp_path):
     assert code == 2 and err.count("\n") == 1 and "cannot reach http://127.0.0.1:9/models/en.sp.model" in err
 
 
-@pytest.mark.parametrize("beam_files", [False, True])
-def test_an_http_address_to_write_or_list_is_one_line(capsys, tmp_path, monkeypatch, beam_files):
-    """http(s) inputs are read one file at a time: an http(s) output, folder to show or sample
-    destination is the user's mistake, told as such (not as a missing file system to import)."""
+def _a_finished_c4_run(capsys, tmp_path, monkeypatch, beam_files: bool) -> tuple:
+    """A one-row C4 input and a finished run's output folder; then only local files, read by this
+    package's own file system or by Beam's."""
     import gzip
     import json
 
@@ -95,6 +94,14 @@ def test_an_http_address_to_write_or_list_is_one_line(capsys, tmp_path, monkeypa
     assert run(capsys, "run", "c4", "--input", str(rows), "--output", out, "--executor", "inprocess",
                "--count-tokens", "off")[0] == 0
     monkeypatch.setattr(storage, "_FILESYSTEMS", [BeamFiles() if beam_files else storage.LocalFiles()])
+    return rows, out
+
+
+@pytest.mark.parametrize("beam_files", [False, True])
+def test_an_http_address_to_write_or_list_is_one_line(capsys, tmp_path, monkeypatch, beam_files):
+    """http(s) inputs are read one file at a time: an http(s) output, folder to show or sample
+    destination is the user's mistake, told as such (not as a missing file system to import)."""
+    rows, out = _a_finished_c4_run(capsys, tmp_path, monkeypatch, beam_files)
     for executor in ("inprocess", "beam"):
         code, _, err = run(capsys, "run", "c4", "--input", str(rows), "--output", "https://example.invalid/out",
                            "--executor", executor, "--workers", "1")
@@ -109,18 +116,7 @@ def test_an_http_address_to_write_or_list_is_one_line(capsys, tmp_path, monkeypa
 @pytest.mark.parametrize("beam_files", [False, True])
 def test_a_file_uri_is_one_line_naming_the_local_path(capsys, tmp_path, monkeypatch, beam_files):
     """No file system here reads file:// (Beam's neither): the user is told to drop it, not to install one."""
-    import gzip
-    import json
-
-    from redpajama.core import storage
-    from redpajama.pipelines.beam.filesystems import BeamFiles
-
-    rows = tmp_path / "c4-train.00000-of-01024.json.gz"
-    rows.write_bytes(gzip.compress(json.dumps({"text": "a page of words", "url": "https://x/1", "timestamp": "t"}).encode()))
-    out = str(tmp_path / "out")
-    assert run(capsys, "run", "c4", "--input", str(rows), "--output", out, "--executor", "inprocess",
-               "--count-tokens", "off")[0] == 0
-    monkeypatch.setattr(storage, "_FILESYSTEMS", [BeamFiles() if beam_files else storage.LocalFiles()])
+    rows, out = _a_finished_c4_run(capsys, tmp_path, monkeypatch, beam_files)
     for argv in (["run", "c4", "--input", f"file://{rows}", "--output", str(tmp_path / "o1"), "--executor", "inprocess"],
                  ["run", "c4", "--input", str(rows), "--output", f"file://{tmp_path}/o2", "--executor", "inprocess"],
                  ["show", f"file://{out}/c4"], ["report", f"file://{out}"]):
