@@ -110,7 +110,8 @@ class LocalFiles:
         if not glob.has_magic(_local(pattern)):
             return [info for info in [_file_info(pattern)] if info]
         wanted = _pattern_regex(pattern)
-        found = (_file_info(path) for path in _walk(os.path.dirname(_literal_prefix(pattern))) if wanted.match(path))
+        folder = os.path.dirname(_literal_prefix(pattern))
+        found = (_file_info(path) for path in _walk(folder, _depth(pattern, folder)) if wanted.match(path))
         return [info for info in found if info]
 
     def open(self, path: str) -> BinaryIO:
@@ -137,11 +138,24 @@ def _file_info(path: str) -> FileInfo | None:
     return FileInfo(path, info.st_size, info.st_mtime)
 
 
-def _walk(folder: str):
-    """Every non-folder entry below ``folder`` (links to folders not entered; none below ``""``)."""
-    for root, _, names in os.walk(folder):
+def _walk(folder: str, depth: int | None = None):
+    """Every non-folder entry below ``folder``, at most ``depth`` folders down (links to folders not
+    entered; none below ``""``)."""
+    base = folder.rstrip("/").count("/")
+    for root, folders, names in os.walk(folder):
+        if depth is not None and root.rstrip("/").count("/") - base >= depth:
+            folders.clear()
         for name in names:
             yield os.path.join(root, name)
+
+
+def _depth(pattern: str, folder: str) -> int | None:
+    """How many folders below ``folder`` the files ``pattern`` can match lie: as many as separators
+    after it when only ``*`` (within a name) is wild; None (any) with ``**``, ``?`` or a set."""
+    rest = pattern[len(folder):].lstrip("/")
+    if "**" in rest or "?" in rest or "[" in rest:
+        return None
+    return rest.count("/")
 
 
 def _literal_prefix(pattern: str) -> str:
